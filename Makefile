@@ -1,0 +1,96 @@
+# berth: one binary, a library of its modules for the tests, and the tests.
+#   make             build ./berth
+#   make test        unit tests, then integration tests
+#   make test-unit   C unit tests (cmocka)
+#   make test-asan   the whole suite built with clang ASan+UBSan
+#   make fuzz        build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make bench       benchmarks under bench/
+#   make format-check  clang-format --dry-run --Werror over the sources
+
+PKGS      := libmicrohttpd sqlite3 libcjson libcrypto
+CC        ?= cc
+O         ?= build
+CFLAGS_WARN := -std=gnu17 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Werror
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS_WARN) $(CFLAGS) -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
+LIBS      := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LDFLAGS   ?=
+
+SRCS      := $(sort $(wildcard src/core/*.c src/store/*.c src/api/*.c src/registry/*.c \
+	src/sched/*.c src/agent/*.c src/cli/*.c))
+OBJS      := $(SRCS:%.c=$(O)/%.o)
+MAIN_OBJ  := $(O)/src/main.o
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+.PHONY: all test test-unit test-integration test-asan fuzz fuzz-replay bench clean format format-check
+all: berth
+
+berth: $(O)/berth
+	@cp $(O)/berth berth
+
+$(O)/berth: $(MAIN_OBJ) $(O)/libberth.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/libberth.a: $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/tests/%: tests/unit/%.c $(O)/libberth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/libberth.a $(LIBS) -lcmocka $(LDFLAGS)
+
+test-unit: $(UNIT_BINS)
+	@tests/run-unit $(UNIT_BINS)
+
+test-integration: berth
+	@BERTH_BIN=$(CURDIR)/$(O)/berth tests/run-integration
+
+test: berth $(UNIT_BINS)
+	@tests/run-all $(O)
+
+test-asan:
+	$(MAKE) O=build-asan CC=clang \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" test
+
+# libFuzzer targets link the library built with the fuzzer's instrumentation.
+FUZZ_O := build-fuzz
+fuzz:
+	$(MAKE) O=$(FUZZ_O) CC=clang \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+		$(FUZZ_O)/libberth.a
+	@mkdir -p $(FUZZ_O)/fuzz
+	@set -e; for f in $(FUZZ_SRCS); do \
+		n=$$(basename $$f .c); \
+		clang $(CFLAGS_WARN) -O1 -g -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS)) \
+			-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+			-o $(FUZZ_O)/fuzz/$$n $$f $(FUZZ_O)/libberth.a $(LIBS); \
+		mkdir -p tests/fuzz/corpus/$$n $(FUZZ_O)/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$(FUZZ_O)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			$(FUZZ_O)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_O)/fuzz/$$n.log 2>&1 \
+			|| { tail -40 $(FUZZ_O)/fuzz/$$n.log; exit 1; }; \
+		tail -1 $(FUZZ_O)/fuzz/$$n.log; \
+	done
+
+bench: berth
+	@bench/run
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz berth
+
+-include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d)

@@ -1,0 +1,108 @@
+/*
+ * err.c: filling and wrapping error objects, and the table that maps each
+ * error kind to the `__type` and HTTP status AWS uses for it.
+ */
+#include "core/err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/banned.h"
+
+static const struct {
+	const char *type;
+	int status;
+} kinds[E__MAX] = {
+	[E_NONE] = { "ServerException", 500 },
+	[E_SERVER] = { "ServerException", 500 },
+	[E_CLIENT] = { "ClientException", 400 },
+	[E_INVALID_PARAMETER] = { "InvalidParameterException", 400 },
+	[E_SERIALIZATION] = { "SerializationException", 400 },
+	[E_UNKNOWN_OPERATION] = { "UnknownOperationException", 400 },
+	[E_REQUEST_TOO_LARGE] = { "RequestEntityTooLargeException", 413 },
+	[E_THROTTLING] = { "ThrottlingException", 400 },
+	[E_LIMIT_EXCEEDED] = { "LimitExceededException", 400 },
+	[E_ACCESS_DENIED] = { "AccessDeniedException", 400 },
+	[E_MISSING_AUTH_TOKEN] = { "MissingAuthenticationTokenException", 403 },
+	[E_INCOMPLETE_SIGNATURE] = { "IncompleteSignatureException", 403 },
+	[E_INVALID_SIGNATURE] = { "InvalidSignatureException", 403 },
+	[E_UNRECOGNIZED_CLIENT] = { "UnrecognizedClientException", 403 },
+	[E_CLUSTER_NOT_FOUND] = { "ClusterNotFoundException", 400 },
+	[E_CLUSTER_CONTAINS_INSTANCES] = { "ClusterContainsContainerInstancesException", 400 },
+	[E_CLUSTER_CONTAINS_SERVICES] = { "ClusterContainsServicesException", 400 },
+	[E_CLUSTER_CONTAINS_TASKS] = { "ClusterContainsTasksException", 400 },
+	[E_CLUSTER_CONTAINS_CAPACITY_PROVIDER] = { "ClusterContainsCapacityProviderException", 400 },
+	[E_RESOURCE_NOT_FOUND] = { "ResourceNotFoundException", 400 },
+	[E_RESOURCE_IN_USE] = { "ResourceInUseException", 400 },
+	[E_SERVICE_NOT_FOUND] = { "ServiceNotFoundException", 400 },
+	[E_SERVICE_NOT_ACTIVE] = { "ServiceNotActiveException", 400 },
+	[E_TARGET_NOT_FOUND] = { "TargetNotFoundException", 400 },
+	[E_ATTRIBUTE_LIMIT_EXCEEDED] = { "AttributeLimitExceededException", 400 },
+	[E_UPDATE_IN_PROGRESS] = { "UpdateInProgressException", 400 },
+	[E_PLATFORM_UNKNOWN] = { "PlatformUnknownException", 400 },
+	[E_PLATFORM_TASK_DEFINITION_INCOMPATIBILITY] = { "PlatformTaskDefinitionIncompatibilityException", 400 },
+	[E_NAMESPACE_NOT_FOUND] = { "NamespaceNotFoundException", 400 },
+	[E_CONFLICT] = { "ConflictException", 400 },
+};
+
+int err_set(struct err *err, int code, enum err_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return code;
+	err->code = code;
+	err->kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int err_wrap(struct err *err, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	size_t n;
+	va_list ap;
+	int r;
+
+	if (!err)
+		return -EIO;
+	va_start(ap, fmt);
+	r = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = r < 0 ? 0 : (size_t)r;
+	if (n > sizeof(msg) - 3)
+		n = sizeof(msg) - 3;
+	msg[n++] = ':';
+	msg[n++] = ' ';
+	/* the old message follows the context, cut where the buffer ends */
+	memcpy(msg + n, err->msg, sizeof(msg) - n - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	memcpy(err->msg, msg, sizeof(msg));
+	return err->code;
+}
+
+void err_clear(struct err *err)
+{
+	if (!err)
+		return;
+	err->code = 0;
+	err->kind = E_NONE;
+	err->msg[0] = '\0';
+}
+
+const char *err_kind_type(enum err_kind kind)
+{
+	if (kind < 0 || kind >= E__MAX || !kinds[kind].type)
+		return "ServerException";
+	return kinds[kind].type;
+}
+
+int err_kind_status(enum err_kind kind)
+{
+	if (kind < 0 || kind >= E__MAX || !kinds[kind].type)
+		return 500;
+	return kinds[kind].status;
+}

@@ -1,0 +1,9 @@
+/*
+ * main.h: the entry points of berth's subcommands, one per world.
+ */
+#ifndef BERTH_MAIN_H
+#define BERTH_MAIN_H
+
+#define BERTH_VERSION "0.1.0"
+
+#endif
