@@ -6,4 +6,7 @@
 
 #define BERTH_VERSION "0.1.0"
 
+/* api/server.c */
+int cmd_server(int argc, char **argv);
+
 #endif

@@ -38,6 +38,7 @@ struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *get;
 	sqlite3_stmt *scan;
+	sqlite3_stmt *scan_desc;
 	sqlite3_stmt *put;
 	sqlite3_stmt *del;
 	sqlite3_stmt *set_rev;
@@ -86,6 +87,7 @@ static void conn_free(struct conn *c)
 		return;
 	sqlite3_finalize(c->get);
 	sqlite3_finalize(c->scan);
+	sqlite3_finalize(c->scan_desc);
 	sqlite3_finalize(c->put);
 	sqlite3_finalize(c->del);
 	sqlite3_finalize(c->set_rev);
@@ -143,6 +145,10 @@ static int conn_open(const char *path, bool writer, struct conn **ret, struct er
 		r = prepare(c, "SELECT key, value, version FROM kv "
 			       "WHERE key >= ?1 AND key > ?2 AND key < ?3 ORDER BY key",
 			    &c->scan, err);
+	if (r == 0)
+		r = prepare(c, "SELECT key, value, version FROM kv "
+			       "WHERE key >= ?1 AND key < ?2 ORDER BY key DESC",
+			    &c->scan_desc, err);
 	if (r < 0) {
 		conn_free(c);
 		return r;
@@ -211,14 +217,15 @@ static int sqlite_get(struct store *base, const char *key, struct buf *ret_value
 	return r;
 }
 
-static int sqlite_scan(struct store *base, const char *prefix, const char *start_after,
-		       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
-		       struct err *err)
+static int sqlite_scan(struct store *base, const char *prefix, const char *from,
+		       bool descending, int (*fn)(void *ctx, const struct store_kv *kv),
+		       void *ctx, struct err *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	size_t n = strlen(prefix);
 	_cleanup_free_ char *upper = malloc(n + 2);
 	struct conn *c;
+	sqlite3_stmt *st;
 	int r = 0, rc;
 
 	if (!upper)
@@ -230,23 +237,32 @@ static int sqlite_scan(struct store *base, const char *prefix, const char *start
 	r = reader_get(s, &c, err);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(c->scan, 1, prefix, (int)n, SQLITE_STATIC);
-	sqlite3_bind_text(c->scan, 2, start_after ? start_after : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(c->scan, 3, upper, (int)n + 1, SQLITE_STATIC);
+	st = descending ? c->scan_desc : c->scan;
+	sqlite3_bind_text(st, 1, prefix, (int)n, SQLITE_STATIC);
+	if (descending) {
+		/* below `from` when given, else below every key with the prefix */
+		if (from && strcmp(from, upper) < 0)
+			sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_text(st, 2, upper, (int)n + 1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_text(st, 2, from ? from : "", -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, upper, (int)n + 1, SQLITE_STATIC);
+	}
 	for (;;) {
 		struct store_kv kv;
 
-		rc = sqlite3_step(c->scan);
+		rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE)
 			break;
 		if (rc != SQLITE_ROW) {
 			r = sql_err(c->db, err, "scan");
 			break;
 		}
-		kv.key = (const char *)sqlite3_column_text(c->scan, 0);
-		kv.value = sqlite3_column_blob(c->scan, 1);
-		kv.value_len = (size_t)sqlite3_column_bytes(c->scan, 1);
-		kv.version = (uint64_t)sqlite3_column_int64(c->scan, 2);
+		kv.key = (const char *)sqlite3_column_text(st, 0);
+		kv.value = sqlite3_column_blob(st, 1);
+		kv.value_len = (size_t)sqlite3_column_bytes(st, 1);
+		kv.version = (uint64_t)sqlite3_column_int64(st, 2);
 		if (!kv.value)
 			kv.value = "";
 		r = fn(ctx, &kv);
@@ -256,8 +272,8 @@ static int sqlite_scan(struct store *base, const char *prefix, const char *start
 			break;
 		}
 	}
-	sqlite3_reset(c->scan);
-	sqlite3_clear_bindings(c->scan);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	reader_put(s, c);
 	return r;
 }

@@ -39,7 +39,14 @@ int store_scan(struct store *s, const char *prefix, const char *start_after,
 	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
 	       struct err *err)
 {
-	return s->backend->scan(s, prefix, start_after, fn, ctx, err);
+	return s->backend->scan(s, prefix, start_after, false, fn, ctx, err);
+}
+
+int store_scan_desc(struct store *s, const char *prefix, const char *start_before,
+		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
+		    struct err *err)
+{
+	return s->backend->scan(s, prefix, start_before, true, fn, ctx, err);
 }
 
 static int stop_at_first(void *ctx, const struct store_kv *kv)

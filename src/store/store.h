@@ -18,6 +18,7 @@
 #ifndef BERTH_STORE_H
 #define BERTH_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,7 +68,7 @@ struct store_backend {
 	const char *name;
 	int (*get)(struct store *s, const char *key, struct buf *ret_value,
 		   uint64_t *ret_version, struct err *err);
-	int (*scan)(struct store *s, const char *prefix, const char *start_after,
+	int (*scan)(struct store *s, const char *prefix, const char *from, bool descending,
 		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
 		    struct err *err);
 	int (*commit)(struct store *s, const struct store_txn *txn,
@@ -105,6 +106,14 @@ int store_get(struct store *s, const char *key, struct buf *ret_value,
 int store_scan(struct store *s, const char *prefix, const char *start_after,
 	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
 	       struct err *err);
+
+/*
+ * store_scan() in descending key order: the keys that start with prefix and
+ * sort before start_before (NULL: from the last).
+ */
+int store_scan_desc(struct store *s, const char *prefix, const char *start_before,
+		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
+		    struct err *err);
 
 /* Whether any key starts with prefix: 1 yes, 0 no, negative on failure. */
 int store_has_prefix(struct store *s, const char *prefix, struct err *err);

@@ -120,6 +120,19 @@ static void test_scan_prefix_and_order(void **state)
 	assert_int_equal(store_scan(f->store, "td/", NULL, collect, &c, &err), 0);
 	assert_int_equal(c.n, 1);
 
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 100;
+	assert_int_equal(store_scan_desc(f->store, "td/", NULL, collect, &c, &err), 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.keys[0], "td/b/2");
+	assert_string_equal(c.keys[2], "td/a/1");
+
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 100;
+	assert_int_equal(store_scan_desc(f->store, "td/", "td/b/2", collect, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.keys[0], "td/b/1");
+
 	assert_int_equal(store_has_prefix(f->store, "cluster/", &err), 1);
 	assert_int_equal(store_has_prefix(f->store, "service/", &err), 0);
 }

@@ -1,0 +1,29 @@
+/*
+ * ecs.c: the table of ECS operations berth serves. An operation in AWS's
+ * model but not in this table is answered with UnknownOperationException.
+ * Rows are sorted by name (protocol.c searches them by bisection).
+ */
+#include "api/ecs.h"
+#include "api/model.h"
+#include "core/cleanup.h"
+#include "core/banned.h"
+
+static const struct api_operation ecs_ops[] = {
+	{ "CreateCluster", ecs_create_cluster },
+	{ "DeleteCluster", ecs_delete_cluster },
+	{ "DescribeClusters", ecs_describe_clusters },
+	{ "ListClusters", ecs_list_clusters },
+	{ "ListTagsForResource", ecs_list_tags_for_resource },
+	{ "TagResource", ecs_tag_resource },
+	{ "UntagResource", ecs_untag_resource },
+	{ "UpdateCluster", ecs_update_cluster },
+	{ "UpdateClusterSettings", ecs_update_cluster_settings },
+};
+
+const struct api_service api_ecs = {
+	.target_prefix = "AmazonEC2ContainerServiceV20141113",
+	.signing_name = "ecs",
+	.model = &model_ecs,
+	.ops = ecs_ops,
+	.n_ops = ARRAY_SIZE(ecs_ops),
+};

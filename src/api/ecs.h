@@ -1,0 +1,86 @@
+/*
+ * ecs.h: the ECS operations' handlers (one file per resource family) and
+ * the pieces they share: the store's key layout and resolving a resource
+ * named by name or ARN.
+ *
+ * Keys (each value is the resource's JSON document):
+ *   cluster/NAME                    a cluster (ACTIVE or INACTIVE)
+ *   td/FAMILY/REVISION              a task definition revision; REVISION is
+ *                                   zero-padded to 10 digits so keys sort
+ *                                   in revision order
+ *   tdfam/FAMILY                    {"last": N}: the family's last revision,
+ *                                   never reused even after deletion
+ *   service/CLUSTER/NAME            a service
+ *   task/CLUSTER/ID                 a task
+ *   instance/CLUSTER/ID             a container instance
+ */
+#ifndef BERTH_API_ECS_H
+#define BERTH_API_ECS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+
+#define ECS_NAME_MAX 255
+#define ECS_TAGS_MAX 50
+
+/* clusters.c */
+int ecs_create_cluster(struct api_ctx *ctx, struct err *err);
+int ecs_describe_clusters(struct api_ctx *ctx, struct err *err);
+int ecs_list_clusters(struct api_ctx *ctx, struct err *err);
+int ecs_update_cluster(struct api_ctx *ctx, struct err *err);
+int ecs_update_cluster_settings(struct api_ctx *ctx, struct err *err);
+int ecs_delete_cluster(struct api_ctx *ctx, struct err *err);
+
+/* task_definitions.c */
+int ecs_register_task_definition(struct api_ctx *ctx, struct err *err);
+int ecs_describe_task_definition(struct api_ctx *ctx, struct err *err);
+int ecs_list_task_definitions(struct api_ctx *ctx, struct err *err);
+int ecs_list_task_definition_families(struct api_ctx *ctx, struct err *err);
+int ecs_deregister_task_definition(struct api_ctx *ctx, struct err *err);
+int ecs_delete_task_definitions(struct api_ctx *ctx, struct err *err);
+
+/* tags.c */
+int ecs_tag_resource(struct api_ctx *ctx, struct err *err);
+int ecs_untag_resource(struct api_ctx *ctx, struct err *err);
+int ecs_list_tags_for_resource(struct api_ctx *ctx, struct err *err);
+
+/*
+ * Check a request's `tags` list as ECS does (at most 50, keys 1..128 and
+ * values 0..256 characters of the allowed set, no "aws:" prefix, no
+ * repeated key). NULL is fine.
+ */
+int ecs_tags_validate(const cJSON *tags, struct err *err);
+
+/*
+ * Merge tags (a request's list) into the document's "tags" array (created
+ * when missing): a key already there takes the new value. Fails when the
+ * result would hold more than 50 tags.
+ */
+int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err);
+
+/*
+ * Resolve a cluster named by name or ARN (NULL: "default") to its name, in
+ * ret_name (at least ECS_NAME_MAX + 1 bytes). Fails with
+ * ClusterNotFoundException when it is an ARN of another account or region,
+ * or not a cluster's ARN.
+ */
+int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name,
+		     struct err *err);
+
+/*
+ * Load cluster `name` as a cJSON document (the caller owns it) with the
+ * version of its key; ClusterNotFoundException when absent, and when
+ * INACTIVE unless allow_inactive.
+ */
+int ecs_cluster_load(const struct api_ctx *ctx, const char *name, bool allow_inactive,
+		     cJSON **ret_doc, uint64_t *ret_version, struct err *err);
+
+/* Whether s is 1..255 letters, digits, hyphens and underscores. */
+bool ecs_valid_name(const char *s);
+
+/* Write a cJSON value as the value of key (spliced, no tree copy). */
+void ecs_write_json(struct jsonw *w, const char *key, const cJSON *v);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * http.h: berth's HTTP server, a thin layer over libmicrohttpd. It reads a
+ * request's body into memory (up to a limit), hands the whole request to one
+ * handler, and sends the response the handler filled. Paths and query
+ * strings are passed on raw, as the client sent them, because SigV4 signs
+ * them that way.
+ */
+#ifndef BERTH_HTTP_H
+#define BERTH_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+/* Largest request body the server reads: a larger one is refused with 413. */
+#define HTTP_BODY_MAX (1u << 20)
+#define HTTP_HEADERS_MAX 16
+
+struct MHD_Connection;
+struct http_merged;
+
+struct http_request {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;      /* raw, undecoded */
+	const char *query;     /* raw, without '?'; "" when none */
+	struct buf body;
+	bool body_too_large;
+	struct buf query_buf;
+	struct http_merged *merged; /* header values joined for lookups */
+};
+
+struct http_response {
+	int status;
+	const char *content_type; /* static string */
+	struct buf body;
+	int n_headers;
+	struct {
+		char name[48];
+		char value[208];
+	} headers[HTTP_HEADERS_MAX];
+};
+
+/*
+ * Look a request header up, case-insensitively. A header sent several times
+ * comes back as its values joined with ",". Borrowed: valid until the
+ * request ends. NULL when absent.
+ */
+const char *http_header(struct http_request *req, const char *name);
+
+/* Add a response header (silently dropped past HTTP_HEADERS_MAX). */
+void http_response_header(struct http_response *resp, const char *name, const char *value);
+
+typedef void (*http_handler_fn)(void *ctx, struct http_request *req, struct http_response *resp);
+
+struct http_server;
+
+struct http_options {
+	const char *listen;    /* "127.0.0.1:9400", "[::1]:9400" or ":9400" */
+	unsigned threads;      /* worker threads, each serving many connections */
+	unsigned timeout_s;    /* idle connections are closed after this */
+	http_handler_fn handler;
+	void *ctx;
+};
+
+/*
+ * Start serving on opts->listen; returns once the socket listens. The port
+ * actually bound (for ":0") is stored in ret_port when not NULL.
+ */
+int http_server_start(const struct http_options *opts, struct http_server **ret,
+		      unsigned *ret_port, struct err *err);
+/* Stop serving, wait for the workers, free the server. NULL is fine. */
+void http_server_stop(struct http_server *srv);
+
+#endif

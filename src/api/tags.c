@@ -1,0 +1,319 @@
+/*
+ * tags.c: TagResource, UntagResource and ListTagsForResource, and the tag
+ * rules every resource's create operation shares. A resource keeps its tags
+ * in its own document, as a "tags" list of {key, value} in the order they
+ * were first set.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/ecs.h"
+#include "core/cleanup.h"
+#include "core/json.h"
+#include "core/util.h"
+#include "core/banned.h"
+
+#define TAG_KEY_MAX 128
+#define TAG_VALUE_MAX 256
+
+/* Letters, digits, spaces and _ . : / = + - @ (UTF-8 letters let through). */
+static bool valid_tag_text(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(" _.:/=+-@", c))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static size_t utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+static int check_key(const char *key, struct err *err)
+{
+	if (!key || !*key)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "Tag keys must not be empty");
+	if (utf8_len(key) > TAG_KEY_MAX)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Tag key '%.40s...' is longer than %d characters", key, TAG_KEY_MAX);
+	if (!valid_tag_text(key))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Tag key '%.200s' has characters outside letters, numbers, spaces "
+			       "and _ . : / = + - @",
+			       key);
+	if (!strncasecmp(key, "aws:", 4))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Tag keys starting with 'aws:' are reserved for AWS use: '%.200s'",
+			       key);
+	return 0;
+}
+
+int ecs_tags_validate(const cJSON *tags, struct err *err)
+{
+	const cJSON *t, *u;
+	int r;
+
+	if (!tags)
+		return 0;
+	if (cJSON_GetArraySize(tags) > ECS_TAGS_MAX)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "A resource can have at most %d tags; the request has %d",
+			       ECS_TAGS_MAX, cJSON_GetArraySize(tags));
+	cJSON_ArrayForEach(t, tags) {
+		const char *key = json_str(t, "key");
+		const char *value = json_str(t, "value");
+
+		r = check_key(key, err);
+		if (r < 0)
+			return r;
+		if (!value)
+			value = "";
+		if (utf8_len(value) > TAG_VALUE_MAX)
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "The value of tag '%.128s' is longer than %d characters", key,
+				       TAG_VALUE_MAX);
+		if (!valid_tag_text(value))
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "The value of tag '%.128s' has characters outside letters, "
+				       "numbers, spaces and _ . : / = + - @",
+				       key);
+		for (u = tags->child; u != t; u = u->next)
+			if (!strcmp(json_str(u, "key"), key))
+				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+					       "Tag key '%.128s' is given more than once", key);
+	}
+	return 0;
+}
+
+int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err)
+{
+	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	const cJSON *t;
+
+	if (!cJSON_IsArray(have)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, "tags");
+		have = cJSON_AddArrayToObject(doc, "tags");
+	}
+	cJSON_ArrayForEach(t, tags) {
+		const char *key = json_str(t, "key");
+		const char *value = json_str(t, "value");
+		cJSON *item, *found = NULL;
+
+		cJSON_ArrayForEach(item, have)
+			if (!strcmp(json_str(item, "key") ? json_str(item, "key") : "", key))
+				found = item;
+		if (found) {
+			cJSON_ReplaceItemInObjectCaseSensitive(found, "value",
+							       cJSON_CreateString(value ? value : ""));
+			continue;
+		}
+		if (cJSON_GetArraySize(have) >= ECS_TAGS_MAX)
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "A resource can have at most %d tags", ECS_TAGS_MAX);
+		item = cJSON_CreateObject();
+		cJSON_AddStringToObject(item, "key", key);
+		cJSON_AddStringToObject(item, "value", value ? value : "");
+		cJSON_AddItemToArray(have, item);
+	}
+	return 0;
+}
+
+/*
+ * The store key of the resource an ARN names. Supported: clusters, task
+ * definitions, services, tasks and container instances.
+ */
+static int resource_key(const struct api_ctx *ctx, const char *arn, struct buf *ret_key,
+			enum err_kind *ret_missing, struct err *err)
+{
+	const char *res = api_arn_resource(ctx->srv, "ecs", arn);
+	const char *slash, *colon;
+	int64_t rev;
+
+	if (!startswith(arn, "arn:") || !res)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "resourceArn '%.300s' is not the ARN of an ECS resource of "
+			       "this region and account",
+			       arn);
+	slash = strchr(res, '/');
+	if (!slash || !slash[1])
+		goto bad;
+	*ret_missing = E_RESOURCE_NOT_FOUND;
+	if (startswith(res, "cluster/")) {
+		if (!ecs_valid_name(slash + 1))
+			goto bad;
+		buf_printf(ret_key, "cluster/%s", slash + 1);
+		*ret_missing = E_CLUSTER_NOT_FOUND;
+		return 0;
+	}
+	if (startswith(res, "task-definition/")) {
+		char family[ECS_NAME_MAX + 1];
+
+		colon = strrchr(slash + 1, ':');
+		if (!colon || (size_t)(colon - slash - 1) > ECS_NAME_MAX ||
+		    parse_int64(colon + 1, 1, 999999999, &rev) < 0)
+			goto bad;
+		snprintf(family, sizeof(family), "%.*s", (int)(colon - slash - 1), slash + 1);
+		if (!ecs_valid_name(family))
+			goto bad;
+		buf_printf(ret_key, "td/%s/%010lld", family, (long long)rev);
+		return 0;
+	}
+	if (startswith(res, "service/") || startswith(res, "task/") ||
+	    startswith(res, "container-instance/")) {
+		const char *kind = startswith(res, "service/") ? "service"
+				   : startswith(res, "task/")  ? "task"
+							       : "instance";
+		const char *second = strchr(slash + 1, '/');
+
+		/* the ARN's long form names the cluster: service/CLUSTER/NAME */
+		if (!second || !second[1] || strchr(second + 1, '/'))
+			goto bad;
+		buf_printf(ret_key, "%s/%.*s/%s", kind, (int)(second - slash - 1), slash + 1,
+			   second + 1);
+		return 0;
+	}
+bad:
+	return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+		       "resourceArn '%.300s' does not name a resource that can be tagged", arn);
+}
+
+/* Load the tagged resource's document; not found as the resource's kind says. */
+static int load(const struct api_ctx *ctx, const char *key, enum err_kind missing,
+		cJSON **ret_doc, uint64_t *ret_version, struct err *err)
+{
+	struct buf value = BUF_INIT;
+	const char *status;
+	cJSON *doc;
+	int r;
+
+	r = store_get(ctx->srv->store, key, &value, ret_version, err);
+	if (r == -ENOENT)
+		return err_set(err, -ENOENT, missing,
+			       missing == E_CLUSTER_NOT_FOUND
+				       ? "Cluster not found."
+				       : "The specified resource could not be found.");
+	if (r < 0) {
+		buf_release(&value);
+		return r;
+	}
+	doc = cJSON_ParseWithLength(buf_str(&value), value.len);
+	buf_release(&value);
+	if (!doc)
+		return err_set(err, -EIO, E_SERVER, "'%s' is stored damaged", key);
+	status = json_str(doc, "status");
+	if (status && !strcmp(status, "DELETE_IN_PROGRESS")) {
+		cJSON_Delete(doc);
+		return err_set(err, -ENOENT, missing, "The specified resource could not be found.");
+	}
+	*ret_doc = doc;
+	return 0;
+}
+
+/* Change the resource's tags with fn (retried when another writer won). */
+static int update_tags(struct api_ctx *ctx,
+		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err),
+		       struct err *err)
+{
+	struct buf key = BUF_INIT;
+	enum err_kind missing;
+	int r, attempt;
+
+	r = resource_key(ctx, json_str(ctx->in, "resourceArn"), &key, &missing, err);
+	for (attempt = 0; r == 0 && attempt < 10; attempt++) {
+		_cleanup_json_ cJSON *doc = NULL;
+		struct store_txn t = STORE_TXN_INIT;
+		struct buf value = BUF_INIT;
+		uint64_t version;
+
+		r = load(ctx, buf_str(&key), missing, &doc, &version, err);
+		if (r == 0)
+			r = fn(ctx, doc, err);
+		if (r < 0)
+			break;
+		json_print(&value, doc);
+		store_txn_check(&t, buf_str(&key), version);
+		store_txn_put(&t, buf_str(&key), value.data, value.len);
+		r = store_commit(ctx->srv->store, &t, NULL, err);
+		store_txn_release(&t);
+		buf_release(&value);
+		if (r != -ECANCELED)
+			break;
+	}
+	buf_release(&key);
+	return r;
+}
+
+static int add_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
+{
+	return ecs_tags_merge(doc, json_arr(ctx->in, "tags"), err);
+}
+
+int ecs_tag_resource(struct api_ctx *ctx, struct err *err)
+{
+	int r = ecs_tags_validate(json_arr(ctx->in, "tags"), err);
+
+	return r < 0 ? r : update_tags(ctx, add_tags, err);
+}
+
+static int remove_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
+{
+	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	const cJSON *k;
+	int r;
+
+	cJSON_ArrayForEach(k, json_arr(ctx->in, "tagKeys")) {
+		cJSON *item, *next;
+
+		r = check_key(cJSON_IsString(k) ? k->valuestring : NULL, err);
+		if (r < 0)
+			return r;
+		for (item = have ? have->child : NULL; item; item = next) {
+			next = item->next;
+			if (!strcmp(json_str(item, "key") ? json_str(item, "key") : "",
+				    k->valuestring))
+				cJSON_Delete(cJSON_DetachItemViaPointer(have, item));
+		}
+	}
+	return 0;
+}
+
+int ecs_untag_resource(struct api_ctx *ctx, struct err *err)
+{
+	return update_tags(ctx, remove_tags, err);
+}
+
+int ecs_list_tags_for_resource(struct api_ctx *ctx, struct err *err)
+{
+	struct buf key = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
+	enum err_kind missing;
+	const cJSON *tags;
+	int r;
+
+	r = resource_key(ctx, json_str(ctx->in, "resourceArn"), &key, &missing, err);
+	if (r == 0)
+		r = load(ctx, buf_str(&key), missing, &doc, NULL, err);
+	buf_release(&key);
+	if (r < 0)
+		return r;
+	tags = json_arr(doc, "tags");
+	jsonw_key(ctx->out, "tags");
+	if (tags)
+		ecs_write_json(ctx->out, NULL, tags);
+	else
+		jsonw_raw(ctx->out, "[]", 2);
+	return 0;
+}

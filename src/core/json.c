@@ -1,0 +1,72 @@
+/*
+ * json.c: typed getters over cJSON trees.
+ */
+#include "core/json.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/banned.h"
+
+const cJSON *json_get(const cJSON *obj, const char *key)
+{
+	const cJSON *v;
+
+	if (!obj || !cJSON_IsObject(obj))
+		return NULL;
+	v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+const char *json_str(const cJSON *obj, const char *key)
+{
+	const cJSON *v = json_get(obj, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int64_t json_int(const cJSON *obj, const char *key, int64_t def)
+{
+	const cJSON *v = json_get(obj, key);
+
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || fabs(v->valuedouble) > 9.0e18)
+		return def;
+	return (int64_t)v->valuedouble;
+}
+
+bool json_has(const cJSON *obj, const char *key)
+{
+	return json_get(obj, key) != NULL;
+}
+
+bool json_bool(const cJSON *obj, const char *key, bool def)
+{
+	const cJSON *v = json_get(obj, key);
+
+	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+const cJSON *json_arr(const cJSON *obj, const char *key)
+{
+	const cJSON *v = json_get(obj, key);
+
+	return cJSON_IsArray(v) ? v : NULL;
+}
+
+const cJSON *json_obj(const cJSON *obj, const char *key)
+{
+	const cJSON *v = json_get(obj, key);
+
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
+void json_print(struct buf *out, const cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+
+	if (!s)
+		abort();
+	buf_puts(out, s);
+	cJSON_free(s);
+}
