@@ -24,6 +24,7 @@ MAIN_OBJ  := $(O)/src/main.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/fuzz-replay/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all test test-unit test-integration test-asan fuzz fuzz-replay bench clean format format-check
@@ -47,13 +48,21 @@ $(O)/tests/%: tests/unit/%.c $(O)/libberth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/libberth.a $(LIBS) -lcmocka $(LDFLAGS)
 
+# The fuzz targets with a plain main that replays their saved corpus.
+$(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libberth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(O)/libberth.a $(LIBS) $(LDFLAGS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@tests/run-fuzz-replay $(O)
+
 test-unit: $(UNIT_BINS)
 	@tests/run-unit $(UNIT_BINS)
 
 test-integration: berth
 	@BERTH_BIN=$(CURDIR)/$(O)/berth tests/run-integration
 
-test: berth $(UNIT_BINS)
+test: berth $(UNIT_BINS) $(FUZZ_REPLAY)
 	@tests/run-all $(O)
 
 test-asan:

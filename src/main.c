@@ -22,6 +22,7 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },
 	{ "version", cmd_version, "print berth's version" },
 	{ "help", cmd_help, "list the commands" },

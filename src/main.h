@@ -8,5 +8,6 @@
 
 /* api/server.c */
 int cmd_server(int argc, char **argv);
+int cmd_dev(int argc, char **argv);
 
 #endif

@@ -1,14 +1,18 @@
 /*
- * server.c: `berth server`, the control plane: parses its options, opens
- * the store, loads the access keys and serves the HTTP endpoint until
- * SIGINT or SIGTERM.
+ * server.c: `berth server`, the control plane, and `berth dev`, the same
+ * with embedded defaults (it will also run an agent in-process). Parses the
+ * options, opens the store, loads the access keys and serves the HTTP
+ * endpoint until SIGINT or SIGTERM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -26,10 +30,10 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *self)
 {
 	fprintf(f,
-		"usage: berth server [options]\n"
+		"usage: %s [options]\n"
 		"\n"
 		"  --listen HOST:PORT    address to serve on (default 127.0.0.1:9400; port 0 picks one)\n"
 		"  --data-dir DIR        where the state lives (default ./berth-data)\n"
@@ -38,7 +42,10 @@ static void usage(FILE *f)
 		"  --region NAME         region in every ARN (default " API_DEFAULT_REGION ")\n"
 		"  --account-id ID       12-digit account id in every ARN (default " API_DEFAULT_ACCOUNT_ID ")\n"
 		"  --threads N           HTTP worker threads (default 8)\n"
-		"  --log-level LEVEL     debug, info, warn or error (default info)\n");
+		"  --log-level LEVEL     debug, info, warn or error (default info)\n"
+		"\n"
+		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials.\n",
+		self);
 }
 
 static void handle(void *ctx, struct http_request *req, struct http_response *resp)
@@ -72,7 +79,47 @@ static int valid_region(const char *s)
 	return 1;
 }
 
-int cmd_server(int argc, char **argv)
+/*
+ * Make sure DIR/credentials holds a key pair, generating one on first use,
+ * so that `berth dev` never serves without authentication. Returns the
+ * file's path in ret_path.
+ */
+static int dev_credentials(const char *data_dir, struct buf *ret_path, struct err *err)
+{
+	char key[21], secret[41];
+	FILE *f;
+	int fd;
+
+	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
+		return err_set(err, -errno, E_SERVER, "creating '%s': %m", data_dir);
+	buf_printf(ret_path, "%s/credentials", data_dir);
+	if (access(buf_str(ret_path), F_OK) == 0)
+		return 0;
+	/* AKIA-like 20 characters and a 40-character secret, like AWS's */
+	snprintf(key, sizeof(key), "BERTH");
+	random_hex(key + 5, 7);
+	key[19] = 'A';
+	key[20] = '\0';
+	for (char *p = key; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+	random_hex(secret, 20);
+	fd = open(buf_str(ret_path), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(err, -errno, E_SERVER, "creating '%s': %m", buf_str(ret_path));
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return err_set(err, -errno, E_SERVER, "writing '%s': %m", buf_str(ret_path));
+	}
+	fprintf(f, "# berth dev's generated key pair: ACCESS_KEY_ID SECRET_ACCESS_KEY\n%s %s\n",
+		key, secret);
+	if (fclose(f) != 0)
+		return err_set(err, -EIO, E_SERVER, "writing '%s': %m", buf_str(ret_path));
+	return 0;
+}
+
+static int run(int argc, char **argv, bool dev)
 {
 	static const struct option options[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -87,10 +134,12 @@ int cmd_server(int argc, char **argv)
 	};
 	const char *listen = "127.0.0.1:9400", *data_dir = "berth-data", *cred_file = NULL;
 	const char *region = API_DEFAULT_REGION, *account = API_DEFAULT_ACCOUNT_ID;
+	const char *self = dev ? "berth dev" : "berth server";
 	struct api_server srv;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
+	struct buf dev_creds = BUF_INIT;
 	struct sigaction sa;
 	int64_t threads = 8, level;
 	unsigned port = 0;
@@ -107,33 +156,41 @@ int cmd_server(int argc, char **argv)
 		case 'a': account = optarg; break;
 		case 't':
 			if (parse_int64(optarg, 1, 256, &threads) < 0) {
-				fprintf(stderr, "berth server: --threads takes 1 to 256\n");
+				fprintf(stderr, "%s: --threads takes 1 to 256\n", self);
 				return 2;
 			}
 			break;
 		case 'L':
 			level = log_level_parse(optarg);
 			if (level < 0) {
-				fprintf(stderr, "berth server: unknown log level '%s'\n", optarg);
+				fprintf(stderr, "%s: unknown log level '%s'\n", self, optarg);
 				return 2;
 			}
 			log_set_level((enum log_level)level);
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h': usage(stdout, self); return 0;
+		default: usage(stderr, self); return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "berth server: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "%s: unexpected argument '%s'\n", self, argv[optind]);
 		return 2;
 	}
 	if (!valid_region(region)) {
-		fprintf(stderr, "berth server: region '%s' is not like 'us-east-1'\n", region);
+		fprintf(stderr, "%s: region '%s' is not like 'us-east-1'\n", self, region);
 		return 2;
 	}
 	if (strlen(account) != 12 || strspn(account, "0123456789") != 12) {
-		fprintf(stderr, "berth server: account id '%s' is not 12 digits\n", account);
+		fprintf(stderr, "%s: account id '%s' is not 12 digits\n", self, account);
 		return 2;
+	}
+	if (dev && !cred_file && !(getenv("BERTH_ACCESS_KEY_ID") && getenv("BERTH_SECRET_ACCESS_KEY"))) {
+		r = dev_credentials(data_dir, &dev_creds, &err);
+		if (r < 0) {
+			fprintf(stderr, "%s: %s\n", self, err.msg);
+			return 1;
+		}
+		cred_file = buf_str(&dev_creds);
 	}
 
 	memset(&srv, 0, sizeof(srv));
@@ -141,13 +198,15 @@ int cmd_server(int argc, char **argv)
 	snprintf(srv.account_id, sizeof(srv.account_id), "%s", account);
 	r = credentials_load(&srv.creds, cred_file, &err);
 	if (r < 0) {
-		fprintf(stderr, "berth server: %s\n", err.msg);
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		buf_release(&dev_creds);
 		return 1;
 	}
 	r = store_open_sqlite(data_dir, &srv.store, &err);
 	if (r < 0) {
-		fprintf(stderr, "berth server: %s\n", err.msg);
+		fprintf(stderr, "%s: %s\n", self, err.msg);
 		credentials_release(&srv.creds);
+		buf_release(&dev_creds);
 		return 1;
 	}
 
@@ -166,14 +225,22 @@ int cmd_server(int argc, char **argv)
 	};
 	r = http_server_start(&hopts, &http, &port, &err);
 	if (r < 0) {
-		fprintf(stderr, "berth server: %s\n", err.msg);
+		fprintf(stderr, "%s: %s\n", self, err.msg);
 		store_free(srv.store);
 		credentials_release(&srv.creds);
+		buf_release(&dev_creds);
 		return 1;
 	}
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')",
 		 BERTH_VERSION, port, srv.region, srv.account_id, data_dir);
 	printf("listening on port %u\n", port);
+	if (dev && dev_creds.len)
+		printf("\nberth dev is ready. To use it with the aws CLI:\n"
+		       "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n"
+		       "  export AWS_DEFAULT_REGION=%s AWS_EC2_METADATA_DISABLED=true\n"
+		       "  aws --endpoint-url http://127.0.0.1:%u ecs list-clusters\n",
+		       srv.creds.pairs[0].access_key, srv.creds.pairs[0].secret_key, srv.region,
+		       port);
 	fflush(stdout);
 
 	while (!stop_requested)
@@ -183,5 +250,16 @@ int cmd_server(int argc, char **argv)
 	http_server_stop(http);
 	store_free(srv.store);
 	credentials_release(&srv.creds);
+	buf_release(&dev_creds);
 	return 0;
+}
+
+int cmd_server(int argc, char **argv)
+{
+	return run(argc, argv, false);
+}
+
+int cmd_dev(int argc, char **argv)
+{
+	return run(argc, argv, true);
 }

@@ -1,0 +1,75 @@
+/*
+ * fuzz_api.c: libFuzzer target over request handling after authentication:
+ * operation routing, JSON parsing, validation against the model, and the
+ * ECS handlers (cluster and task definition validation among them).
+ *
+ * Input: the operation name, a newline, then the request body. The store
+ * lives in /dev/shm so commits are cheap; it is shared by all runs, which
+ * also exercises handlers against whatever earlier inputs stored.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct api_server srv;
+
+static void cleanup(void)
+{
+	store_free(srv.store);
+}
+
+static void init(void)
+{
+	char dir[] = "/dev/shm/berth-fuzz-XXXXXX";
+	struct err err = ERR_INIT;
+	char cmd[64];
+
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(srv.region, sizeof(srv.region), "us-east-1");
+	snprintf(srv.account_id, sizeof(srv.account_id), "000000000000");
+	if (store_open_sqlite(dir, &srv.store, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		abort();
+	}
+	/* the database stays open; its directory goes now, its files with the process */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		abort();
+	atexit(cleanup);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct http_response resp;
+	const uint8_t *nl;
+	char op[128];
+	size_t n;
+
+	if (!srv.store)
+		init();
+	nl = memchr(data, '\n', size);
+	if (!nl)
+		return 0;
+	n = (size_t)(nl - data);
+	if (n >= sizeof(op))
+		return 0;
+	memcpy(op, data, n);
+	op[n] = '\0';
+	memset(&resp, 0, sizeof(resp));
+	api_dispatch(&srv, &api_ecs, op, (const char *)nl + 1, size - n - 1, "AKIDFUZZ", &resp);
+	if (resp.status < 200 || resp.status >= 600)
+		abort();
+	/* a 5xx is a bug for any input: client mistakes must be 4xx */
+	if (resp.status >= 500)
+		abort();
+	buf_release(&resp.body);
+	return 0;
+}
