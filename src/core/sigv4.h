@@ -125,7 +125,8 @@ struct sigv4_credentials {
  * X-Amz-Date value and ret_authorization (appended to) with the Authorization
  * value; the caller must send both headers, and X-Amz-Security-Token with
  * the session token when the credentials have one (it is signed). Returns 0,
- * or -EINVAL with E_INVALID_PARAMETER for a request it cannot sign.
+ * or a negative errno with E_INVALID_PARAMETER for a request it cannot sign
+ * (E_SERVER if libcrypto fails).
  */
 int sigv4_sign(const struct sigv4_sign_request *req, const struct sigv4_credentials *cred,
 	       const char *region, const char *service, time_t now,
@@ -136,7 +137,7 @@ int sigv4_sign(const struct sigv4_sign_request *req, const struct sigv4_credenti
  * Presign req for region and service at time now, valid for expires seconds
  * (1 to SIGV4_MAX_EXPIRES). Append to ret_query the query string to send in
  * place of req->query: the request's own parameters followed by the X-Amz-*
- * ones, X-Amz-Signature last. Returns 0 or -EINVAL.
+ * ones, X-Amz-Signature last. Returns 0 or a negative errno, as sigv4_sign.
  */
 int sigv4_presign(const struct sigv4_sign_request *req, const struct sigv4_credentials *cred,
 		  const char *region, const char *service, time_t now, unsigned expires,
@@ -146,7 +147,8 @@ int sigv4_presign(const struct sigv4_sign_request *req, const struct sigv4_crede
  * Append to ret the canonical request SigV4 hashes: headers are the signed
  * ones, lowercase and sorted by name, with their values as sent; presigned
  * leaves X-Amz-Signature out of the canonical query. For tests and for
- * explaining a mismatch to a client's author. Returns 0 or -EINVAL.
+ * explaining a mismatch to a client's author. Returns 0, or -E2BIG with
+ * E_INVALID_PARAMETER for a path or query over the limits.
  */
 int sigv4_canonical_request(const char *method, const char *path, const char *query,
 			    bool presigned, const struct sigv4_header *headers, size_t n_headers,
