@@ -8,10 +8,36 @@
  * mappings per network mode, and the launch types the definition fits.
  *
  * Errors are ClientExceptions, as ECS answers RegisterTaskDefinition's
- * checks. Where ECS's message is known (seen in its answers, quoted in
- * issues of the aws CLI, SDKs, Terraform and CloudFormation tools), it is
- * used word for word; the others follow the same pattern ("Invalid 'X'
- * setting for container 'Y'. ...") and are marked "berth's wording".
+ * checks (tags keep tags.c's InvalidParameterExceptions). These messages
+ * are ECS's own, word for word, as its answers are quoted in issues of the
+ * aws CLI, SDKs, Terraform, CloudFormation and ECS tools:
+ *   Container list cannot be empty. / Too many containers.
+ *   Container.name should not be null or empty.
+ *   Container.name contains invalid characters.
+ *   Container names must be unique within a Task Definition.
+ *   Container.image should not be null or empty.
+ *   Invalid setting for container 'X'. At least one of 'memory' or
+ *     'memoryReservation' must be specified.
+ *   The 'memory' setting for container 'X' is greater than for the task.
+ *   The sum of all container 'cpu' values cannot be greater than the value
+ *     of the task 'cpu'. (and the same for 'memoryReservation'/'memory')
+ *   Invalid 'cpu' setting for task. (the developer guide quotes it)
+ *   Task definition doesn't have any essential container.
+ *   Invalid 'containerPort' setting for container 'X'.
+ *   When networkMode=awsvpc, the host ports and container ports in port
+ *     mappings must match.
+ *   Links are not supported when networkMode=awsvpc.
+ *   A dependency container with SUCCESS or COMPLETE condition cannot be an
+ *     essential container
+ *   Unknown volume 'X'.
+ *   Log driver awslogs requires options: awslogs-region, awslogs-group
+ *   Fargate only supports network mode 'awsvpc'. (with typographic quotes)
+ *   Fargate requires that 'cpu' be defined at the task level.
+ *   No Fargate configuration exists for given values.
+ *   Fargate compatible task definitions do not support sourcePath
+ * The others are berth's wording in the same pattern ("Invalid 'X' setting
+ * for container 'Y'. ..."); a few apply ECS's wording to a sibling case
+ * (networkMode=host, 'memory' at the task level, Volume.name).
  *
  * Sources: the API reference (RegisterTaskDefinition, ContainerDefinition,
  * PortMapping, HealthCheck, Volume as shipped in botocore's model
