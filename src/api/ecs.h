@@ -8,8 +8,11 @@
  *   td/FAMILY/REVISION              a task definition revision; REVISION is
  *                                   zero-padded to 10 digits so keys sort
  *                                   in revision order
- *   tdfam/FAMILY                    {"last": N}: the family's last revision,
- *                                   never reused even after deletion
+ *   tdfam/FAMILY                    {"last": N, "active": A, "inactive": I}:
+ *                                   the family's last revision, never
+ *                                   reused even after deletion, and how
+ *                                   many of its revisions are ACTIVE and
+ *                                   INACTIVE
  *   service/CLUSTER/NAME            a service
  *   task/CLUSTER/ID                 a task
  *   instance/CLUSTER/ID             a container instance
