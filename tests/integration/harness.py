@@ -614,10 +614,13 @@ class BerthTestCase(unittest.TestCase):
     """
 
     server_kw = {}
+    shared_server = True  # False: no class server, each test makes its own
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        if not cls.shared_server:
+            return
         # BERTH_ITEST_TARGET=moto runs the class against moto_server instead: a
         # way to check a test's own logic against another implementation
         if os.environ.get("BERTH_ITEST_TARGET") == "moto":
@@ -629,7 +632,7 @@ class BerthTestCase(unittest.TestCase):
         cls.ecs = cls.berth.client()
 
     def new_berth(self, start=True, **kw):
-        b = Berth(**kw)
+        b = Moto() if os.environ.get("BERTH_ITEST_TARGET") == "moto" else Berth(**kw)
         self.addCleanup(b.cleanup)
         if start:
             b.start()
