@@ -354,6 +354,12 @@ class Moto(Server):
     aws = Berth.aws
     request = Berth.request
 
+    def log_tail(self, lines=40):
+        # werkzeug's access log says nothing a failure report needs
+        kept = [l for l in self.log().splitlines() if '"POST / HTTP' not in l
+                and '"GET /moto-api/ HTTP' not in l]
+        return "\n".join(kept[-lines:])
+
 
 
 # --- response checking against AWS's model --------------------------------------

@@ -232,6 +232,20 @@ class TaskDefinitions(BerthTestCase):
         self.assertEqual(self.register(simple("rev-b"))["taskDefinition"]["revision"], 1)
         self.assertEqual(self.register(simple("rev-a"))["taskDefinition"]["revision"], 4)
 
+    def test_concurrent_registrations_get_distinct_revisions(self):
+        import concurrent.futures
+        clients = [self.berth.client() for _ in range(8)]
+
+        def reg(i):
+            return [clients[i].register_task_definition(**simple("race"))["taskDefinition"]["revision"]
+                    for _ in range(5)]
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            revs = [r for f in [ex.submit(reg, i) for i in range(8)] for r in f.result()]
+        self.assertEqual(sorted(revs), list(range(1, 41)))
+        arns = self.ecs.get_paginator("list_task_definitions").paginate(
+            familyPrefix="race").build_full_result()["taskDefinitionArns"]
+        self.assertEqual(arns, [self.td_arn("race", n) for n in range(1, 41)])
+
     def test_describe_forms(self):
         for i in range(2):
             self.register(simple("desc", tags=[{"key": "n", "value": str(i + 1)}],
