@@ -38,6 +38,24 @@ KNOWN_DIFFERENCES = {
     "DescribeClusters.clusters[*].settings: only moto has it":
         "DescribeClusters API reference, include: SETTINGS - 'If SETTINGS is specified, "
         "the settings for the cluster are included' (and only then)",
+    # members of a TaskDefinition that moto leaves out
+    "*.registeredAt: only berth has it":
+        "ECS API reference, TaskDefinition: registeredAt, the time it was registered",
+    "*.registeredBy: only berth has it":
+        "ECS API reference, TaskDefinition: registeredBy, the principal that registered it",
+    "*.deregisteredAt: only berth has it":
+        "ECS API reference, TaskDefinition: deregisteredAt, the time it was deregistered",
+    "*.deleteRequestedAt: only berth has it":
+        "ECS API reference, TaskDefinition: deleteRequestedAt, the time deletion was requested",
+    "*.requiresAttributes: only berth has it":
+        "ECS API reference, TaskDefinition: requiresAttributes, the container instance "
+        "attributes the task needs (e.g. com.amazonaws.ecs.capability.logging-driver.*)",
+    "*.containerDefinitions[*].systemControls: only berth has it":
+        "ECS API reference, ContainerDefinition: systemControls; ECS returns it as [] in every "
+        "container definition it describes",
+    "RegisterTaskDefinition.tags: only berth has it":
+        "RegisterTaskDefinition API reference, response element tags: 'The list of tags "
+        "associated with the task definition'",
     # moto ignores maxResults
     "ListClusters.nextToken: only berth has it":
         "ListClusters API reference, maxResults: 'ListClusters only returns maxResults results "
