@@ -74,6 +74,13 @@ void api_dispatch(struct api_server *srv, const struct api_service *svc, const c
 		  const char *body, size_t body_len, const char *access_key,
 		  struct http_response *resp);
 
+/*
+ * Hold the in-process lock of a resource's key around a read-modify-write
+ * of it (locks.c). A thread holds one such lock at a time.
+ */
+void api_lock(const char *key);
+void api_unlock(const char *key);
+
 /* Append the ARN of an ECS resource ("cluster/NAME") to out. */
 void api_arn(const struct api_server *srv, struct buf *out, const char *service,
 	     const char *resource);

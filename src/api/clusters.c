@@ -18,6 +18,8 @@
 #include "core/banned.h"
 
 #define CLUSTER_PREFIX "cluster/"
+/* Commit attempts before giving up when other processes keep winning. */
+#define COMMIT_ATTEMPTS 64
 
 bool ecs_valid_name(const char *s)
 {
@@ -197,6 +199,8 @@ enum {
 	INCLUDE_STATISTICS = 8,
 	INCLUDE_TAGS = 16,
 	INCLUDE_ALL = 31,
+	/* what CreateCluster answers with: no statistics, no empty attachments */
+	INCLUDE_CREATE = INCLUDE_CONFIGURATIONS | INCLUDE_SETTINGS | INCLUDE_TAGS,
 };
 
 static void write_stat(struct jsonw *w, const char *name, int64_t v)
@@ -330,15 +334,13 @@ static int check_unsupported(const cJSON *in, struct err *err)
 	return 0;
 }
 
+static int create_locked(struct api_ctx *ctx, const char *name, struct err *err);
+
 int ecs_create_cluster(struct api_ctx *ctx, struct err *err)
 {
 	const char *name = json_str(ctx->in, "clusterName");
 	const cJSON *tags = json_arr(ctx->in, "tags");
-	const cJSON *settings = json_arr(ctx->in, "settings");
-	const cJSON *config = json_obj(ctx->in, "configuration");
-	_cleanup_json_ cJSON *doc = NULL;
-	struct buf arn = BUF_INIT;
-	uint64_t version = 0;
+	struct buf key = BUF_INIT;
 	int r;
 
 	if (!name || !*name)
@@ -353,8 +355,26 @@ int ecs_create_cluster(struct api_ctx *ctx, struct err *err)
 		r = check_unsupported(ctx->in, err);
 	if (r < 0)
 		return r;
+	buf_printf(&key, CLUSTER_PREFIX "%s", name);
+	api_lock(buf_str(&key));
+	r = create_locked(ctx, name, err);
+	api_unlock(buf_str(&key));
+	buf_release(&key);
+	return r;
+}
 
-	for (int attempt = 0; attempt < 10; attempt++) {
+/* CreateCluster's read-modify-write, under the cluster's lock. */
+static int create_locked(struct api_ctx *ctx, const char *name, struct err *err)
+{
+	const cJSON *tags = json_arr(ctx->in, "tags");
+	const cJSON *settings = json_arr(ctx->in, "settings");
+	const cJSON *config = json_obj(ctx->in, "configuration");
+	_cleanup_json_ cJSON *doc = NULL;
+	struct buf arn = BUF_INIT;
+	uint64_t version = 0;
+	int r = 0;
+
+	for (int attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
 		cJSON_Delete(doc);
 		doc = NULL;
 		r = ecs_cluster_load(ctx, name, true, &doc, &version, err);
@@ -362,14 +382,11 @@ int ecs_create_cluster(struct api_ctx *ctx, struct err *err)
 			version = 0;
 			doc = NULL;
 		} else if (r < 0) {
-			return r;
+			break;
 		}
 		if (doc && !strcmp(json_str(doc, "status") ? json_str(doc, "status") : "",
-				   "ACTIVE")) {
-			/* CreateCluster is idempotent: an ACTIVE cluster is returned as is */
-			jsonw_key(ctx->out, "cluster");
-			return write_cluster(ctx, doc, INCLUDE_ALL & ~INCLUDE_STATISTICS, err);
-		}
+				   "ACTIVE"))
+			break; /* CreateCluster is idempotent: an ACTIVE cluster is returned as is */
 		cJSON_Delete(doc);
 		doc = cJSON_CreateObject();
 		buf_reset(&arn);
@@ -400,7 +417,7 @@ int ecs_create_cluster(struct api_ctx *ctx, struct err *err)
 	if (r < 0)
 		return r;
 	jsonw_key(ctx->out, "cluster");
-	return write_cluster(ctx, doc, INCLUDE_ALL & ~INCLUDE_STATISTICS, err);
+	return write_cluster(ctx, doc, INCLUDE_CREATE, err);
 }
 
 static int parse_include(const cJSON *in, unsigned *ret)
@@ -546,12 +563,15 @@ static int cluster_update(struct api_ctx *ctx, const char *ref,
 			  unsigned include, struct err *err)
 {
 	char name[ECS_NAME_MAX + 1];
+	struct buf key = BUF_INIT;
 	int r, attempt;
 
 	r = ecs_cluster_name(ctx, ref, name, err);
 	if (r < 0)
 		return r;
-	for (attempt = 0; attempt < 10; attempt++) {
+	buf_printf(&key, CLUSTER_PREFIX "%s", name);
+	api_lock(buf_str(&key));
+	for (attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
 		_cleanup_json_ cJSON *doc = NULL;
 		uint64_t version;
 
@@ -562,11 +582,13 @@ static int cluster_update(struct api_ctx *ctx, const char *ref,
 			r = cluster_save(ctx, name, doc, version, err);
 		if (r == 0) {
 			jsonw_key(ctx->out, "cluster");
-			return write_cluster(ctx, doc, include, err);
+			r = write_cluster(ctx, doc, include, err);
 		}
 		if (r != -ECANCELED)
-			return r;
+			break;
 	}
+	api_unlock(buf_str(&key));
+	buf_release(&key);
 	return r;
 }
 

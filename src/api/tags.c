@@ -232,7 +232,12 @@ static int update_tags(struct api_ctx *ctx,
 	int r, attempt;
 
 	r = resource_key(ctx, json_str(ctx->in, "resourceArn"), &key, &missing, err);
-	for (attempt = 0; r == 0 && attempt < 10; attempt++) {
+	if (r < 0) {
+		buf_release(&key);
+		return r;
+	}
+	api_lock(buf_str(&key));
+	for (attempt = 0; attempt < 64; attempt++) {
 		_cleanup_json_ cJSON *doc = NULL;
 		struct store_txn t = STORE_TXN_INIT;
 		struct buf value = BUF_INIT;
@@ -252,6 +257,7 @@ static int update_tags(struct api_ctx *ctx,
 		if (r != -ECANCELED)
 			break;
 	}
+	api_unlock(buf_str(&key));
 	buf_release(&key);
 	return r;
 }

@@ -237,8 +237,11 @@ static int register_revision(const struct api_ctx *ctx, cJSON *doc, struct err *
 {
 	const char *family = json_str(doc, "family");
 	struct buf key = BUF_INIT, value = BUF_INIT, arn = BUF_INIT, res = BUF_INIT;
+	struct buf lock = BUF_INIT;
 	int r = 0;
 
+	buf_printf(&lock, "tdfam/%s", family);
+	api_lock(buf_str(&lock));
 	for (int attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
 		struct store_txn t = STORE_TXN_INIT;
 		struct family f;
@@ -271,6 +274,8 @@ static int register_revision(const struct api_ctx *ctx, cJSON *doc, struct err *
 		if (r != -ECANCELED)
 			break;
 	}
+	api_unlock(buf_str(&lock));
+	buf_release(&lock);
 	buf_release(&key);
 	buf_release(&value);
 	buf_release(&arn);
@@ -538,7 +543,11 @@ static int change_status(const struct api_ctx *ctx, const struct td_ref *ref, co
 	struct buf key = BUF_INIT, value = BUF_INIT;
 	int r = 0;
 
+	struct buf lock = BUF_INIT;
+
 	td_key(&key, ref->family, ref->revision);
+	buf_printf(&lock, "tdfam/%s", ref->family);
+	api_lock(buf_str(&lock));
 	for (int attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
 		struct store_txn t = STORE_TXN_INIT;
 		cJSON *doc = NULL;
@@ -585,6 +594,8 @@ static int change_status(const struct api_ctx *ctx, const struct td_ref *ref, co
 		if (r != -ECANCELED)
 			break;
 	}
+	api_unlock(buf_str(&lock));
+	buf_release(&lock);
 	buf_release(&key);
 	buf_release(&value);
 	return r;

@@ -4,8 +4,9 @@
  * ECS handlers (cluster and task definition validation among them).
  *
  * Input: the operation name, a newline, then the request body. The store
- * lives in /dev/shm so commits are cheap; it is shared by all runs, which
- * also exercises handlers against whatever earlier inputs stored.
+ * lives in /dev/shm so commits are cheap, and is removed at exit; it is
+ * shared by all runs, which also exercises handlers against whatever earlier
+ * inputs stored.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,17 +20,21 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct api_server srv;
+static char dir[] = "/dev/shm/berth-fuzz-XXXXXX";
 
 static void cleanup(void)
 {
+	char cmd[64];
+
 	store_free(srv.store);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 static void init(void)
 {
-	char dir[] = "/dev/shm/berth-fuzz-XXXXXX";
 	struct err err = ERR_INIT;
-	char cmd[64];
 
 	if (!mkdtemp(dir))
 		abort();
@@ -39,10 +44,6 @@ static void init(void)
 		fprintf(stderr, "%s\n", err.msg);
 		abort();
 	}
-	/* the database stays open; its directory goes now, its files with the process */
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		abort();
 	atexit(cleanup);
 }
 

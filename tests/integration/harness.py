@@ -199,6 +199,20 @@ class Berth(Server):
     --credentials file. env_keys=False passes neither.
     """
 
+    def cleanup(self):
+        """
+        Stop with SIGTERM and require a clean exit: under ASan/UBSan a leak or
+        an error found while serving shows as a non-zero status. Then remove
+        everything, as Server.cleanup does.
+        """
+        rc = None
+        if self.proc is not None and self.proc.poll() is None:
+            rc = self.stop()
+        log = self.log_tail(60) if rc not in (None, 0) else ""
+        super().cleanup()
+        if rc not in (None, 0):
+            raise ServerError("berth server exited with status %s on SIGTERM:\n%s" % (rc, log))
+
     name = "berth"
 
     def __init__(self, region=None, account_id=None, credentials=None, env_keys=True,
