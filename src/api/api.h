@@ -8,6 +8,7 @@
 #define BERTH_API_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,6 +101,29 @@ const char *api_arn_resource(const struct api_server *srv, const char *service,
 int api_token_decode(const char *token, const char *prefix, struct buf *ret_key,
 		     struct err *err);
 void api_token_write(struct jsonw *w, const char *last_key);
+
+/*
+ * One page of a List operation's results: strings written into the open
+ * array of w, and the store key of the last one, where the next page
+ * resumes.
+ */
+struct api_page {
+	struct jsonw *w;
+	int64_t limit;
+	int64_t n;
+	struct buf last_key;
+	bool more;
+};
+
+/*
+ * Write s (the item found under store key `key`) into the page. When the
+ * page already holds `limit` items, write nothing, note that more follow
+ * and return 1: the caller's scan stops there. Otherwise 0.
+ */
+int api_page_add(struct api_page *p, const char *key, const char *s);
+
+/* After the array: write nextToken when more items follow; release p. */
+void api_page_end(struct api_page *p);
 
 /*
  * maxResults as given (1..max), or def when absent; out of range is an

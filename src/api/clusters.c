@@ -49,6 +49,29 @@ void ecs_write_json(struct jsonw *w, const char *key, const cJSON *v)
 	cJSON_free(s);
 }
 
+cJSON *ecs_doc_array(cJSON *doc, const char *name)
+{
+	cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, name);
+
+	if (cJSON_IsArray(a))
+		return a;
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, name);
+	return cJSON_AddArrayToObject(doc, name);
+}
+
+cJSON *ecs_find_item(cJSON *array, const char *field, const char *value)
+{
+	cJSON *item;
+
+	cJSON_ArrayForEach(item, array) {
+		const char *s = json_str(item, field);
+
+		if (s && !strcmp(s, value))
+			return item;
+	}
+	return NULL;
+}
+
 int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name,
 		     struct err *err)
 {
@@ -275,17 +298,13 @@ static int write_cluster(struct api_ctx *ctx, const cJSON *doc, unsigned include
 /* Check settings ([{name, value}]) and merge them into doc's "settings". */
 static int merge_settings(cJSON *doc, const cJSON *settings, struct err *err)
 {
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "settings");
+	cJSON *have = ecs_doc_array(doc, "settings");
 	const cJSON *s;
 
-	if (!cJSON_IsArray(have)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "settings");
-		have = cJSON_AddArrayToObject(doc, "settings");
-	}
 	cJSON_ArrayForEach(s, settings) {
 		const char *name = json_str(s, "name");
 		const char *value = json_str(s, "value");
-		cJSON *item, *found = NULL;
+		cJSON *item, *found;
 
 		if (!name || strcmp(name, "containerInsights") != 0)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
@@ -296,9 +315,7 @@ static int merge_settings(cJSON *doc, const cJSON *settings, struct err *err)
 				       "containerInsights value '%s' is not one of "
 				       "enabled, disabled, enhanced",
 				       value ? value : "");
-		cJSON_ArrayForEach(item, have)
-			if (!strcmp(json_str(item, "name") ? json_str(item, "name") : "", name))
-				found = item;
+		found = ecs_find_item(have, "name", name);
 		if (found) {
 			cJSON_ReplaceItemInObjectCaseSensitive(found, "value",
 							       cJSON_CreateString(value));
@@ -502,58 +519,38 @@ int ecs_describe_clusters(struct api_ctx *ctx, struct err *err)
 	return r;
 }
 
-struct list_ctx {
-	struct jsonw *w;
-	int64_t limit;
-	int64_t n;
-	struct buf last_key;
-	bool more;
-};
-
 static int list_one(void *arg, const struct store_kv *kv)
 {
-	struct list_ctx *c = arg;
-	_cleanup_json_ cJSON *doc = NULL;
-	const char *status;
+	struct api_page *p = arg;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	const char *status = json_str(doc, "status");
 
-	doc = cJSON_ParseWithLength(kv->value, kv->value_len);
-	status = json_str(doc, "status");
 	if (!status || strcmp(status, "ACTIVE") != 0)
 		return 0;
-	if (c->n == c->limit) {
-		c->more = true;
-		return 1;
-	}
-	jsonw_str(c->w, json_str(doc, "clusterArn"));
-	c->n++;
-	buf_reset(&c->last_key);
-	buf_puts(&c->last_key, kv->key);
-	return 0;
+	return api_page_add(p, kv->key, json_str(doc, "clusterArn"));
 }
 
 int ecs_list_clusters(struct api_ctx *ctx, struct err *err)
 {
-	struct list_ctx c = { .w = ctx->out };
+	struct api_page p = { .w = ctx->out };
 	struct buf after = BUF_INIT;
 	const char *token = json_str(ctx->in, "nextToken");
 	int r;
 
-	r = api_max_results(ctx, 100, 100, &c.limit, err);
+	r = api_max_results(ctx, 100, 100, &p.limit, err);
 	if (r == 0 && token)
 		r = api_token_decode(token, CLUSTER_PREFIX, &after, err);
-	if (r < 0) {
-		buf_release(&after);
-		return r;
+	if (r == 0) {
+		jsonw_key(ctx->out, "clusterArns");
+		jsonw_arr_begin(ctx->out);
+		r = store_scan(ctx->srv->store, CLUSTER_PREFIX, token ? buf_str(&after) : NULL,
+			       list_one, &p, err);
+		jsonw_arr_end(ctx->out);
 	}
-	jsonw_key(ctx->out, "clusterArns");
-	jsonw_arr_begin(ctx->out);
-	r = store_scan(ctx->srv->store, CLUSTER_PREFIX, token ? buf_str(&after) : NULL, list_one,
-		       &c, err);
-	jsonw_arr_end(ctx->out);
-	if (r == 0 && c.more)
-		api_token_write(ctx->out, buf_str(&c.last_key));
+	if (r == 0)
+		api_page_end(&p);
+	buf_release(&p.last_key);
 	buf_release(&after);
-	buf_release(&c.last_key);
 	return r;
 }
 

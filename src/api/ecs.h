@@ -83,6 +83,12 @@ int ecs_cluster_load(const struct api_ctx *ctx, const char *name, bool allow_ina
 /* Whether s is 1..255 letters, digits, hyphens and underscores. */
 bool ecs_valid_name(const char *s);
 
+/* The array member `name` of doc, created (or made an array) when it is not one. */
+cJSON *ecs_doc_array(cJSON *doc, const char *name);
+
+/* The first object of array whose string member `field` equals value, or NULL. */
+cJSON *ecs_find_item(cJSON *array, const char *field, const char *value);
+
 /* Write a cJSON value as the value of key (spliced, no tree copy). */
 void ecs_write_json(struct jsonw *w, const char *key, const cJSON *v);
 

@@ -285,6 +285,26 @@ void api_token_write(struct jsonw *w, const char *last_key)
 	buf_release(&b);
 }
 
+int api_page_add(struct api_page *p, const char *key, const char *s)
+{
+	if (p->n == p->limit) {
+		p->more = true;
+		return 1;
+	}
+	jsonw_str(p->w, s);
+	p->n++;
+	buf_reset(&p->last_key);
+	buf_puts(&p->last_key, key);
+	return 0;
+}
+
+void api_page_end(struct api_page *p)
+{
+	if (p->more)
+		api_token_write(p->w, buf_str(&p->last_key));
+	buf_release(&p->last_key);
+}
+
 int api_max_results(const struct api_ctx *ctx, int64_t max, int64_t def, int64_t *ret,
 		    struct err *err)
 {

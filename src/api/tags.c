@@ -100,21 +100,14 @@ int ecs_tags_validate(const cJSON *tags, struct err *err)
 
 int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err)
 {
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	cJSON *have = ecs_doc_array(doc, "tags");
 	const cJSON *t;
 
-	if (!cJSON_IsArray(have)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "tags");
-		have = cJSON_AddArrayToObject(doc, "tags");
-	}
 	cJSON_ArrayForEach(t, tags) {
 		const char *key = json_str(t, "key");
 		const char *value = json_str(t, "value");
-		cJSON *item, *found = NULL;
+		cJSON *item, *found = ecs_find_item(have, "key", key);
 
-		cJSON_ArrayForEach(item, have)
-			if (!strcmp(json_str(item, "key") ? json_str(item, "key") : "", key))
-				found = item;
 		if (found) {
 			cJSON_ReplaceItemInObjectCaseSensitive(found, "value",
 							       cJSON_CreateString(value ? value : ""));

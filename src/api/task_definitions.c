@@ -328,11 +328,8 @@ int ecs_describe_task_definition(struct api_ctx *ctx, struct err *err)
 
 /* Listing: one page of revisions or families, with the key to resume after. */
 struct page {
-	struct jsonw *w;
+	struct api_page page;
 	const char *status; /* revisions: the status listed */
-	int64_t limit, n;
-	struct buf last_key;
-	bool more;
 	struct err *err;
 };
 
@@ -346,15 +343,7 @@ static int list_revision(void *arg, const struct store_kv *kv)
 		return err_set(p->err, -EIO, E_SERVER, "'%s' is stored damaged", kv->key);
 	if (!status || strcmp(status, p->status) != 0)
 		return 0;
-	if (p->n == p->limit) {
-		p->more = true;
-		return 1;
-	}
-	jsonw_str(p->w, json_str(doc, "taskDefinitionArn"));
-	p->n++;
-	buf_reset(&p->last_key);
-	buf_puts(&p->last_key, kv->key);
-	return 0;
+	return api_page_add(&p->page, kv->key, json_str(doc, "taskDefinitionArn"));
 }
 
 struct next_family {
@@ -402,7 +391,7 @@ static int list_revisions(const struct api_ctx *ctx, struct page *p, const char 
 			r = (desc ? store_scan_desc : store_scan)(ctx->srv->store, buf_str(&prefix),
 								  after, list_revision, p, err);
 			after = NULL;
-			if (r < 0 || p->more || only_family)
+			if (r < 0 || p->page.more || only_family)
 				break;
 		}
 		buf_reset(&from);
@@ -438,12 +427,12 @@ int ecs_list_task_definitions(struct api_ctx *ctx, struct err *err)
 	const char *token = json_str(ctx->in, "nextToken");
 	const char *family = json_str(ctx->in, "familyPrefix");
 	const char *sort = json_str(ctx->in, "sort");
-	struct page p = { .w = ctx->out, .err = err };
+	struct page p = { .page = { .w = ctx->out }, .err = err };
 	struct buf after = BUF_INIT;
 	int r;
 
 	p.status = json_str(ctx->in, "status") ? json_str(ctx->in, "status") : "ACTIVE";
-	r = api_max_results(ctx, 100, 100, &p.limit, err);
+	r = api_max_results(ctx, 100, 100, &p.page.limit, err);
 	if (r == 0 && token)
 		r = api_token_decode(token, TD_PREFIX, &after, err);
 	if (r == 0 && token && !token_fits(buf_str(&after), family))
@@ -460,10 +449,10 @@ int ecs_list_task_definitions(struct api_ctx *ctx, struct err *err)
 		r = list_revisions(ctx, &p, family, sort && !strcmp(sort, "DESC"),
 				   token ? buf_str(&after) : NULL, err);
 	jsonw_arr_end(ctx->out);
-	if (r == 0 && p.more)
-		api_token_write(ctx->out, buf_str(&p.last_key));
+	if (r == 0)
+		api_page_end(&p.page);
 	buf_release(&after);
-	buf_release(&p.last_key);
+	buf_release(&p.page.last_key);
 	return r;
 }
 
@@ -487,22 +476,14 @@ static int list_family(void *arg, const struct store_kv *kv)
 	if ((!strcmp(fp->status, "ACTIVE") && active == 0) ||
 	    (!strcmp(fp->status, "INACTIVE") && active > 0))
 		return 0;
-	if (fp->p.n == fp->p.limit) {
-		fp->p.more = true;
-		return 1;
-	}
-	jsonw_str(fp->p.w, kv->key + strlen(FAMILY_PREFIX));
-	fp->p.n++;
-	buf_reset(&fp->p.last_key);
-	buf_puts(&fp->p.last_key, kv->key);
-	return 0;
+	return api_page_add(&fp->p.page, kv->key, kv->key + strlen(FAMILY_PREFIX));
 }
 
 int ecs_list_task_definition_families(struct api_ctx *ctx, struct err *err)
 {
 	const char *token = json_str(ctx->in, "nextToken");
 	const char *prefix = json_str(ctx->in, "familyPrefix");
-	struct family_page fp = { .p = { .w = ctx->out, .err = err } };
+	struct family_page fp = { .p = { .page = { .w = ctx->out }, .err = err } };
 	struct buf after = BUF_INIT, scan = BUF_INIT;
 	int r;
 
@@ -511,7 +492,7 @@ int ecs_list_task_definition_families(struct api_ctx *ctx, struct err *err)
 	 * definition families are listed."
 	 */
 	fp.status = json_str(ctx->in, "status") ? json_str(ctx->in, "status") : "ALL";
-	r = api_max_results(ctx, 100, 100, &fp.p.limit, err);
+	r = api_max_results(ctx, 100, 100, &fp.p.page.limit, err);
 	buf_printf(&scan, FAMILY_PREFIX "%s", prefix ? prefix : "");
 	if (r == 0 && token)
 		r = api_token_decode(token, buf_str(&scan), &after, err);
@@ -522,11 +503,11 @@ int ecs_list_task_definition_families(struct api_ctx *ctx, struct err *err)
 			       list_family, &fp, err);
 		jsonw_arr_end(ctx->out);
 	}
-	if (r == 0 && fp.p.more)
-		api_token_write(ctx->out, buf_str(&fp.p.last_key));
+	if (r == 0)
+		api_page_end(&fp.p.page);
 	buf_release(&after);
 	buf_release(&scan);
-	buf_release(&fp.p.last_key);
+	buf_release(&fp.p.page.last_key);
 	return r;
 }
 
