@@ -25,12 +25,12 @@ struct model_service;
 struct model_operation;
 
 /* Defaults for what appears in every ARN. */
-#define API_DEFAULT_REGION "us-east-1"
+#define API_DEFAULT_REGION     "us-east-1"
 #define API_DEFAULT_ACCOUNT_ID "000000000000"
 
 /* The state every handler may use; lives as long as the server. */
 struct api_server {
-	struct store *store;          /* borrowed */
+	struct store *store; /* borrowed */
 	struct credentials creds;
 	char region[32];
 	char account_id[16];
@@ -39,8 +39,8 @@ struct api_server {
 /* One request as a handler sees it. */
 struct api_ctx {
 	struct api_server *srv;
-	const cJSON *in;        /* the request body, checked against the model */
-	struct jsonw *out;      /* inside the response object: handlers write members */
+	const cJSON *in;   /* the request body, checked against the model */
+	struct jsonw *out; /* inside the response object: handlers write members */
 	int64_t now_ms;
 	const char *access_key; /* who signed the request */
 	const char *operation;
@@ -91,15 +91,13 @@ void api_arn(const struct api_server *srv, struct buf *out, const char *service,
  * the resource part after "arn:aws:SERVICE:REGION:ACCOUNT:"; if it is an ARN
  * of another region, account or service, NULL; if it is not an ARN, id.
  */
-const char *api_arn_resource(const struct api_server *srv, const char *service,
-			     const char *id);
+const char *api_arn_resource(const struct api_server *srv, const char *service, const char *id);
 
 /*
  * Pagination: a nextToken is the base64url of the last key returned. Decode
  * token into ret_key (appended), or fail with InvalidParameterException.
  */
-int api_token_decode(const char *token, const char *prefix, struct buf *ret_key,
-		     struct err *err);
+int api_token_decode(const char *token, const char *prefix, struct buf *ret_key, struct err *err);
 void api_token_write(struct jsonw *w, const char *last_key);
 
 /*

@@ -72,8 +72,7 @@ cJSON *ecs_find_item(cJSON *array, const char *field, const char *value)
 	return NULL;
 }
 
-int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name,
-		     struct err *err)
+int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name, struct err *err)
 {
 	const char *name;
 
@@ -185,8 +184,8 @@ static int count_by_status(void *arg, const struct store_kv *kv)
 	return 0;
 }
 
-static int cluster_count(const struct api_ctx *ctx, const char *name,
-			 struct cluster_counts *ret, struct err *err)
+static int cluster_count(const struct api_ctx *ctx, const char *name, struct cluster_counts *ret,
+			 struct err *err)
 {
 	struct buf prefix = BUF_INIT;
 	struct count_ctx c;
@@ -238,8 +237,7 @@ static void write_stat(struct jsonw *w, const char *name, int64_t v)
 }
 
 /* Write a cluster object: what ECS returns, with the parts `include` asks for. */
-static int write_cluster(struct api_ctx *ctx, const cJSON *doc, unsigned include,
-			 struct err *err)
+static int write_cluster(struct api_ctx *ctx, const cJSON *doc, unsigned include, struct err *err)
 {
 	struct jsonw *w = ctx->out;
 	struct cluster_counts n;
@@ -401,8 +399,8 @@ static int create_locked(struct api_ctx *ctx, const char *name, struct err *err)
 		} else if (r < 0) {
 			break;
 		}
-		if (doc && !strcmp(json_str(doc, "status") ? json_str(doc, "status") : "",
-				   "ACTIVE"))
+		if (doc &&
+		    !strcmp(json_str(doc, "status") ? json_str(doc, "status") : "", "ACTIVE"))
 			break; /* CreateCluster is idempotent: an ACTIVE cluster is returned as is */
 		cJSON_Delete(doc);
 		doc = cJSON_CreateObject();

@@ -69,8 +69,7 @@ int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err);
  * ClusterNotFoundException when it is an ARN of another account or region,
  * or not a cluster's ARN.
  */
-int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name,
-		     struct err *err);
+int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name, struct err *err);
 
 /*
  * Load cluster `name` as a cJSON document (the caller owns it) with the

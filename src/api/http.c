@@ -87,8 +87,7 @@ void http_response_header(struct http_response *resp, const char *name, const ch
 	if (resp->n_headers >= HTTP_HEADERS_MAX)
 		return;
 	snprintf(resp->headers[resp->n_headers].name, sizeof(resp->headers[0].name), "%s", name);
-	snprintf(resp->headers[resp->n_headers].value, sizeof(resp->headers[0].value), "%s",
-		 value);
+	snprintf(resp->headers[resp->n_headers].value, sizeof(resp->headers[0].value), "%s", value);
 	resp->n_headers++;
 }
 
@@ -160,9 +159,8 @@ static enum MHD_Result too_large(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
@@ -171,8 +169,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	(void)version;
 	if (!req) {
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     "Content-Length");
+		const char *cl =
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		int64_t n;
 
 		if (cl && (parse_int64(cl, 0, INT64_MAX, &n) < 0 || n > (int64_t)HTTP_BODY_MAX))
@@ -237,8 +235,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	size_t hl;
 
 	if (!colon || parse_int64(colon + 1, 0, 65535, &port) < 0)
-		return err_set(err, -EINVAL, E_CLIENT,
-			       "listen address '%s' is not HOST:PORT", listen);
+		return err_set(err, -EINVAL, E_CLIENT, "listen address '%s' is not HOST:PORT",
+			       listen);
 	hl = (size_t)(colon - listen);
 	if (hl >= sizeof(host))
 		return err_set(err, -EINVAL, E_CLIENT, "listen host in '%s' is too long", listen);
@@ -270,8 +268,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
-int http_server_start(const struct http_options *opts, struct http_server **ret,
-		      unsigned *ret_port, struct err *err)
+int http_server_start(const struct http_options *opts, struct http_server **ret, unsigned *ret_port,
+		      struct err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -291,14 +289,12 @@ int http_server_start(const struct http_options *opts, struct http_server **ret,
 	srv->handler = opts->handler;
 	srv->ctx = opts->ctx;
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 4),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		free(srv);

@@ -15,7 +15,7 @@
 #include "core/err.h"
 
 /* Largest request body the server reads: a larger one is refused with 413. */
-#define HTTP_BODY_MAX (1u << 20)
+#define HTTP_BODY_MAX	 (1u << 20)
 #define HTTP_HEADERS_MAX 16
 
 struct MHD_Connection;
@@ -24,8 +24,8 @@ struct http_merged;
 struct http_request {
 	struct MHD_Connection *conn;
 	const char *method;
-	const char *path;      /* raw, undecoded */
-	const char *query;     /* raw, without '?'; "" when none */
+	const char *path;  /* raw, undecoded */
+	const char *query; /* raw, without '?'; "" when none */
 	struct buf body;
 	bool body_too_large;
 	struct buf query_buf;
@@ -58,9 +58,9 @@ typedef void (*http_handler_fn)(void *ctx, struct http_request *req, struct http
 struct http_server;
 
 struct http_options {
-	const char *listen;    /* "127.0.0.1:9400", "[::1]:9400" or ":9400" */
-	unsigned threads;      /* worker threads, each serving many connections */
-	unsigned timeout_s;    /* idle connections are closed after this */
+	const char *listen; /* "127.0.0.1:9400", "[::1]:9400" or ":9400" */
+	unsigned threads;   /* worker threads, each serving many connections */
+	unsigned timeout_s; /* idle connections are closed after this */
 	http_handler_fn handler;
 	void *ctx;
 };
@@ -69,8 +69,8 @@ struct http_options {
  * Start serving on opts->listen; returns once the socket listens. The port
  * actually bound (for ":0") is stored in ret_port when not NULL.
  */
-int http_server_start(const struct http_options *opts, struct http_server **ret,
-		      unsigned *ret_port, struct err *err);
+int http_server_start(const struct http_options *opts, struct http_server **ret, unsigned *ret_port,
+		      struct err *err);
 /* Stop serving, wait for the workers, free the server. NULL is fine. */
 void http_server_stop(struct http_server *srv);
 

@@ -26,14 +26,14 @@ enum model_type {
 	MODEL_LIST,
 	MODEL_MAP,
 	MODEL_STRING,
-	MODEL_INTEGER,   /* 32-bit signed */
-	MODEL_LONG,      /* 64-bit signed */
+	MODEL_INTEGER, /* 32-bit signed */
+	MODEL_LONG,    /* 64-bit signed */
 	MODEL_BOOLEAN,
 	MODEL_DOUBLE,
 	MODEL_FLOAT,
 	MODEL_TIMESTAMP, /* epoch seconds as a JSON number */
-	MODEL_BLOB,      /* base64 in a JSON string */
-	MODEL_DOCUMENT,  /* any JSON value, not validated */
+	MODEL_BLOB,	 /* base64 in a JSON string */
+	MODEL_DOCUMENT,	 /* any JSON value, not validated */
 };
 
 /* model_shape.flags */
@@ -81,23 +81,23 @@ struct model_member {
 struct model_operation {
 	const char *name;   /* "RegisterTaskDefinition" */
 	const char *output; /* output shape name, NULL if the operation has none */
-	uint16_t input;     /* input shape index, or MODEL_NO_SHAPE */
+	uint16_t input;	    /* input shape index, or MODEL_NO_SHAPE */
 	uint16_t errors;    /* svc->op_errors[errors .. errors + nerrors) */
 	uint16_t nerrors;
 };
 
 struct model_service {
-	const char *name;          /* "ecs", as botocore names it */
-	const char *api_version;   /* "2014-11-13" */
-	const char *target_prefix; /* the X-Amz-Target prefix before the '.' */
+	const char *name;			  /* "ecs", as botocore names it */
+	const char *api_version;		  /* "2014-11-13" */
+	const char *target_prefix;		  /* the X-Amz-Target prefix before the '.' */
 	const struct model_operation *operations; /* sorted by strcmp on name */
 	size_t noperations;
 	const struct model_shape *shapes;
 	size_t nshapes;
 	const struct model_member *members;
 	const char *const *enums;
-	const char *const *errors;  /* error shape names ("ClientException") */
-	const uint8_t *op_errors;   /* indexes into errors, per operation */
+	const char *const *errors; /* error shape names ("ClientException") */
+	const uint8_t *op_errors;  /* indexes into errors, per operation */
 };
 
 extern const struct model_service model_ecs, model_ecr, model_logs;

@@ -87,8 +87,7 @@ static int parse_body(const char *body, size_t len, cJSON **ret, struct err *err
 		}
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return err_set(err, -EINVAL, E_SERIALIZATION,
-			       "Request body must be a JSON object");
+		return err_set(err, -EINVAL, E_SERIALIZATION, "Request body must be a JSON object");
 	}
 	*ret = root;
 	return 0;
@@ -234,8 +233,7 @@ void api_arn(const struct api_server *srv, struct buf *out, const char *service,
 	buf_printf(out, "arn:aws:%s:%s:%s:%s", service, srv->region, srv->account_id, resource);
 }
 
-const char *api_arn_resource(const struct api_server *srv, const char *service,
-			     const char *id)
+const char *api_arn_resource(const struct api_server *srv, const char *service, const char *id)
 {
 	const char *p = id;
 	size_t n;
@@ -262,13 +260,11 @@ const char *api_arn_resource(const struct api_server *srv, const char *service,
 	return p + n + 1;
 }
 
-int api_token_decode(const char *token, const char *prefix, struct buf *ret_key,
-		     struct err *err)
+int api_token_decode(const char *token, const char *prefix, struct buf *ret_key, struct err *err)
 {
 	size_t start = ret_key->len;
 
-	if (strlen(token) > 4 * STORE_KEY_MAX ||
-	    base64_decode(ret_key, token, strlen(token)) < 0 ||
+	if (strlen(token) > 4 * STORE_KEY_MAX || base64_decode(ret_key, token, strlen(token)) < 0 ||
 	    !startswith(buf_str(ret_key) + start, prefix) ||
 	    strlen(buf_str(ret_key) + start) != ret_key->len - start)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,

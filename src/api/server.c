@@ -35,12 +35,16 @@ static void usage(FILE *f, const char *self)
 	fprintf(f,
 		"usage: %s [options]\n"
 		"\n"
-		"  --listen HOST:PORT    address to serve on (default 127.0.0.1:9400; port 0 picks one)\n"
+		"  --listen HOST:PORT    address to serve on (default 127.0.0.1:9400; port 0 picks "
+		"one)\n"
 		"  --data-dir DIR        where the state lives (default ./berth-data)\n"
-		"  --credentials FILE    access keys, one 'ACCESS_KEY_ID SECRET_ACCESS_KEY' a line;\n"
-		"                        without it, BERTH_ACCESS_KEY_ID and BERTH_SECRET_ACCESS_KEY\n"
+		"  --credentials FILE    access keys, one 'ACCESS_KEY_ID SECRET_ACCESS_KEY' a "
+		"line;\n"
+		"                        without it, BERTH_ACCESS_KEY_ID and "
+		"BERTH_SECRET_ACCESS_KEY\n"
 		"  --region NAME         region in every ARN (default " API_DEFAULT_REGION ")\n"
-		"  --account-id ID       12-digit account id in every ARN (default " API_DEFAULT_ACCOUNT_ID ")\n"
+		"  --account-id ID       12-digit account id in every ARN "
+		"(default " API_DEFAULT_ACCOUNT_ID ")\n"
 		"  --threads N           HTTP worker threads (default 8)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n"
 		"\n"
@@ -184,7 +188,8 @@ static int run(int argc, char **argv, bool dev)
 		fprintf(stderr, "%s: account id '%s' is not 12 digits\n", self, account);
 		return 2;
 	}
-	if (dev && !cred_file && !(getenv("BERTH_ACCESS_KEY_ID") && getenv("BERTH_SECRET_ACCESS_KEY"))) {
+	if (dev && !cred_file &&
+	    !(getenv("BERTH_ACCESS_KEY_ID") && getenv("BERTH_SECRET_ACCESS_KEY"))) {
 		r = dev_credentials(data_dir, &dev_creds, &err);
 		if (r < 0) {
 			fprintf(stderr, "%s: %s\n", self, err.msg);
@@ -231,8 +236,8 @@ static int run(int argc, char **argv, bool dev)
 		buf_release(&dev_creds);
 		return 1;
 	}
-	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')",
-		 BERTH_VERSION, port, srv.region, srv.account_id, data_dir);
+	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
+		 port, srv.region, srv.account_id, data_dir);
 	printf("listening on port %u\n", port);
 	if (dev && dev_creds.len)
 		printf("\nberth dev is ready. To use it with the aws CLI:\n"

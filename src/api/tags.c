@@ -15,7 +15,7 @@
 #include "core/util.h"
 #include "core/banned.h"
 
-#define TAG_KEY_MAX 128
+#define TAG_KEY_MAX   128
 #define TAG_VALUE_MAX 256
 
 /* Letters, digits, spaces and _ . : / = + - @ (UTF-8 letters let through). */
@@ -83,8 +83,8 @@ int ecs_tags_validate(const cJSON *tags, struct err *err)
 			value = "";
 		if (utf8_len(value) > TAG_VALUE_MAX)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "The value of tag '%.128s' is longer than %d characters", key,
-				       TAG_VALUE_MAX);
+				       "The value of tag '%.128s' is longer than %d characters",
+				       key, TAG_VALUE_MAX);
 		if (!valid_tag_text(value))
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "The value of tag '%.128s' has characters outside letters, "
@@ -109,8 +109,8 @@ int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err)
 		cJSON *item, *found = ecs_find_item(have, "key", key);
 
 		if (found) {
-			cJSON_ReplaceItemInObjectCaseSensitive(found, "value",
-							       cJSON_CreateString(value ? value : ""));
+			cJSON_ReplaceItemInObjectCaseSensitive(
+				found, "value", cJSON_CreateString(value ? value : ""));
 			continue;
 		}
 		if (cJSON_GetArraySize(have) >= ECS_TAGS_MAX)
@@ -184,8 +184,8 @@ bad:
 }
 
 /* Load the tagged resource's document; not found as the resource's kind says. */
-static int load(const struct api_ctx *ctx, const char *key, enum err_kind missing,
-		cJSON **ret_doc, uint64_t *ret_version, struct err *err)
+static int load(const struct api_ctx *ctx, const char *key, enum err_kind missing, cJSON **ret_doc,
+		uint64_t *ret_version, struct err *err)
 {
 	struct buf value = BUF_INIT;
 	const char *status;
@@ -217,8 +217,7 @@ static int load(const struct api_ctx *ctx, const char *key, enum err_kind missin
 
 /* Change the resource's tags with fn (retried when another writer won). */
 static int update_tags(struct api_ctx *ctx,
-		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err),
-		       struct err *err)
+		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err), struct err *err)
 {
 	struct buf key = BUF_INIT;
 	enum err_kind missing;

@@ -62,22 +62,55 @@
 /* The Docker 20.10 daemon refuses containers with less memory (MiB). */
 #define CONTAINER_MEMORY_MIN 6
 /* Task-level cpu bounds for EC2 (and EXTERNAL): 0.125 to 192 vCPU. */
-#define TASK_CPU_MIN 128
-#define TASK_CPU_MAX 196608
+#define TASK_CPU_MIN		  128
+#define TASK_CPU_MAX		  196608
 #define PLACEMENT_CONSTRAINTS_MAX 10
-#define PORT_MAPPING_NAME_MAX 64
+#define PORT_MAPPING_NAME_MAX	  64
 
 /* A ContainerDefinition's members in the order ECS writes them. */
 static const char *const container_members[] = {
-	"name", "image", "repositoryCredentials", "cpu", "memory", "memoryReservation",
-	"links", "portMappings", "essential", "restartPolicy", "entryPoint", "command",
-	"environment", "environmentFiles", "mountPoints", "volumesFrom", "linuxParameters",
-	"secrets", "dependsOn", "startTimeout", "stopTimeout", "versionConsistency",
-	"hostname", "user", "workingDirectory", "disableNetworking", "privileged",
-	"readonlyRootFilesystem", "dnsServers", "dnsSearchDomains", "extraHosts",
-	"dockerSecurityOptions", "interactive", "pseudoTerminal", "dockerLabels", "ulimits",
-	"logConfiguration", "healthCheck", "systemControls", "resourceRequirements",
-	"firelensConfiguration", "credentialSpecs",
+	"name",
+	"image",
+	"repositoryCredentials",
+	"cpu",
+	"memory",
+	"memoryReservation",
+	"links",
+	"portMappings",
+	"essential",
+	"restartPolicy",
+	"entryPoint",
+	"command",
+	"environment",
+	"environmentFiles",
+	"mountPoints",
+	"volumesFrom",
+	"linuxParameters",
+	"secrets",
+	"dependsOn",
+	"startTimeout",
+	"stopTimeout",
+	"versionConsistency",
+	"hostname",
+	"user",
+	"workingDirectory",
+	"disableNetworking",
+	"privileged",
+	"readonlyRootFilesystem",
+	"dnsServers",
+	"dnsSearchDomains",
+	"extraHosts",
+	"dockerSecurityOptions",
+	"interactive",
+	"pseudoTerminal",
+	"dockerLabels",
+	"ulimits",
+	"logConfiguration",
+	"healthCheck",
+	"systemControls",
+	"resourceRequirements",
+	"firelensConfiguration",
+	"credentialSpecs",
 };
 
 /* What the checks learn about one container. */
@@ -86,7 +119,7 @@ struct container {
 	const char *name;
 	bool essential;
 	int64_t cpu;
-	int64_t memory;      /* -1: not set */
+	int64_t memory;	     /* -1: not set */
 	int64_t reservation; /* -1: not set */
 };
 
@@ -95,7 +128,7 @@ struct td {
 	const cJSON *in;
 	const char *network_mode; /* effective: "bridge" when not given */
 	bool require_ec2, require_fargate, require_external, require_managed;
-	int64_t cpu;    /* task-level cpu units, -1: not set */
+	int64_t cpu;	/* task-level cpu units, -1: not set */
 	int64_t memory; /* task-level MiB, -1: not set */
 	struct container c[TD_CONTAINERS_MAX];
 	int n;
@@ -195,9 +228,9 @@ static bool fargate_size(int64_t cpu, int64_t memory)
 	static const struct {
 		int64_t cpu, min, max, step;
 	} sizes[] = {
-		{ 256, 512, 512, 1 },          { 256, 1024, 2048, 1024 },
-		{ 512, 1024, 4096, 1024 },     { 1024, 2048, 8192, 1024 },
-		{ 2048, 4096, 16384, 1024 },   { 4096, 8192, 30720, 1024 },
+		{ 256, 512, 512, 1 },	      { 256, 1024, 2048, 1024 },
+		{ 512, 1024, 4096, 1024 },    { 1024, 2048, 8192, 1024 },
+		{ 2048, 4096, 16384, 1024 },  { 4096, 8192, 30720, 1024 },
 		{ 8192, 16384, 61440, 4096 }, { 16384, 32768, 122880, 8192 },
 	};
 
@@ -231,13 +264,14 @@ static int check_volumes(const struct td *td, struct err *err)
 			!!json_obj(v, "fsxWindowsFileServerVolumeConfiguration") +
 			json_bool(v, "configuredAtLaunch", false);
 		if (kinds > 1)
-			return client_error(err,
-					    "Invalid setting for volume '%s'. Only one of 'host', "
-					    "'dockerVolumeConfiguration', 'efsVolumeConfiguration', "
-					    "'s3filesVolumeConfiguration', "
-					    "'fsxWindowsFileServerVolumeConfiguration' or "
-					    "'configuredAtLaunch' can be specified.",
-					    name);
+			return client_error(
+				err,
+				"Invalid setting for volume '%s'. Only one of 'host', "
+				"'dockerVolumeConfiguration', 'efsVolumeConfiguration', "
+				"'s3filesVolumeConfiguration', "
+				"'fsxWindowsFileServerVolumeConfiguration' or "
+				"'configuredAtLaunch' can be specified.",
+				name);
 		if (json_obj(v, "host") && json_has(json_obj(v, "host"), "sourcePath")) {
 			const char *path = json_str(json_obj(v, "host"), "sourcePath");
 
@@ -295,8 +329,7 @@ static bool valid_port_mapping_name(const char *s)
  * (the PortMapping reference: "You can't expose the same container port for
  * multiple protocols").
  */
-static int check_port_mappings(const struct td *td, const struct container *c,
-			       struct err *err)
+static int check_port_mappings(const struct td *td, const struct container *c, struct err *err)
 {
 	const cJSON *pms = json_arr(c->def, "portMappings");
 	const cJSON *pm, *other;
@@ -345,7 +378,8 @@ static int check_port_mappings(const struct td *td, const struct container *c,
 		if (name && !valid_port_mapping_name(name))
 			return client_error(
 				err,
-				"Invalid 'portMappings' setting for container '%s'. The name '%.64s' "
+				"Invalid 'portMappings' setting for container '%s'. The name "
+				"'%.64s' "
 				"must be up to 64 lowercase letters, numbers, underscores and "
 				"hyphens, and not start with a hyphen.",
 				c->name, name);
@@ -434,8 +468,7 @@ static int check_health(const struct container *c, struct err *err)
 	if (!hc)
 		return 0;
 	first = cmd && cJSON_IsString(cmd->child) ? cmd->child->valuestring : "";
-	if ((strcmp(first, "CMD") && strcmp(first, "CMD-SHELL")) ||
-	    cJSON_GetArraySize(cmd) < 2)
+	if ((strcmp(first, "CMD") && strcmp(first, "CMD-SHELL")) || cJSON_GetArraySize(cmd) < 2)
 		return client_error(err,
 				    "Invalid 'healthCheck' setting for container '%s'. The "
 				    "command must start with CMD or CMD-SHELL followed by what "
@@ -557,8 +590,9 @@ static int check_container(struct td *td, struct container *c, struct err *err)
 		return client_error(err, "Links are not supported when networkMode=%s.",
 				    td->network_mode);
 	if (mode_is(td, "awsvpc") && json_has(d, "hostname"))
-		return client_error(err, "Invalid 'hostname' setting for container '%s'. "
-					 "hostname is not supported when networkMode=awsvpc.",
+		return client_error(err,
+				    "Invalid 'hostname' setting for container '%s'. "
+				    "hostname is not supported when networkMode=awsvpc.",
 				    c->name);
 	if (mode_is(td, "awsvpc") && json_arr(d, "extraHosts") && json_arr(d, "extraHosts")->child)
 		return client_error(err,
@@ -682,8 +716,8 @@ static int check_totals(const struct td *td, struct err *err)
 	for (int i = 0; i < td->n; i++) {
 		cpu += td->c[i].cpu;
 		reserved += td->c[i].reservation >= 0 ? td->c[i].reservation
-			    : td->c[i].memory >= 0   ? td->c[i].memory
-						     : 0;
+			    : td->c[i].memory >= 0    ? td->c[i].memory
+						      : 0;
 	}
 	if (td->cpu >= 0 && cpu > td->cpu)
 		return client_error(err, "The sum of all container 'cpu' values cannot be greater "
@@ -789,8 +823,8 @@ static int check(struct td *td, struct err *err)
 		return client_error(err, "Container list cannot be empty.");
 	if (cJSON_GetArraySize(defs) > TD_CONTAINERS_MAX)
 		return client_error(err, "Too many containers.");
-	td->network_mode = json_str(td->in, "networkMode") ? json_str(td->in, "networkMode")
-							    : "bridge";
+	td->network_mode =
+		json_str(td->in, "networkMode") ? json_str(td->in, "networkMode") : "bridge";
 	td->require_ec2 = has_item(req, "EC2");
 	td->require_fargate = has_item(req, "FARGATE");
 	td->require_external = has_item(req, "EXTERNAL");
@@ -872,8 +906,9 @@ static void add_item(cJSON *obj, const char *key, cJSON *item)
 /* A port mapping as ECS stores it: protocol tcp by default, hostPort filled in awsvpc and host mode. */
 static cJSON *build_port_mapping(const struct td *td, const cJSON *pm)
 {
-	static const char *const members[] = { "containerPort", "hostPort",    "protocol",
-					       "name",          "appProtocol", "containerPortRange" };
+	static const char *const members[] = {
+		"containerPort", "hostPort", "protocol", "name", "appProtocol", "containerPortRange"
+	};
 	cJSON *out = cJSON_CreateObject();
 
 	for (size_t i = 0; i < ARRAY_SIZE(members); i++) {
@@ -1031,9 +1066,10 @@ static cJSON *build_requires_attributes(const struct td *td)
 		cJSON_ArrayForEach(s, json_arr(d, "secrets")) {
 			const char *from = json_str(s, "valueFrom");
 
-			add_attribute(attrs, strstr(from, ":secretsmanager:")
-						     ? "ecs.capability.secrets.asm.environment-variables"
-						     : "ecs.capability.secrets.ssm.environment-variables");
+			add_attribute(attrs,
+				      strstr(from, ":secretsmanager:")
+					      ? "ecs.capability.secrets.asm.environment-variables"
+					      : "ecs.capability.secrets.ssm.environment-variables");
 		}
 		if (json_has(d, "environmentFiles"))
 			add_attribute(attrs, "ecs.capability.env-files.s3");

@@ -28,12 +28,12 @@
 #include "core/util.h"
 #include "core/banned.h"
 
-#define TD_PREFIX "td/"
+#define TD_PREFIX     "td/"
 #define FAMILY_PREFIX "tdfam/"
 /* Attempts at a compare-and-swap commit before giving up. */
 #define COMMIT_ATTEMPTS 64
-#define REVISION_MAX INT32_MAX
-#define DELETE_MAX 10
+#define REVISION_MAX	INT32_MAX
+#define DELETE_MAX	10
 
 /* The task definition a request names. */
 struct td_ref {
@@ -377,8 +377,8 @@ static int list_revisions(const struct api_ctx *ctx, struct page *p, const char 
 	if (after) {
 		const char *slash = strrchr(after, '/');
 
-		snprintf(family, sizeof(family), "%.*s",
-			 (int)(slash - after - strlen(TD_PREFIX)), after + strlen(TD_PREFIX));
+		snprintf(family, sizeof(family), "%.*s", (int)(slash - after - strlen(TD_PREFIX)),
+			 after + strlen(TD_PREFIX));
 	}
 	if (only_family && !after)
 		snprintf(family, sizeof(family), "%s", only_family);

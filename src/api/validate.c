@@ -77,8 +77,7 @@ static const char *quote_more(const char *s)
 }
 
 /* Append a segment to the path; returns the length to restore afterwards. */
-__attribute__((format(printf, 2, 3))) static size_t path_push(struct walk *w, const char *fmt,
-							       ...)
+__attribute__((format(printf, 2, 3))) static size_t path_push(struct walk *w, const char *fmt, ...)
 {
 	size_t old = w->len, room = sizeof(w->path) - w->len;
 	va_list ap;
@@ -116,28 +115,17 @@ static size_t path_push_member(struct walk *w, const char *name)
 static const char *type_noun(uint8_t type)
 {
 	switch (type) {
-	case MODEL_STRUCTURE:
-		return "a Structure";
-	case MODEL_LIST:
-		return "a List";
-	case MODEL_MAP:
-		return "a Map";
-	case MODEL_STRING:
-		return "a String";
-	case MODEL_INTEGER:
-		return "an Integer";
-	case MODEL_LONG:
-		return "a Long";
-	case MODEL_BOOLEAN:
-		return "a Boolean";
-	case MODEL_DOUBLE:
-		return "a Double";
-	case MODEL_FLOAT:
-		return "a Float";
-	case MODEL_TIMESTAMP:
-		return "a Timestamp";
-	case MODEL_BLOB:
-		return "a Blob";
+	case MODEL_STRUCTURE: return "a Structure";
+	case MODEL_LIST: return "a List";
+	case MODEL_MAP: return "a Map";
+	case MODEL_STRING: return "a String";
+	case MODEL_INTEGER: return "an Integer";
+	case MODEL_LONG: return "a Long";
+	case MODEL_BOOLEAN: return "a Boolean";
+	case MODEL_DOUBLE: return "a Double";
+	case MODEL_FLOAT: return "a Float";
+	case MODEL_TIMESTAMP: return "a Timestamp";
+	case MODEL_BLOB: return "a Blob";
 	}
 	return "a Document";
 }
@@ -149,7 +137,8 @@ static int type_error(struct walk *w, const cJSON *v, const struct model_shape *
 
 	if (cJSON_IsObject(v))
 		return err_set(w->err, -EINVAL, E_SERIALIZATION,
-			       "Start of structure or map found where not expected at '%s'", w->path);
+			       "Start of structure or map found where not expected at '%s'",
+			       w->path);
 	if (cJSON_IsArray(v))
 		return err_set(w->err, -EINVAL, E_SERIALIZATION,
 			       "Start of list found where not expected at '%s'", w->path);
@@ -482,7 +471,8 @@ static int check_value(struct walk *w, uint16_t shape, const cJSON *v)
 		if (s->type == MODEL_DOCUMENT)
 			return 0;
 		return err_set(w->err, -EINVAL, E_SERIALIZATION,
-			       "null can not be converted to %s at '%s'", type_noun(s->type), w->path);
+			       "null can not be converted to %s at '%s'", type_noun(s->type),
+			       w->path);
 	}
 	switch (s->type) {
 	case MODEL_STRUCTURE:
@@ -492,8 +482,8 @@ static int check_value(struct walk *w, uint16_t shape, const cJSON *v)
 			return type_error(w, v, s);
 		if (w->depth >= MODEL_MAX_DEPTH)
 			return err_set(w->err, -E2BIG, E_SERIALIZATION,
-				       "Request nests deeper than %d levels at '%s'", MODEL_MAX_DEPTH,
-				       w->path);
+				       "Request nests deeper than %d levels at '%s'",
+				       MODEL_MAX_DEPTH, w->path);
 		w->depth++;
 		if (s->type == MODEL_STRUCTURE)
 			r = check_structure(w, s, v);
@@ -526,8 +516,7 @@ static int check_value(struct walk *w, uint16_t shape, const cJSON *v)
 		if (!cJSON_IsNumber(v))
 			return type_error(w, v, s);
 		return check_number(w, s, v);
-	case MODEL_DOCUMENT:
-		return 0;
+	case MODEL_DOCUMENT: return 0;
 	}
 	return err_set(w->err, -EINVAL, E_SERVER, "Unknown shape type %d in the API model",
 		       s->type);

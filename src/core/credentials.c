@@ -34,8 +34,9 @@ static int add(struct credentials *c, const char *key, const char *secret, struc
 	struct credential *p;
 
 	if (!valid_field(key) || !valid_field(secret))
-		return err_set(err, -EINVAL, E_CLIENT,
-			       "an access key id or secret is empty, too long or has odd characters");
+		return err_set(
+			err, -EINVAL, E_CLIENT,
+			"an access key id or secret is empty, too long or has odd characters");
 	if (c->n >= CREDENTIALS_MAX)
 		return err_set(err, -E2BIG, E_CLIENT, "more than %d key pairs", CREDENTIALS_MAX);
 	p = realloc(c->pairs, (c->n + 1) * sizeof(*p));

@@ -12,7 +12,7 @@
 
 #include "core/err.h"
 
-#define CREDENTIALS_MAX 1024
+#define CREDENTIALS_MAX	     1024
 #define CREDENTIAL_FIELD_MAX 128
 
 struct credential {

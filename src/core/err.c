@@ -32,7 +32,8 @@ static const struct {
 	[E_CLUSTER_CONTAINS_INSTANCES] = { "ClusterContainsContainerInstancesException", 400 },
 	[E_CLUSTER_CONTAINS_SERVICES] = { "ClusterContainsServicesException", 400 },
 	[E_CLUSTER_CONTAINS_TASKS] = { "ClusterContainsTasksException", 400 },
-	[E_CLUSTER_CONTAINS_CAPACITY_PROVIDER] = { "ClusterContainsCapacityProviderException", 400 },
+	[E_CLUSTER_CONTAINS_CAPACITY_PROVIDER] = { "ClusterContainsCapacityProviderException",
+						   400 },
 	[E_RESOURCE_NOT_FOUND] = { "ResourceNotFoundException", 400 },
 	[E_RESOURCE_IN_USE] = { "ResourceInUseException", 400 },
 	[E_SERVICE_NOT_FOUND] = { "ServiceNotFoundException", 400 },
@@ -41,7 +42,9 @@ static const struct {
 	[E_ATTRIBUTE_LIMIT_EXCEEDED] = { "AttributeLimitExceededException", 400 },
 	[E_UPDATE_IN_PROGRESS] = { "UpdateInProgressException", 400 },
 	[E_PLATFORM_UNKNOWN] = { "PlatformUnknownException", 400 },
-	[E_PLATFORM_TASK_DEFINITION_INCOMPATIBILITY] = { "PlatformTaskDefinitionIncompatibilityException", 400 },
+	[E_PLATFORM_TASK_DEFINITION_INCOMPATIBILITY] = { "PlatformTaskDefinitionIncompatibilityExce"
+							 "ption",
+							 400 },
 	[E_NAMESPACE_NOT_FOUND] = { "NamespaceNotFoundException", 400 },
 	[E_CONFLICT] = { "ConflictException", 400 },
 };

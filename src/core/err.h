@@ -17,49 +17,55 @@
 enum err_kind {
 	E_NONE = 0,
 	/* generic */
-	E_SERVER,                 /* ServerException, 500 */
-	E_CLIENT,                 /* ClientException, 400 */
-	E_INVALID_PARAMETER,      /* InvalidParameterException, 400 */
-	E_SERIALIZATION,          /* SerializationException, 400 */
-	E_UNKNOWN_OPERATION,      /* UnknownOperationException, 400 */
-	E_REQUEST_TOO_LARGE,      /* RequestEntityTooLargeException, 413 */
-	E_THROTTLING,             /* ThrottlingException, 400 */
-	E_LIMIT_EXCEEDED,         /* LimitExceededException, 400 */
-	E_ACCESS_DENIED,          /* AccessDeniedException, 400 */
+	E_SERVER,	     /* ServerException, 500 */
+	E_CLIENT,	     /* ClientException, 400 */
+	E_INVALID_PARAMETER, /* InvalidParameterException, 400 */
+	E_SERIALIZATION,     /* SerializationException, 400 */
+	E_UNKNOWN_OPERATION, /* UnknownOperationException, 400 */
+	E_REQUEST_TOO_LARGE, /* RequestEntityTooLargeException, 413 */
+	E_THROTTLING,	     /* ThrottlingException, 400 */
+	E_LIMIT_EXCEEDED,    /* LimitExceededException, 400 */
+	E_ACCESS_DENIED,     /* AccessDeniedException, 400 */
 	/* SigV4 */
-	E_MISSING_AUTH_TOKEN,     /* MissingAuthenticationTokenException, 403 */
-	E_INCOMPLETE_SIGNATURE,   /* IncompleteSignatureException, 403 */
-	E_INVALID_SIGNATURE,      /* InvalidSignatureException, 403 */
-	E_UNRECOGNIZED_CLIENT,    /* UnrecognizedClientException, 403 */
+	E_MISSING_AUTH_TOKEN,	/* MissingAuthenticationTokenException, 403 */
+	E_INCOMPLETE_SIGNATURE, /* IncompleteSignatureException, 403 */
+	E_INVALID_SIGNATURE,	/* InvalidSignatureException, 403 */
+	E_UNRECOGNIZED_CLIENT,	/* UnrecognizedClientException, 403 */
 	/* ECS */
-	E_CLUSTER_NOT_FOUND,                 /* ClusterNotFoundException */
-	E_CLUSTER_CONTAINS_INSTANCES,        /* ClusterContainsContainerInstancesException */
-	E_CLUSTER_CONTAINS_SERVICES,         /* ClusterContainsServicesException */
-	E_CLUSTER_CONTAINS_TASKS,            /* ClusterContainsTasksException */
-	E_CLUSTER_CONTAINS_CAPACITY_PROVIDER, /* ClusterContainsCapacityProviderException */
-	E_RESOURCE_NOT_FOUND,                /* ResourceNotFoundException */
-	E_RESOURCE_IN_USE,                   /* ResourceInUseException */
-	E_SERVICE_NOT_FOUND,                 /* ServiceNotFoundException */
-	E_SERVICE_NOT_ACTIVE,                /* ServiceNotActiveException */
-	E_TARGET_NOT_FOUND,                  /* TargetNotFoundException */
-	E_ATTRIBUTE_LIMIT_EXCEEDED,          /* AttributeLimitExceededException */
-	E_UPDATE_IN_PROGRESS,                /* UpdateInProgressException */
-	E_PLATFORM_UNKNOWN,                  /* PlatformUnknownException */
+	E_CLUSTER_NOT_FOUND,			    /* ClusterNotFoundException */
+	E_CLUSTER_CONTAINS_INSTANCES,		    /* ClusterContainsContainerInstancesException */
+	E_CLUSTER_CONTAINS_SERVICES,		    /* ClusterContainsServicesException */
+	E_CLUSTER_CONTAINS_TASKS,		    /* ClusterContainsTasksException */
+	E_CLUSTER_CONTAINS_CAPACITY_PROVIDER,	    /* ClusterContainsCapacityProviderException */
+	E_RESOURCE_NOT_FOUND,			    /* ResourceNotFoundException */
+	E_RESOURCE_IN_USE,			    /* ResourceInUseException */
+	E_SERVICE_NOT_FOUND,			    /* ServiceNotFoundException */
+	E_SERVICE_NOT_ACTIVE,			    /* ServiceNotActiveException */
+	E_TARGET_NOT_FOUND,			    /* TargetNotFoundException */
+	E_ATTRIBUTE_LIMIT_EXCEEDED,		    /* AttributeLimitExceededException */
+	E_UPDATE_IN_PROGRESS,			    /* UpdateInProgressException */
+	E_PLATFORM_UNKNOWN,			    /* PlatformUnknownException */
 	E_PLATFORM_TASK_DEFINITION_INCOMPATIBILITY, /* PlatformTaskDefinitionIncompatibilityException */
-	E_NAMESPACE_NOT_FOUND,               /* NamespaceNotFoundException */
-	E_CONFLICT,                          /* ConflictException */
+	E_NAMESPACE_NOT_FOUND,			    /* NamespaceNotFoundException */
+	E_CONFLICT,				    /* ConflictException */
 	E__MAX
 };
 
 #define ERR_MSG_MAX 512
 
 struct err {
-	int code;            /* negative errno */
+	int code; /* negative errno */
 	enum err_kind kind;
 	char msg[ERR_MSG_MAX];
 };
 
-#define ERR_INIT { 0, E_NONE, { 0 } }
+#define ERR_INIT           \
+	{                  \
+		0, E_NONE, \
+		{          \
+			0  \
+		}          \
+	}
 
 /*
  * Fill err and return code (a negative errno), so that a failing function
@@ -70,8 +76,7 @@ int err_set(struct err *err, int code, enum err_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 /* Prefix context ("opening store: ") to the message; returns err->code. */
-int err_wrap(struct err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int err_wrap(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Reset err to no error. */
 void err_clear(struct err *err);

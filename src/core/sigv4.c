@@ -22,12 +22,12 @@
 #include "core/cleanup.h"
 #include "core/banned.h"
 
-#define SHA256_LEN 32
-#define HEX_LEN 64
+#define SHA256_LEN	 32
+#define HEX_LEN		 64
 #define SCOPE_TERMINATOR "aws4_request"
-#define MAX_METHOD 32
-#define MAX_SCOPE_PART 64
-#define MAX_ACCESS_KEY 128
+#define MAX_METHOD	 32
+#define MAX_SCOPE_PART	 64
+#define MAX_ACCESS_KEY	 128
 /* How much of a client's bad value an error message quotes. */
 #define MAX_QUOTE 160
 
@@ -100,8 +100,7 @@ static int hmac_sha256(const uint8_t *key, size_t key_len, const void *data, siz
 	ctx = EVP_MAC_CTX_dup(hmac_proto);
 	if (!ctx)
 		return err_set(err, -EIO, E_SERVER, "HMAC-SHA256 failed");
-	ok = EVP_MAC_init(ctx, key, key_len, NULL) &&
-	     EVP_MAC_update(ctx, n ? data : "", n) &&
+	ok = EVP_MAC_init(ctx, key, key_len, NULL) && EVP_MAC_update(ctx, n ? data : "", n) &&
 	     EVP_MAC_final(ctx, out, &len, SHA256_LEN) && len == SHA256_LEN;
 	EVP_MAC_CTX_free(ctx);
 	if (!ok)
@@ -124,8 +123,8 @@ static void hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-int sigv4_signing_key(const char *secret, const char *date, const char *region,
-		      const char *service, uint8_t ret_key[32], struct err *err)
+int sigv4_signing_key(const char *secret, const char *date, const char *region, const char *service,
+		      uint8_t ret_key[32], struct err *err)
 {
 	uint8_t k[SHA256_LEN];
 	struct buf ksecret = BUF_INIT;
@@ -272,8 +271,8 @@ static bool civil_to_time(int year, int mon, int mday, int hour, int min, int se
 /* "20150830T123600Z", exactly. */
 static bool parse_amz_date(const char *s, size_t n, time_t *ret)
 {
-	if (n != SIGV4_DATE_SIZE - 1 || !all_digits(s, 8) || s[8] != 'T' ||
-	    !all_digits(s + 9, 6) || s[15] != 'Z')
+	if (n != SIGV4_DATE_SIZE - 1 || !all_digits(s, 8) || s[8] != 'T' || !all_digits(s + 9, 6) ||
+	    s[15] != 'Z')
 		return false;
 	return civil_to_time(digits_value(s, 4), digits_value(s + 4, 2), digits_value(s + 6, 2),
 			     digits_value(s + 9, 2), digits_value(s + 11, 2),
@@ -600,8 +599,9 @@ static void put_trimmed(struct buf *out, const char *v)
 
 /* headers: lowercase names, sorted, each once. */
 static int build_canonical(struct buf *out, const char *method, const char *path,
-			   const struct query *q, bool presigned, const struct sigv4_header *headers,
-			   size_t n_headers, const char *payload_hash, struct err *err)
+			   const struct query *q, bool presigned,
+			   const struct sigv4_header *headers, size_t n_headers,
+			   const char *payload_hash, struct err *err)
 {
 	int r;
 
@@ -637,8 +637,8 @@ static int header_cmp(const void *va, const void *vb)
 	return strcmp(a->name, b->name);
 }
 
-int sigv4_canonical_request(const char *method, const char *path, const char *query,
-			    bool presigned, const struct sigv4_header *headers, size_t n_headers,
+int sigv4_canonical_request(const char *method, const char *path, const char *query, bool presigned,
+			    const struct sigv4_header *headers, size_t n_headers,
 			    const char *payload_hash, struct buf *ret, struct err *err)
 {
 	_cleanup_free_ struct query *q = NULL;
@@ -663,9 +663,8 @@ int sigv4_canonical_request(const char *method, const char *path, const char *qu
  * The signature: HMAC of the string to sign, which names the algorithm, the
  * request time, the credential scope and the hash of the canonical request.
  */
-static int compute_signature(const uint8_t key[SHA256_LEN], const char *amz_date,
-			     const char *scope, const struct buf *creq, char ret_hex[HEX_LEN + 1],
-			     struct err *err)
+static int compute_signature(const uint8_t key[SHA256_LEN], const char *amz_date, const char *scope,
+			     const struct buf *creq, char ret_hex[HEX_LEN + 1], struct err *err)
 {
 	uint8_t digest[SHA256_LEN];
 	char creq_hex[HEX_LEN + 1];
@@ -739,16 +738,18 @@ static int parse_credential(struct span cred, struct scope *ret, struct err *err
 	}
 	quote_for_message(cred.p, cred.n, quoted);
 	if (np != ARRAY_SIZE(parts))
-		return err_set(err, -EINVAL, E_INCOMPLETE_SIGNATURE,
-			       "Credential should be of the form "
-			       "'<access key>/<YYYYMMDD>/<region>/<service>/aws4_request', not '%s'.",
-			       quoted);
+		return err_set(
+			err, -EINVAL, E_INCOMPLETE_SIGNATURE,
+			"Credential should be of the form "
+			"'<access key>/<YYYYMMDD>/<region>/<service>/aws4_request', not '%s'.",
+			quoted);
 	if (!valid_access_key(parts[0].p, parts[0].n))
 		return err_set(err, -EINVAL, E_INCOMPLETE_SIGNATURE,
 			       "Credential should name a valid access key: '%s'.", quoted);
 	if (parts[1].n != 8 || !all_digits(parts[1].p, 8))
-		return err_set(err, -EINVAL, E_INCOMPLETE_SIGNATURE,
-			       "Invalid credential date. Date is not the required format: yyyyMMdd.");
+		return err_set(
+			err, -EINVAL, E_INCOMPLETE_SIGNATURE,
+			"Invalid credential date. Date is not the required format: yyyyMMdd.");
 	if (!valid_scope_part(parts[2].p, parts[2].n, MAX_SCOPE_PART))
 		return err_set(err, -EINVAL, E_INCOMPLETE_SIGNATURE,
 			       "Credential should be scoped to a valid region: '%s'.", quoted);
@@ -967,9 +968,11 @@ static int parse_authorization(const struct sigv4_request *req, const char *v, s
 	/* AWS lists everything that is missing at once */
 	missing[0] = '\0';
 	if (!a->credential.n)
-		append_missing(missing, &mlen, "Authorization header requires 'Credential' parameter.");
+		append_missing(missing, &mlen,
+			       "Authorization header requires 'Credential' parameter.");
 	if (!a->signature.n)
-		append_missing(missing, &mlen, "Authorization header requires 'Signature' parameter.");
+		append_missing(missing, &mlen,
+			       "Authorization header requires 'Signature' parameter.");
 	if (!a->signed_headers.n)
 		append_missing(missing, &mlen,
 			       "Authorization header requires 'SignedHeaders' parameter.");
@@ -998,7 +1001,8 @@ static int query_get(const struct query *q, const char *name, char *out, size_t 
 			continue;
 		if (found)
 			return err_set(err, -EINVAL, E_INCOMPLETE_SIGNATURE,
-				       "Query-string parameter '%s' is given more than once.", name);
+				       "Query-string parameter '%s' is given more than once.",
+				       name);
 		found = &q->params[i];
 	}
 	if (!found)
@@ -1083,16 +1087,18 @@ static int check_clock(const struct auth *a, bool presigned, time_t now, struct 
 	format_amz_date(now, cur);
 	if (a->time > now + SIGV4_MAX_SKEW) {
 		format_amz_date(now + SIGV4_MAX_SKEW, bound);
-		return err_set(err, -EACCES, E_INVALID_SIGNATURE,
-			       "Signature not yet current: %s is still later than %s (%s + 15 min.)",
-			       req, bound, cur);
+		return err_set(
+			err, -EACCES, E_INVALID_SIGNATURE,
+			"Signature not yet current: %s is still later than %s (%s + 15 min.)", req,
+			bound, cur);
 	}
 	if (presigned) {
 		if (now > a->time + a->expires) {
 			format_amz_date(a->time + a->expires, bound);
-			return err_set(err, -EACCES, E_INVALID_SIGNATURE,
-				       "Signature expired: %s is now earlier than %s (%s + %ld sec.)",
-				       bound, cur, req, a->expires);
+			return err_set(
+				err, -EACCES, E_INVALID_SIGNATURE,
+				"Signature expired: %s is now earlier than %s (%s + %ld sec.)",
+				bound, cur, req, a->expires);
 		}
 		return 0;
 	}
@@ -1280,9 +1286,8 @@ static bool valid_header_name(const char *s)
  * with x-amz-date (and x-amz-security-token) added when signing a header.
  */
 static int sign_headers(const struct sigv4_sign_request *req, const struct sigv4_credentials *cred,
-			const char *region, const char *service, bool presign,
-			const char *amz_date, struct sigv4_header **ret, size_t *ret_n,
-			struct err *err)
+			const char *region, const char *service, bool presign, const char *amz_date,
+			struct sigv4_header **ret, size_t *ret_n, struct err *err)
 {
 	_cleanup_free_ struct sigv4_header *h = NULL;
 	size_t n = 0;
@@ -1297,8 +1302,8 @@ static int sign_headers(const struct sigv4_sign_request *req, const struct sigv4
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "invalid access key, region or service to sign with");
 	if (req->n_headers + 2 > SIGV4_MAX_SIGNED_HEADERS)
-		return err_set(err, -E2BIG, E_INVALID_PARAMETER,
-			       "more than %d headers to sign", SIGV4_MAX_SIGNED_HEADERS - 2);
+		return err_set(err, -E2BIG, E_INVALID_PARAMETER, "more than %d headers to sign",
+			       SIGV4_MAX_SIGNED_HEADERS - 2);
 	h = calloc(req->n_headers + 2, sizeof(*h));
 	if (!h)
 		abort();
@@ -1308,8 +1313,9 @@ static int sign_headers(const struct sigv4_sign_request *req, const struct sigv4
 		if (!name || !valid_header_name(name) || !req->headers[i].value)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "header names to sign must be lowercase tokens with values");
-		if (!presign && (strcmp(name, "x-amz-date") == 0 ||
-				 (cred->session_token && strcmp(name, "x-amz-security-token") == 0)))
+		if (!presign &&
+		    (strcmp(name, "x-amz-date") == 0 ||
+		     (cred->session_token && strcmp(name, "x-amz-security-token") == 0)))
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "header '%s' is added by the signer", name);
 		host = host || strcmp(name, "host") == 0;
@@ -1335,9 +1341,9 @@ static int sign_headers(const struct sigv4_sign_request *req, const struct sigv4
 
 /* Compute the signature of a request whose headers and query are final. */
 static int sign_final(const struct sigv4_sign_request *req, const char *query, bool presign,
-		      const struct sigv4_header *h, size_t n, const char *secret, const char *region,
-		      const char *service, const char *amz_date, char ret_sig[HEX_LEN + 1],
-		      struct err *err)
+		      const struct sigv4_header *h, size_t n, const char *secret,
+		      const char *region, const char *service, const char *amz_date,
+		      char ret_sig[HEX_LEN + 1], struct err *err)
 {
 	_cleanup_free_ struct query *q = NULL;
 	char body_hex[HEX_LEN + 1], scope_str[256], date[9];
@@ -1376,8 +1382,7 @@ static int sign_final(const struct sigv4_sign_request *req, const char *query, b
 
 int sigv4_sign(const struct sigv4_sign_request *req, const struct sigv4_credentials *cred,
 	       const char *region, const char *service, time_t now,
-	       char ret_amz_date[SIGV4_DATE_SIZE], struct buf *ret_authorization,
-	       struct err *err)
+	       char ret_amz_date[SIGV4_DATE_SIZE], struct buf *ret_authorization, struct err *err)
 {
 	_cleanup_free_ struct sigv4_header *h = NULL;
 	char amz_date[SIGV4_DATE_SIZE], sig[HEX_LEN + 1];
@@ -1395,8 +1400,9 @@ int sigv4_sign(const struct sigv4_sign_request *req, const struct sigv4_credenti
 		       err);
 	if (r < 0)
 		return r;
-	buf_printf(ret_authorization, "%s Credential=%s/%.8s/%s/%s/%s, SignedHeaders=",
-		   SIGV4_ALGORITHM, cred->access_key, amz_date, region, service, SCOPE_TERMINATOR);
+	buf_printf(ret_authorization,
+		   "%s Credential=%s/%.8s/%s/%s/%s, SignedHeaders=", SIGV4_ALGORITHM,
+		   cred->access_key, amz_date, region, service, SCOPE_TERMINATOR);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			buf_putc(ret_authorization, ';');

@@ -31,19 +31,19 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define SIGV4_ALGORITHM "AWS4-HMAC-SHA256"
+#define SIGV4_ALGORITHM	       "AWS4-HMAC-SHA256"
 #define SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 
 /* Limits on what a client sends. */
-#define SIGV4_MAX_AUTHORIZATION 4096  /* Authorization header, bytes */
-#define SIGV4_MAX_SIGNED_HEADERS 64   /* names in SignedHeaders */
-#define SIGV4_MAX_HEADER_NAME 128     /* one signed header's name */
-#define SIGV4_MAX_HEADER_VALUE 8192   /* one signed header's value */
-#define SIGV4_MAX_PATH 8192           /* request path, bytes */
-#define SIGV4_MAX_QUERY 16384         /* query string, bytes */
-#define SIGV4_MAX_QUERY_PARAMS 256    /* parameters in the query */
-#define SIGV4_MAX_SKEW (15 * 60)      /* seconds between the client's clock and ours */
-#define SIGV4_MAX_EXPIRES 604800      /* X-Amz-Expires of a presigned request, seconds */
+#define SIGV4_MAX_AUTHORIZATION	 4096	   /* Authorization header, bytes */
+#define SIGV4_MAX_SIGNED_HEADERS 64	   /* names in SignedHeaders */
+#define SIGV4_MAX_HEADER_NAME	 128	   /* one signed header's name */
+#define SIGV4_MAX_HEADER_VALUE	 8192	   /* one signed header's value */
+#define SIGV4_MAX_PATH		 8192	   /* request path, bytes */
+#define SIGV4_MAX_QUERY		 16384	   /* query string, bytes */
+#define SIGV4_MAX_QUERY_PARAMS	 256	   /* parameters in the query */
+#define SIGV4_MAX_SKEW		 (15 * 60) /* seconds between the client's clock and ours */
+#define SIGV4_MAX_EXPIRES	 604800	   /* X-Amz-Expires of a presigned request, seconds */
 
 /* "20150830T123600Z" and its NUL. */
 #define SIGV4_DATE_SIZE 17
@@ -54,9 +54,9 @@
  * the values with ",". Everything is borrowed for the duration of the call.
  */
 struct sigv4_request {
-	const char *method;        /* "POST" */
-	const char *path;          /* raw path as sent, undecoded: "/" or "/v2/a%20b/" */
-	const char *query;         /* raw query string without '?', or NULL */
+	const char *method; /* "POST" */
+	const char *path;   /* raw path as sent, undecoded: "/" or "/v2/a%20b/" */
+	const char *query;  /* raw query string without '?', or NULL */
 	const char *(*header)(void *ctx, const char *name); /* NULL when absent */
 	void *header_ctx;
 	const void *body;
@@ -100,8 +100,8 @@ struct sigv4_header {
 /* A request as the signer sees it. Everything is borrowed. */
 struct sigv4_sign_request {
 	const char *method;
-	const char *path;                  /* as it will be sent, already encoded */
-	const char *query;                 /* as it will be sent, without '?', or NULL */
+	const char *path;		    /* as it will be sent, already encoded */
+	const char *query;		    /* as it will be sent, without '?', or NULL */
 	const struct sigv4_header *headers; /* must include "host"; not "x-amz-date" */
 	size_t n_headers;
 	const void *body;
@@ -130,8 +130,7 @@ struct sigv4_credentials {
  */
 int sigv4_sign(const struct sigv4_sign_request *req, const struct sigv4_credentials *cred,
 	       const char *region, const char *service, time_t now,
-	       char ret_amz_date[SIGV4_DATE_SIZE], struct buf *ret_authorization,
-	       struct err *err);
+	       char ret_amz_date[SIGV4_DATE_SIZE], struct buf *ret_authorization, struct err *err);
 
 /*
  * Presign req for region and service at time now, valid for expires seconds
@@ -150,8 +149,8 @@ int sigv4_presign(const struct sigv4_sign_request *req, const struct sigv4_crede
  * explaining a mismatch to a client's author. Returns 0, or -E2BIG with
  * E_INVALID_PARAMETER for a path or query over the limits.
  */
-int sigv4_canonical_request(const char *method, const char *path, const char *query,
-			    bool presigned, const struct sigv4_header *headers, size_t n_headers,
+int sigv4_canonical_request(const char *method, const char *path, const char *query, bool presigned,
+			    const struct sigv4_header *headers, size_t n_headers,
 			    const char *payload_hash, struct buf *ret, struct err *err);
 
 /*
@@ -159,7 +158,7 @@ int sigv4_canonical_request(const char *method, const char *path, const char *qu
  * (date "YYYYMMDD", region, service) into ret_key, uncached. Returns 0, or
  * -EIO with E_SERVER if libcrypto fails.
  */
-int sigv4_signing_key(const char *secret, const char *date, const char *region,
-		      const char *service, uint8_t ret_key[32], struct err *err);
+int sigv4_signing_key(const char *secret, const char *date, const char *region, const char *service,
+		      uint8_t ret_key[32], struct err *err);
 
 #endif

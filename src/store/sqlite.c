@@ -124,12 +124,14 @@ static int conn_open(const char *path, bool writer, struct conn **ret, struct er
 			 "CREATE TABLE IF NOT EXISTS kv ("
 			 "  key TEXT PRIMARY KEY, value BLOB NOT NULL, version INTEGER NOT NULL"
 			 ") WITHOUT ROWID;"
-			 "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+			 "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER "
+			 "NOT NULL);"
 			 "INSERT OR IGNORE INTO meta VALUES ('revision', 0);",
 			 err);
 		if (r == 0)
-			r = prepare(c, "INSERT INTO kv (key, value, version) VALUES (?1, ?2, ?3) "
-				       "ON CONFLICT(key) DO UPDATE SET value = ?2, version = ?3",
+			r = prepare(c,
+				    "INSERT INTO kv (key, value, version) VALUES (?1, ?2, ?3) "
+				    "ON CONFLICT(key) DO UPDATE SET value = ?2, version = ?3",
 				    &c->put, err);
 		if (r == 0)
 			r = prepare(c, "DELETE FROM kv WHERE key = ?1", &c->del, err);
@@ -142,12 +144,14 @@ static int conn_open(const char *path, bool writer, struct conn **ret, struct er
 	if (r == 0)
 		r = prepare(c, "SELECT value, version FROM kv WHERE key = ?1", &c->get, err);
 	if (r == 0)
-		r = prepare(c, "SELECT key, value, version FROM kv "
-			       "WHERE key >= ?1 AND key > ?2 AND key < ?3 ORDER BY key",
+		r = prepare(c,
+			    "SELECT key, value, version FROM kv "
+			    "WHERE key >= ?1 AND key > ?2 AND key < ?3 ORDER BY key",
 			    &c->scan, err);
 	if (r == 0)
-		r = prepare(c, "SELECT key, value, version FROM kv "
-			       "WHERE key >= ?1 AND key < ?2 ORDER BY key DESC",
+		r = prepare(c,
+			    "SELECT key, value, version FROM kv "
+			    "WHERE key >= ?1 AND key < ?2 ORDER BY key DESC",
 			    &c->scan_desc, err);
 	if (r < 0) {
 		conn_free(c);
@@ -178,8 +182,8 @@ static void reader_put(struct sqlite_store *s, struct conn *c)
 }
 
 /* Read one key on connection c. */
-static int conn_get(struct conn *c, const char *key, struct buf *ret_value,
-		    uint64_t *ret_version, struct err *err)
+static int conn_get(struct conn *c, const char *key, struct buf *ret_value, uint64_t *ret_version,
+		    struct err *err)
 {
 	int r, rc;
 
@@ -217,9 +221,8 @@ static int sqlite_get(struct store *base, const char *key, struct buf *ret_value
 	return r;
 }
 
-static int sqlite_scan(struct store *base, const char *prefix, const char *from,
-		       bool descending, int (*fn)(void *ctx, const struct store_kv *kv),
-		       void *ctx, struct err *err)
+static int sqlite_scan(struct store *base, const char *prefix, const char *from, bool descending,
+		       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	size_t n = strlen(prefix);
@@ -290,8 +293,7 @@ static int step_done(struct conn *c, sqlite3_stmt *st, struct err *err)
 }
 
 /* Apply one transaction inside the writer's open SQLite transaction. */
-static int apply(struct sqlite_store *s, const struct store_txn *txn, uint64_t rev,
-		 struct err *err)
+static int apply(struct sqlite_store *s, const struct store_txn *txn, uint64_t rev, struct err *err)
 {
 	struct conn *c = s->wconn;
 	size_t i;
@@ -411,8 +413,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static int sqlite_commit(struct store *base, const struct store_txn *txn,
-			 uint64_t *ret_revision, struct err *err)
+static int sqlite_commit(struct store *base, const struct store_txn *txn, uint64_t *ret_revision,
+			 struct err *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct pending p = { .txn = txn, .err = ERR_INIT };
@@ -497,8 +499,8 @@ int store_open_sqlite(const char *dir, struct store **ret_store, struct err *err
 	r = conn_open(s->path, true, &s->wconn, err);
 	if (r < 0)
 		goto fail;
-	if (sqlite3_prepare_v2(s->wconn->db, "SELECT value FROM meta WHERE name = 'revision'",
-			       -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(s->wconn->db, "SELECT value FROM meta WHERE name = 'revision'", -1,
+			       &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		r = sql_err(s->wconn->db, err, "reading the revision");
 		sqlite3_finalize(st);

@@ -25,8 +25,8 @@ static int check_key(const char *key, struct err *err)
 	return 0;
 }
 
-int store_get(struct store *s, const char *key, struct buf *ret_value,
-	      uint64_t *ret_version, struct err *err)
+int store_get(struct store *s, const char *key, struct buf *ret_value, uint64_t *ret_version,
+	      struct err *err)
 {
 	int r = check_key(key, err);
 
@@ -36,15 +36,13 @@ int store_get(struct store *s, const char *key, struct buf *ret_value,
 }
 
 int store_scan(struct store *s, const char *prefix, const char *start_after,
-	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
-	       struct err *err)
+	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err)
 {
 	return s->backend->scan(s, prefix, start_after, false, fn, ctx, err);
 }
 
 int store_scan_desc(struct store *s, const char *prefix, const char *start_before,
-		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
-		    struct err *err)
+		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err)
 {
 	return s->backend->scan(s, prefix, start_before, true, fn, ctx, err);
 }

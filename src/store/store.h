@@ -41,7 +41,7 @@ struct store_kv {
 };
 
 enum store_op_kind {
-	STORE_OP_CHECK,  /* the key's version must equal `version` (0: absent) */
+	STORE_OP_CHECK, /* the key's version must equal `version` (0: absent) */
 	STORE_OP_PUT,
 	STORE_OP_DELETE,
 };
@@ -61,18 +61,20 @@ struct store_txn {
 	size_t cap;
 };
 
-#define STORE_TXN_INIT { NULL, 0, 0 }
+#define STORE_TXN_INIT     \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 /* The operations a backend provides. */
 struct store_backend {
 	const char *name;
-	int (*get)(struct store *s, const char *key, struct buf *ret_value,
-		   uint64_t *ret_version, struct err *err);
+	int (*get)(struct store *s, const char *key, struct buf *ret_value, uint64_t *ret_version,
+		   struct err *err);
 	int (*scan)(struct store *s, const char *prefix, const char *from, bool descending,
-		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
-		    struct err *err);
-	int (*commit)(struct store *s, const struct store_txn *txn,
-		      uint64_t *ret_revision, struct err *err);
+		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err);
+	int (*commit)(struct store *s, const struct store_txn *txn, uint64_t *ret_revision,
+		      struct err *err);
 	void (*free)(struct store *s);
 };
 
@@ -94,8 +96,8 @@ void store_free(struct store *s);
  * its version stored in ret_version (either may be NULL). Returns -ENOENT
  * when the key is absent (err is then left untouched).
  */
-int store_get(struct store *s, const char *key, struct buf *ret_value,
-	      uint64_t *ret_version, struct err *err);
+int store_get(struct store *s, const char *key, struct buf *ret_value, uint64_t *ret_version,
+	      struct err *err);
 
 /*
  * Call fn for each key that starts with prefix and sorts after start_after
@@ -104,16 +106,14 @@ int store_get(struct store *s, const char *key, struct buf *ret_value,
  * fail (returned as is). The kv is borrowed for the call only.
  */
 int store_scan(struct store *s, const char *prefix, const char *start_after,
-	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
-	       struct err *err);
+	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err);
 
 /*
  * store_scan() in descending key order: the keys that start with prefix and
  * sort before start_before (NULL: from the last).
  */
 int store_scan_desc(struct store *s, const char *prefix, const char *start_before,
-		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx,
-		    struct err *err);
+		    int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err);
 
 /* Whether any key starts with prefix: 1 yes, 0 no, negative on failure. */
 int store_has_prefix(struct store *s, const char *prefix, struct err *err);

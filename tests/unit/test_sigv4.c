@@ -22,11 +22,11 @@
 
 #include "core/banned.h"
 
-#define AK "AKIDEXAMPLE"
-#define SK "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define T_2015 ((time_t)1440938160) /* 20150830T123600Z */
-#define T_2024 ((time_t)1704067200) /* 20240101T000000Z */
+#define AK		 "AKIDEXAMPLE"
+#define SK		 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+#define EMPTY_SHA256	 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define T_2015		 ((time_t)1440938160) /* 20150830T123600Z */
+#define T_2024		 ((time_t)1704067200) /* 20240101T000000Z */
 #define MAX_TEST_HEADERS 24
 
 struct kv {
@@ -158,9 +158,9 @@ struct signed_req {
 	struct buf query;
 };
 
-static void sign_into(struct signed_req *s, const char *method, const char *path,
-		      const char *query, const char *body, const struct sigv4_header *h,
-		      size_t nh, const char *token, time_t now)
+static void sign_into(struct signed_req *s, const char *method, const char *path, const char *query,
+		      const char *body, const struct sigv4_header *h, size_t nh, const char *token,
+		      time_t now)
 {
 	struct sigv4_sign_request req = {
 		.method = method,
@@ -177,9 +177,8 @@ static void sign_into(struct signed_req *s, const char *method, const char *path
 	memset(&s->t, 0, sizeof(s->t));
 	buf_init(&s->auth);
 	buf_init(&s->query);
-	assert_int_equal(sigv4_sign(&req, &cred, "us-east-1", "ecs", now, s->amz_date, &s->auth,
-				    &err),
-			 0);
+	assert_int_equal(
+		sigv4_sign(&req, &cred, "us-east-1", "ecs", now, s->amz_date, &s->auth, &err), 0);
 	s->t.method = method;
 	s->t.path = path;
 	s->t.query = query;
@@ -212,8 +211,8 @@ static const struct sigv4_header iam_headers[] = {
 	{ "x-amz-date", "20150830T123600Z" },
 };
 #define IAM_SIGNATURE "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
-#define IAM_AUTHORIZATION                                                                      \
-	"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "        \
+#define IAM_AUTHORIZATION                                                               \
+	"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, " \
 	"SignedHeaders=content-type;host;x-amz-date, Signature=" IAM_SIGNATURE
 
 static void iam_request(struct treq *t)
@@ -238,7 +237,8 @@ static void test_aws_signing_key(void **state)
 	assert_int_equal(sigv4_signing_key(SK, "20150830", "us-east-1", "iam", key, &err), 0);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", key[i]);
-	assert_string_equal(hex, "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
+	assert_string_equal(hex,
+			    "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
 }
 
 static void test_aws_canonical_request(void **state)
@@ -252,15 +252,17 @@ static void test_aws_canonical_request(void **state)
 	assert_int_equal(sigv4_canonical_request("GET", "/", "Action=ListUsers&Version=2010-05-08",
 						 false, iam_headers, 3, EMPTY_SHA256, &b, &err),
 			 0);
-	assert_string_equal(b.data, "GET\n/\nAction=ListUsers&Version=2010-05-08\n"
-				    "content-type:application/x-www-form-urlencoded; charset=utf-8\n"
-				    "host:iam.amazonaws.com\n"
-				    "x-amz-date:20150830T123600Z\n\n"
-				    "content-type;host;x-amz-date\n" EMPTY_SHA256);
+	assert_string_equal(b.data,
+			    "GET\n/\nAction=ListUsers&Version=2010-05-08\n"
+			    "content-type:application/x-www-form-urlencoded; charset=utf-8\n"
+			    "host:iam.amazonaws.com\n"
+			    "x-amz-date:20150830T123600Z\n\n"
+			    "content-type;host;x-amz-date\n" EMPTY_SHA256);
 	SHA256((const unsigned char *)b.data, b.len, digest);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	assert_string_equal(hex, "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59");
+	assert_string_equal(hex,
+			    "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59");
 	buf_release(&b);
 }
 
@@ -830,8 +832,9 @@ static void test_content_sha256(void **state)
 	sign_into(&s, "POST", "/", NULL, "", h, 2, NULL, T_2024);
 	expect_ok(&s.t, T_2024);
 	s.t.body = "{}";
-	expect_error(&s.t, T_2024, E_INVALID_SIGNATURE,
-		     "The provided 'x-amz-content-sha256' header does not match what was computed.");
+	expect_error(
+		&s.t, T_2024, E_INVALID_SIGNATURE,
+		"The provided 'x-amz-content-sha256' header does not match what was computed.");
 	signed_release(&s);
 }
 
@@ -874,7 +877,8 @@ static void test_presigned_errors(void **state)
 	} cases[] = {
 		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256", E_INCOMPLETE_SIGNATURE,
 		  "AWS query-string parameters must include" },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA1&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA1&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_INCOMPLETE_SIGNATURE, "X-Amz-Algorithm only supports" },
@@ -882,23 +886,28 @@ static void test_presigned_errors(void **state)
 		  "us-east-1%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_INCOMPLETE_SIGNATURE, "X-Amz-Algorithm only supports" },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=0&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_INCOMPLETE_SIGNATURE, "X-Amz-Expires" },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=604801&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_INCOMPLETE_SIGNATURE, "X-Amz-Expires" },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_INCOMPLETE_SIGNATURE, "X-Amz-Date must be" },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00&X-Amz-Signature=01",
 		  E_INCOMPLETE_SIGNATURE, "more than once" },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=x-amz-date&X-Amz-Signature=00",
 		  E_INCOMPLETE_SIGNATURE, "'Host' or ':authority'" },
@@ -906,7 +915,8 @@ static void test_presigned_errors(void **state)
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_UNRECOGNIZED_CLIENT, NULL },
-		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-east-1"
+		{ "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20240101%2Fus-"
+		  "east-1"
 		  "%2Fecr%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&"
 		  "X-Amz-SignedHeaders=host&X-Amz-Signature=00",
 		  E_INVALID_SIGNATURE, "does not match" },
@@ -1036,14 +1046,15 @@ static void test_sign_rejects(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct sigv4_sign_request req = { .method = "GET", .path = "/",
-						  .headers = cases[i].h, .n_headers = cases[i].n };
+		struct sigv4_sign_request req = {
+			.method = "GET", .path = "/", .headers = cases[i].h, .n_headers = cases[i].n
+		};
 		struct buf auth = BUF_INIT;
 		struct err err = ERR_INIT;
 
-		assert_int_equal(sigv4_sign(&req, &cred, "us-east-1", "ecs", T_2024, date, &auth,
-					    &err),
-				 -EINVAL);
+		assert_int_equal(
+			sigv4_sign(&req, &cred, "us-east-1", "ecs", T_2024, date, &auth, &err),
+			-EINVAL);
 		assert_int_equal(err.kind, E_INVALID_PARAMETER);
 		buf_release(&auth);
 	}

@@ -188,7 +188,7 @@ static void test_durable_across_reopen(void **state)
 	buf_release(&v);
 }
 
-#define THREADS 8
+#define THREADS	   8
 #define PER_THREAD 50
 
 static void *increment(void *arg)
@@ -249,9 +249,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_get_put_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_prefix_and_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_conflict_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_conflict_writes_nothing, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_increments_lose_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_increments_lose_nothing, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

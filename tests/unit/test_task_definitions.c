@@ -251,7 +251,8 @@ static void test_register_full(void **state)
 		"'linuxParameters':{'initProcessEnabled':true},'readonlyRootFilesystem':true,"
 		"'privileged':false,'dockerLabels':{'x':'y'},'hostname':'web',"
 		"'dnsServers':['10.0.0.2'],'extraHosts':[{'hostname':'h','ipAddress':'10.0.0.3'}],"
-		"'secrets':[{'name':'S','valueFrom':'arn:aws:secretsmanager:us-east-1:0:secret:s'}]},"
+		"'secrets':[{'name':'S','valueFrom':'arn:aws:secretsmanager:us-east-1:0:secret:s'}]"
+		"},"
 		"{'name':'db','image':'postgres','memoryReservation':128,"
 		"'healthCheck':{'command':['CMD','pg_isready']}},"
 		"{'name':'init','image':'busybox','memory':32,'essential':false}]}");
@@ -273,7 +274,8 @@ static void test_register_full(void **state)
 	assert_json(json_get(db, "healthCheck"),
 		    "{'command':['CMD','pg_isready'],'interval':30,'timeout':5,'retries':3}");
 	assert_json(json_get(web, "links"), "['db:database']");
-	assert_json(json_get(web, "ulimits"), "[{'name':'nofile','softLimit':1024,'hardLimit':4096}]");
+	assert_json(json_get(web, "ulimits"),
+		    "[{'name':'nofile','softLimit':1024,'hardLimit':4096}]");
 	assert_json(json_get(web, "dockerLabels"), "{'x':'y'}");
 	assert_json(json_get(web, "linuxParameters"), "{'initProcessEnabled':true}");
 	assert_int_equal(json_int(web, "memoryReservation", 0), 256);
@@ -303,7 +305,7 @@ static void test_task_size_conversion(void **state)
 	static const struct {
 		const char *cpu, *memory, *want_cpu, *want_memory;
 	} cases[] = {
-		{ "256", "512", "256", "512" },      { "1 vCPU", "1GB", "1024", "1024" },
+		{ "256", "512", "256", "512" },	       { "1 vCPU", "1GB", "1024", "1024" },
 		{ "0.5 vCPU", "2 GB", "512", "2048" }, { ".25 vcpu", "0.5GB", "256", "512" },
 		{ "2vCPU", "4 gb", "2048", "4096" },   { "192 vCPU", "3072", "196608", "3072" },
 	};
@@ -328,10 +330,11 @@ static void test_task_size_conversion(void **state)
 static void test_fargate(void **state)
 {
 	struct fixture *f = *state;
-	cJSON *out = ok(f, "RegisterTaskDefinition",
-			"{'family':'fg','networkMode':'awsvpc','requiresCompatibilities':['FARGATE'],"
-			"'cpu':'256','memory':'512','containerDefinitions':[{'name':'a',"
-			"'image':'busybox','portMappings':[{'containerPort':80}]}]}");
+	cJSON *out =
+		ok(f, "RegisterTaskDefinition",
+		   "{'family':'fg','networkMode':'awsvpc','requiresCompatibilities':['FARGATE'],"
+		   "'cpu':'256','memory':'512','containerDefinitions':[{'name':'a',"
+		   "'image':'busybox','portMappings':[{'containerPort':80}]}]}");
 	const cJSON *td = json_obj(out, "taskDefinition");
 
 	assert_json(json_get(td, "compatibilities"), "['EC2','FARGATE']");
@@ -358,7 +361,8 @@ static void test_fargate(void **state)
 	      "ClientException", "Fargate requires that 'cpu' be defined at the task level.");
 	fails(f, "RegisterTaskDefinition",
 	      "{'family':'fg','networkMode':'awsvpc','requiresCompatibilities':['FARGATE'],"
-	      "'cpu':'256','memory':'4096','containerDefinitions':[{'name':'a','image':'busybox'}]}",
+	      "'cpu':'256','memory':'4096','containerDefinitions':[{'name':'a','image':'busybox'}]"
+	      "}",
 	      "ClientException", "No Fargate configuration exists for given values.");
 	fails(f, "RegisterTaskDefinition",
 	      "{'family':'fg','networkMode':'awsvpc','requiresCompatibilities':['FARGATE'],"
@@ -385,8 +389,8 @@ struct refusal {
 	const char *body, *type, *msg;
 };
 
-#define FAM "'family':'bad',"
-#define WEB "{'name':'web','image':'busybox','memory':128}"
+#define FAM    "'family':'bad',"
+#define WEB    "{'name':'web','image':'busybox','memory':128}"
 #define CLIENT "ClientException"
 
 static const struct refusal refusals[] = {
@@ -405,8 +409,8 @@ static const struct refusal refusals[] = {
 	/* names and images */
 	{ "{" FAM "'containerDefinitions':[{'image':'busybox','memory':64}]}", CLIENT,
 	  "Container.name should not be null or empty." },
-	{ "{" FAM "'containerDefinitions':[{'name':'we b','image':'busybox','memory':64}]}",
-	  CLIENT, "Container.name contains invalid characters." },
+	{ "{" FAM "'containerDefinitions':[{'name':'we b','image':'busybox','memory':64}]}", CLIENT,
+	  "Container.name contains invalid characters." },
 	{ "{" FAM "'containerDefinitions':[" WEB "," WEB "]}", CLIENT,
 	  "Container names must be unique within a Task Definition." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','memory':64}]}", CLIENT,
@@ -423,7 +427,8 @@ static const struct refusal refusals[] = {
 	  "Invalid 'memory' setting for container 'web'. The minimum is 6 MiB." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memoryReservation':4}]}",
-	  CLIENT, "Invalid 'memoryReservation' setting for container 'web'. The minimum is 6 MiB." },
+	  CLIENT,
+	  "Invalid 'memoryReservation' setting for container 'web'. The minimum is 6 MiB." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':256,"
 	  "'memoryReservation':300}]}",
 	  CLIENT,
@@ -471,96 +476,115 @@ static const struct refusal refusals[] = {
 	  CLIENT, "Invalid 'hostPort' setting for container 'web'." },
 	{ "{" FAM "'networkMode':'awsvpc','containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memory':64,'portMappings':[{'containerPort':80,'hostPort':8080}]}]}",
-	  CLIENT, "When networkMode=awsvpc, the host ports and container ports in port mappings "
-		  "must match." },
+	  CLIENT,
+	  "When networkMode=awsvpc, the host ports and container ports in port mappings "
+	  "must match." },
 	{ "{" FAM "'networkMode':'host','containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memory':64,'portMappings':[{'containerPort':80,'hostPort':8080}]}]}",
-	  CLIENT, "When networkMode=host, the host ports and container ports in port mappings "
-		  "must match." },
+	  CLIENT,
+	  "When networkMode=host, the host ports and container ports in port mappings "
+	  "must match." },
 	{ "{" FAM "'networkMode':'none','containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memory':64,'portMappings':[{'containerPort':80}]}]}",
-	  CLIENT, "Invalid 'portMappings' setting for container 'web'. Port mappings are not "
-		  "supported when networkMode=none." },
+	  CLIENT,
+	  "Invalid 'portMappings' setting for container 'web'. Port mappings are not "
+	  "supported when networkMode=none." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'portMappings':[{'containerPort':80,'hostPort':8080}]},{'name':'b','image':'busybox',"
 	  "'memory':64,'portMappings':[{'containerPort':81,'hostPort':8080}]}]}",
-	  CLIENT, "Invalid 'portMappings' setting for container 'b'. Host port 8080/tcp is "
-		  "already used by container 'web'." },
+	  CLIENT,
+	  "Invalid 'portMappings' setting for container 'b'. Host port 8080/tcp is "
+	  "already used by container 'web'." },
 	{ "{" FAM "'networkMode':'awsvpc','containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memory':64,'portMappings':[{'containerPort':80}]},{'name':'b','image':'busybox',"
 	  "'memory':64,'portMappings':[{'containerPort':80}]}]}",
-	  CLIENT, "Invalid 'portMappings' setting for container 'b'. Host port 80/tcp is already "
-		  "used by container 'web'." },
+	  CLIENT,
+	  "Invalid 'portMappings' setting for container 'b'. Host port 80/tcp is already "
+	  "used by container 'web'." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'portMappings':[{'containerPort':53},{'containerPort':53,'protocol':'udp'}]}]}",
-	  CLIENT, "Invalid 'portMappings' setting for container 'web'. Container port 53 is in "
-		  "more than one port mapping." },
+	  CLIENT,
+	  "Invalid 'portMappings' setting for container 'web'. Container port 53 is in "
+	  "more than one port mapping." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'portMappings':[{'containerPortRange':'9000-9100','hostPort':9000}]}]}",
-	  CLIENT, "Invalid 'containerPortRange' setting for container 'web'. containerPort and "
-		  "hostPort must not be specified with a containerPortRange." },
+	  CLIENT,
+	  "Invalid 'containerPortRange' setting for container 'web'. containerPort and "
+	  "hostPort must not be specified with a containerPortRange." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'portMappings':[{'containerPortRange':'9100-9000'}]}]}",
 	  CLIENT, "Invalid 'containerPortRange' setting for container 'web'." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'portMappings':[{'containerPort':80,'name':'-http'}]}]}",
-	  CLIENT, "Invalid 'portMappings' setting for container 'web'. The name '-http' must be up "
-		  "to 64 lowercase letters, numbers, underscores and hyphens, and not start with a "
-		  "hyphen." },
+	  CLIENT,
+	  "Invalid 'portMappings' setting for container 'web'. The name '-http' must be up "
+	  "to 64 lowercase letters, numbers, underscores and hyphens, and not start with a "
+	  "hyphen." },
 	/* links */
 	{ "{" FAM "'networkMode':'awsvpc','containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memory':64,'links':['b']},{'name':'b','image':'busybox','memory':64}]}",
 	  CLIENT, "Links are not supported when networkMode=awsvpc." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'links':['nobody:alias']}]}",
-	  CLIENT, "Invalid 'links' setting for container 'web'. 'nobody:alias' does not name "
-		  "another container of the task definition (name or name:alias)." },
+	  CLIENT,
+	  "Invalid 'links' setting for container 'web'. 'nobody:alias' does not name "
+	  "another container of the task definition (name or name:alias)." },
 	/* dependsOn */
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'dependsOn':[{'containerName':'nobody','condition':'START'}]}]}",
-	  CLIENT, "Invalid 'dependsOn' setting for container 'web'. 'nobody' is not another "
-		  "container of the task definition." },
+	  CLIENT,
+	  "Invalid 'dependsOn' setting for container 'web'. 'nobody' is not another "
+	  "container of the task definition." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'dependsOn':[{'containerName':'web','condition':'START'}]}]}",
-	  CLIENT, "Invalid 'dependsOn' setting for container 'web'. 'web' is not another "
-		  "container of the task definition." },
+	  CLIENT,
+	  "Invalid 'dependsOn' setting for container 'web'. 'web' is not another "
+	  "container of the task definition." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'dependsOn':[{'containerName':'b','condition':'COMPLETE'}]},"
 	  "{'name':'b','image':'busybox','memory':64}]}",
-	  CLIENT, "A dependency container with SUCCESS or COMPLETE condition cannot be an "
-		  "essential container" },
+	  CLIENT,
+	  "A dependency container with SUCCESS or COMPLETE condition cannot be an "
+	  "essential container" },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'dependsOn':[{'containerName':'b','condition':'HEALTHY'}]},"
 	  "{'name':'b','image':'busybox','memory':64}]}",
-	  CLIENT, "Invalid 'dependsOn' setting for container 'web'. Container 'b' has no "
-		  "healthCheck for the HEALTHY condition." },
+	  CLIENT,
+	  "Invalid 'dependsOn' setting for container 'web'. Container 'b' has no "
+	  "healthCheck for the HEALTHY condition." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'dependsOn':[{'containerName':'b','condition':'START'}]},"
 	  "{'name':'b','image':'busybox','memory':64,"
 	  "'dependsOn':[{'containerName':'web','condition':'START'}]}]}",
-	  CLIENT, "Invalid 'dependsOn' setting for container 'web'. The dependencies form a "
-		  "cycle." },
+	  CLIENT,
+	  "Invalid 'dependsOn' setting for container 'web'. The dependencies form a "
+	  "cycle." },
 	/* health checks */
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'healthCheck':{'command':['true']}}]}",
-	  CLIENT, "Invalid 'healthCheck' setting for container 'web'. The command must start with "
-		  "CMD or CMD-SHELL followed by what to run." },
+	  CLIENT,
+	  "Invalid 'healthCheck' setting for container 'web'. The command must start with "
+	  "CMD or CMD-SHELL followed by what to run." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'healthCheck':{'command':['CMD','true'],'interval':4}}]}",
-	  CLIENT, "Invalid 'healthCheck' setting for container 'web'. 'interval' must be between "
-		  "5 and 300 seconds." },
+	  CLIENT,
+	  "Invalid 'healthCheck' setting for container 'web'. 'interval' must be between "
+	  "5 and 300 seconds." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'healthCheck':{'command':['CMD','true'],'timeout':61}}]}",
-	  CLIENT, "Invalid 'healthCheck' setting for container 'web'. 'timeout' must be between "
-		  "2 and 60 seconds." },
+	  CLIENT,
+	  "Invalid 'healthCheck' setting for container 'web'. 'timeout' must be between "
+	  "2 and 60 seconds." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'healthCheck':{'command':['CMD','true'],'retries':0}}]}",
-	  CLIENT, "Invalid 'healthCheck' setting for container 'web'. 'retries' must be between "
-		  "1 and 10." },
+	  CLIENT,
+	  "Invalid 'healthCheck' setting for container 'web'. 'retries' must be between "
+	  "1 and 10." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'healthCheck':{'command':['CMD','true'],'startPeriod':301}}]}",
-	  CLIENT, "Invalid 'healthCheck' setting for container 'web'. 'startPeriod' must be "
-		  "between 0 and 300 seconds." },
+	  CLIENT,
+	  "Invalid 'healthCheck' setting for container 'web'. 'startPeriod' must be "
+	  "between 0 and 300 seconds." },
 	/* volumes, mount points, volumesFrom */
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'mountPoints':[{'sourceVolume':'data','containerPath':'/d'}]}]}",
@@ -570,37 +594,42 @@ static const struct refusal refusals[] = {
 	  CLIENT, "Unknown volume 'null'." },
 	{ "{" FAM "'volumes':[{'name':'data'}],'containerDefinitions':[{'name':'web',"
 	  "'image':'busybox','memory':64,'mountPoints':[{'sourceVolume':'data'}]}]}",
-	  CLIENT, "Invalid 'mountPoints' setting for container 'web'. containerPath should not be "
-		  "blank." },
+	  CLIENT,
+	  "Invalid 'mountPoints' setting for container 'web'. containerPath should not be "
+	  "blank." },
 	{ "{" FAM "'volumes':[{'name':'data'},{'name':'data'}],'containerDefinitions':[" WEB "]}",
 	  CLIENT, "Volume names must be unique within a Task Definition." },
 	{ "{" FAM "'volumes':[{'name':'da ta'}],'containerDefinitions':[" WEB "]}", CLIENT,
 	  "Volume.name contains invalid characters." },
 	{ "{" FAM "'volumes':[{'host':{}}],'containerDefinitions':[" WEB "]}", CLIENT,
 	  "Volume.name should not be null or empty." },
-	{ "{" FAM "'volumes':[{'name':'v','host':{'sourcePath':'rel'}}],'containerDefinitions':["
-	  WEB "]}",
+	{ "{" FAM
+	  "'volumes':[{'name':'v','host':{'sourcePath':'rel'}}],'containerDefinitions':[" WEB "]}",
 	  CLIENT, "Invalid setting for volume 'v'. host.sourcePath must be an absolute path." },
 	{ "{" FAM "'volumes':[{'name':'v','host':{},'dockerVolumeConfiguration':{}}],"
 	  "'containerDefinitions':[" WEB "]}",
-	  CLIENT, "Invalid setting for volume 'v'. Only one of 'host', 'dockerVolumeConfiguration', "
-		  "'efsVolumeConfiguration', 's3filesVolumeConfiguration', "
-		  "'fsxWindowsFileServerVolumeConfiguration' or 'configuredAtLaunch' can be "
-		  "specified." },
+	  CLIENT,
+	  "Invalid setting for volume 'v'. Only one of 'host', 'dockerVolumeConfiguration', "
+	  "'efsVolumeConfiguration', 's3filesVolumeConfiguration', "
+	  "'fsxWindowsFileServerVolumeConfiguration' or 'configuredAtLaunch' can be "
+	  "specified." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'volumesFrom':[{'sourceContainer':'nobody'}]}]}",
-	  CLIENT, "Invalid 'volumesFrom' setting for container 'web'. sourceContainer 'nobody' is "
-		  "not another container of the task definition." },
+	  CLIENT,
+	  "Invalid 'volumesFrom' setting for container 'web'. sourceContainer 'nobody' is "
+	  "not another container of the task definition." },
 	/* ulimits, logs, networking options */
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'ulimits':[{'name':'nofile','softLimit':10,'hardLimit':5}]}]}",
-	  CLIENT, "Invalid 'ulimits' setting for container 'web'. The softLimit of 'nofile' is "
-		  "greater than its hardLimit." },
+	  CLIENT,
+	  "Invalid 'ulimits' setting for container 'web'. The softLimit of 'nofile' is "
+	  "greater than its hardLimit." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'ulimits':[{'name':'nofile','softLimit':1,'hardLimit':5},"
 	  "{'name':'nofile','softLimit':1,'hardLimit':5}]}]}",
-	  CLIENT, "Invalid 'ulimits' setting for container 'web'. 'nofile' is given more than "
-		  "once." },
+	  CLIENT,
+	  "Invalid 'ulimits' setting for container 'web'. 'nofile' is given more than "
+	  "once." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'logConfiguration':{'logDriver':'awslogs'}}]}",
 	  CLIENT, "Log driver awslogs requires options: awslogs-region, awslogs-group" },
@@ -609,8 +638,9 @@ static const struct refusal refusals[] = {
 	  CLIENT, "Log driver awslogs requires options: awslogs-group" },
 	{ "{" FAM "'networkMode':'awsvpc','containerDefinitions':[{'name':'web','image':'busybox',"
 	  "'memory':64,'hostname':'h'}]}",
-	  CLIENT, "Invalid 'hostname' setting for container 'web'. hostname is not supported when "
-		  "networkMode=awsvpc." },
+	  CLIENT,
+	  "Invalid 'hostname' setting for container 'web'. hostname is not supported when "
+	  "networkMode=awsvpc." },
 	{ "{" FAM "'containerDefinitions':[{'name':'web','image':'busybox','memory':64,"
 	  "'stopTimeout':-1}]}",
 	  CLIENT, "Invalid 'stopTimeout' setting for container 'web'." },
@@ -619,8 +649,9 @@ static const struct refusal refusals[] = {
 	  CLIENT, "A memberOf placement constraint requires an expression." },
 	{ "{" FAM "'proxyConfiguration':{'containerName':'nobody'},'containerDefinitions':[" WEB
 	  "]}",
-	  CLIENT, "Invalid 'proxyConfiguration' setting. containerName 'nobody' is not a "
-		  "container of the task definition." },
+	  CLIENT,
+	  "Invalid 'proxyConfiguration' setting. containerName 'nobody' is not a "
+	  "container of the task definition." },
 	/* tags, checked by tags.c's rules */
 	{ "{" FAM "'tags':[{'key':'aws:x','value':'y'}],'containerDefinitions':[" WEB "]}",
 	  "InvalidParameterException",
@@ -644,7 +675,8 @@ static void test_refusals_store_nothing(void **state)
 	/* and the same bodies made valid are accepted: the checks are not too strict */
 	call_ok(f, "RegisterTaskDefinition",
 		"{'family':'bad','networkMode':'awsvpc','containerDefinitions':[{'name':'web',"
-		"'image':'busybox','memory':64,'portMappings':[{'containerPort':80,'hostPort':80}]},"
+		"'image':'busybox','memory':64,'portMappings':[{'containerPort':80,'hostPort':80}]}"
+		","
 		"{'name':'b','image':'busybox','memory':64,'memoryReservation':64,"
 		"'portMappings':[{'containerPort':81}]}]}");
 	call_ok(f, "RegisterTaskDefinition",
@@ -680,7 +712,7 @@ static void test_revisions(void **state)
 	buf_release(&v);
 }
 
-#define THREADS 4
+#define THREADS	   4
 #define PER_THREAD 6
 
 static void *register_many(void *arg)
@@ -752,7 +784,13 @@ static void test_describe(void **state)
 	call_ok(f, "DeregisterTaskDefinition", "{'taskDefinition':'web:1'}");
 
 	static const char *const missing[] = {
-		"web", "web:4", "nope", "nope:1", "web:x", "web:0", "bad name",
+		"web",
+		"web:4",
+		"nope",
+		"nope:1",
+		"web:x",
+		"web:0",
+		"bad name",
 		"arn:aws:ecs:us-east-1:111111111111:task-definition/web:1",
 		"arn:aws:ecs:eu-west-1:000000000000:task-definition/web:1",
 		"arn:aws:ecs:us-east-1:000000000000:cluster/web",
@@ -969,22 +1007,30 @@ static void test_delete(void **state)
 	call_ok(f, "DeregisterTaskDefinition", "{'taskDefinition':'web:3'}");
 	out = ok(f, "DeleteTaskDefinitions",
 		 "{'taskDefinitions':['web:1','" ARN("web:2") "','web:9','web','bad name:1',"
-		 "'" ARN("web:3") "']}");
+							      "'" ARN("web:3") "']}");
 	v = json_arr(out, "taskDefinitions");
 	assert_int_equal(cJSON_GetArraySize(v), 2);
 	assert_string_equal(json_str(v->child, "taskDefinitionArn"), ARN("web:1"));
 	assert_string_equal(json_str(v->child, "status"), "DELETE_IN_PROGRESS");
 	assert_true(cJSON_IsNumber(json_get(v->child, "deleteRequestedAt")));
 	assert_string_equal(json_str(v->child->next, "taskDefinitionArn"), ARN("web:3"));
-	assert_json(json_get(out, "failures"),
-		    "[{'arn':'" ARN("web:2") "','reason':'The specified task definition is still in "
-		    "ACTIVE status. Please deregister the target and try again.'},"
-		    "{'arn':'" ARN("web:9") "','reason':'The specified task definition does not "
-		    "exist. Specify a valid account, family, revision and try again.'},"
-		    "{'arn':'web','reason':'The specified task definition identifier is invalid. "
-		    "Specify a valid name or ARN and try again.'},"
-		    "{'arn':'bad name:1','reason':'The specified task definition identifier is "
-		    "invalid. Specify a valid name or ARN and try again.'}]");
+	assert_json(
+		json_get(out, "failures"),
+		"[{'arn':'" ARN(
+			"web:2") "','reason':'The specified task definition is still in "
+				 "ACTIVE status. Please deregister the target and try again.'},"
+				 "{'arn':'" ARN(
+					 "web:9") "','reason':'The specified task definition does "
+						  "not "
+						  "exist. Specify a valid account, family, "
+						  "revision and try again.'},"
+						  "{'arn':'web','reason':'The specified task "
+						  "definition identifier is invalid. "
+						  "Specify a valid name or ARN and try again.'},"
+						  "{'arn':'bad name:1','reason':'The specified "
+						  "task definition identifier is "
+						  "invalid. Specify a valid name or ARN and try "
+						  "again.'}]");
 	cJSON_Delete(out);
 	/* still describable, listed under its status, and deleting again is harmless */
 	out = ok(f, "DescribeTaskDefinition", "{'taskDefinition':'web:1'}");
@@ -1008,7 +1054,8 @@ static void test_delete(void **state)
 	fails(f, "DeleteTaskDefinitions",
 	      "{'taskDefinitions':['a:1','a:2','a:3','a:4','a:5','a:6','a:7','a:8','a:9','a:10',"
 	      "'a:11']}",
-	      "InvalidParameterException", "Size of TaskDefinition references list cannot exceed 10");
+	      "InvalidParameterException",
+	      "Size of TaskDefinition references list cannot exceed 10");
 }
 
 static void test_tags(void **state)

@@ -176,7 +176,8 @@ static const char large_task_definition[] =
 	" \"operatingSystemFamily\": \"LINUX\"},"
 	"\"ephemeralStorage\": {\"sizeInGiB\": 30},"
 	"\"containerDefinitions\": ["
-	" {\"name\": \"app\", \"image\": \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2\","
+	" {\"name\": \"app\", \"image\": "
+	"\"123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2\","
 	"  \"cpu\": 768, \"memory\": 1536, \"memoryReservation\": 1024, \"essential\": true,"
 	"  \"portMappings\": [{\"containerPort\": 8080, \"hostPort\": 8080, \"protocol\": \"tcp\","
 	"   \"name\": \"http\", \"appProtocol\": \"http\"},"
@@ -196,9 +197,11 @@ static const char large_task_definition[] =
 	"  \"ulimits\": [{\"name\": \"nofile\", \"softLimit\": 65536, \"hardLimit\": 65536}],"
 	"  \"linuxParameters\": {\"initProcessEnabled\": true,"
 	"   \"capabilities\": {\"add\": [\"NET_BIND_SERVICE\"], \"drop\": [\"ALL\"]},"
-	"   \"tmpfs\": [{\"containerPath\": \"/tmp\", \"size\": 64, \"mountOptions\": [\"noexec\"]}]},"
+	"   \"tmpfs\": [{\"containerPath\": \"/tmp\", \"size\": 64, \"mountOptions\": "
+	"[\"noexec\"]}]},"
 	"  \"dockerLabels\": {\"com.example.team\": \"frontend\", \"com.example.tier\": \"web\"},"
-	"  \"healthCheck\": {\"command\": [\"CMD-SHELL\", \"curl -f http://localhost:8080/ || exit 1\"],"
+	"  \"healthCheck\": {\"command\": [\"CMD-SHELL\", \"curl -f http://localhost:8080/ || exit "
+	"1\"],"
 	"   \"interval\": 30, \"timeout\": 5, \"retries\": 3, \"startPeriod\": 10},"
 	"  \"logConfiguration\": {\"logDriver\": \"awslogs\", \"options\": {"
 	"   \"awslogs-group\": \"/ecs/web\", \"awslogs-region\": \"eu-west-1\","
@@ -274,12 +277,13 @@ static void test_missing_nested_required(void **state)
 		   E_INVALID_PARAMETER,
 		   "Required parameter 'containerDefinitions[0].ulimits[0].hardLimit' is missing");
 	/* Device, two structures down inside linuxParameters */
-	expect_err(&model_ecs, "RegisterTaskDefinition",
-		   "{\"family\": \"web\", \"containerDefinitions\": [{\"linuxParameters\":"
-		   " {\"devices\": [{\"containerPath\": \"/dev/fuse\"}]}}]}",
-		   E_INVALID_PARAMETER,
-		   "Required parameter 'containerDefinitions[0].linuxParameters.devices[0].hostPath'"
-		   " is missing");
+	expect_err(
+		&model_ecs, "RegisterTaskDefinition",
+		"{\"family\": \"web\", \"containerDefinitions\": [{\"linuxParameters\":"
+		" {\"devices\": [{\"containerPath\": \"/dev/fuse\"}]}}]}",
+		E_INVALID_PARAMETER,
+		"Required parameter 'containerDefinitions[0].linuxParameters.devices[0].hostPath'"
+		" is missing");
 	/* KeyValuePair and Tag have no required members: empty ones are fine */
 	expect_ok(&model_ecs, "RegisterTaskDefinition",
 		  "{\"family\": \"web\", \"containerDefinitions\": [{\"environment\": [{}]}],"
@@ -293,7 +297,8 @@ static void test_wrong_types(void **state)
 		   "{\"family\": \"web\", \"containerDefinitions\": [{\"name\": \"a\"},"
 		   " {\"name\": \"b\", \"memory\": \"512\"}]}",
 		   E_SERIALIZATION,
-		   "STRING_VALUE can not be converted to an Integer at 'containerDefinitions[1].memory'");
+		   "STRING_VALUE can not be converted to an Integer at "
+		   "'containerDefinitions[1].memory'");
 	expect_err(&model_ecs, "RegisterTaskDefinition",
 		   "{\"family\": \"web\", \"containerDefinitions\": [{\"portMappings\":"
 		   " [{\"containerPort\": 80}, {\"containerPort\": 80.5}]}]}",
@@ -367,11 +372,12 @@ static void test_wrong_types(void **state)
 static void test_enum(void **state)
 {
 	(void)state;
-	expect_err(&model_ecs, "RegisterTaskDefinition",
-		   "{\"family\": \"web\", \"containerDefinitions\": [], \"networkMode\": \"bogus\"}",
-		   E_INVALID_PARAMETER,
-		   "Invalid value 'bogus' for 'networkMode': must be one of: bridge, host, awsvpc,"
-		   " none");
+	expect_err(
+		&model_ecs, "RegisterTaskDefinition",
+		"{\"family\": \"web\", \"containerDefinitions\": [], \"networkMode\": \"bogus\"}",
+		E_INVALID_PARAMETER,
+		"Invalid value 'bogus' for 'networkMode': must be one of: bridge, host, awsvpc,"
+		" none");
 	/* enum values are case-sensitive */
 	expect_err(&model_ecs, "RegisterTaskDefinition",
 		   "{\"family\": \"web\", \"containerDefinitions\": [{\"portMappings\":"
@@ -419,14 +425,16 @@ static void test_limits(void **state)
 		   "Invalid length 0 for 'logGroupName': must be at least 1 character");
 	expect_err(&model_logs, "CreateLogGroup", "{\"logGroupName\": \"g\", \"tags\": {}}",
 		   E_INVALID_PARAMETER, "Invalid length 0 for 'tags': must be at least 1 entry");
-	expect_err(&model_logs, "CreateLogGroup", "{\"logGroupName\": \"g\", \"tags\": {\"\": \"v\"}}",
-		   E_INVALID_PARAMETER,
+	expect_err(&model_logs, "CreateLogGroup",
+		   "{\"logGroupName\": \"g\", \"tags\": {\"\": \"v\"}}", E_INVALID_PARAMETER,
 		   "Invalid length 0 for 'tags[\"\"]': must be at least 1 character");
-	expect_err(&model_logs, "CreateLogGroup", "{\"logGroupName\": \"g\", \"tags\": {\"\xff\": \"v\"}}",
-		   E_SERIALIZATION, "Invalid UTF-8 in map key at 'tags'");
+	expect_err(&model_logs, "CreateLogGroup",
+		   "{\"logGroupName\": \"g\", \"tags\": {\"\xff\": \"v\"}}", E_SERIALIZATION,
+		   "Invalid UTF-8 in map key at 'tags'");
 	expect_err(&model_logs, "PutLogEvents",
 		   "{\"logGroupName\": \"g\", \"logStreamName\": \"s\", \"logEvents\": []}",
-		   E_INVALID_PARAMETER, "Invalid length 0 for 'logEvents': must be at least 1 item");
+		   E_INVALID_PARAMETER,
+		   "Invalid length 0 for 'logEvents': must be at least 1 item");
 	expect_err(&model_logs, "PutLogEvents",
 		   "{\"logGroupName\": \"g\", \"logStreamName\": \"s\","
 		   " \"logEvents\": [{\"timestamp\": -1, \"message\": \"m\"}]}",
@@ -614,12 +622,12 @@ static void test_long_enum_message(void **state)
 	assert_int_equal(validate(&test_service, "Walk",
 				  "{\"child\": {\"kind\": \"" KIND_VALUE(39) "\"}}", &err),
 			 0);
-	assert_int_equal(validate(&test_service, "Walk",
-				  "{\"child\": {\"kind\": \"nope\"}}", &err),
+	assert_int_equal(validate(&test_service, "Walk", "{\"child\": {\"kind\": \"nope\"}}", &err),
 			 -EINVAL);
 	assert_int_equal(err.kind, E_INVALID_PARAMETER);
-	assert_non_null(strstr(err.msg, "Invalid value 'nope' for 'child.kind': must be one of: "
-					KIND_VALUE(0) ", " KIND_VALUE(1) ", "));
+	assert_non_null(strstr(err.msg,
+			       "Invalid value 'nope' for 'child.kind': must be one of: " KIND_VALUE(
+				       0) ", " KIND_VALUE(1) ", "));
 	len = strlen(err.msg);
 	assert_true(len < sizeof(err.msg));
 	assert_string_equal(err.msg + len - 3, "...");
