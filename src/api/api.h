@@ -67,6 +67,14 @@ extern const struct api_service api_ecs;
 void api_handle(struct api_server *srv, struct http_request *req, struct http_response *resp);
 
 /*
+ * Find the service and operation an X-Amz-Target names ("<prefix>.<Op>"):
+ * ret_op points into target. UnknownOperationException for a missing
+ * target or an unknown prefix (an unknown operation is found later).
+ */
+int api_route(const char *target, const struct api_service **ret_svc, const char **ret_op,
+	      struct err *err);
+
+/*
  * Run operation `op` of service svc on body (what api_handle does after
  * authenticating). Writes the whole response (body, status) into resp.
  * Exposed for the fuzz target and unit tests.

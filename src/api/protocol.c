@@ -17,6 +17,7 @@
 #include "api/http.h"
 #include "api/validate.h"
 #include "core/base64.h"
+#include "core/cleanup.h"
 #include "core/log.h"
 #include "core/sigv4.h"
 #include "core/util.h"
@@ -151,6 +152,24 @@ void api_dispatch(struct api_server *srv, const struct api_service *svc, const c
 	resp->content_type = CONTENT_TYPE;
 }
 
+int api_route(const char *target, const struct api_service **ret_svc, const char **ret_op,
+	      struct err *err)
+{
+	const char *dot = target ? strrchr(target, '.') : NULL;
+	size_t i;
+
+	if (!target)
+		return err_set(err, -ENOSYS, E_UNKNOWN_OPERATION, "Missing X-Amz-Target header");
+	for (i = 0; dot && i < ARRAY_SIZE(services); i++)
+		if (strlen(services[i]->target_prefix) == (size_t)(dot - target) &&
+		    !strncmp(target, services[i]->target_prefix, (size_t)(dot - target))) {
+			*ret_svc = services[i];
+			*ret_op = dot + 1;
+			return 0;
+		}
+	return err_set(err, -ENOSYS, E_UNKNOWN_OPERATION, "Unknown target '%.200s'", target);
+}
+
 struct secret_lookup {
 	const struct credentials *creds;
 };
@@ -171,25 +190,15 @@ void api_handle(struct api_server *srv, struct http_request *req, struct http_re
 	struct sigv4_identity id;
 	struct sigv4_request sreq;
 	struct err err = ERR_INIT;
-	const char *target, *dot;
+	const char *target, *op;
 	char request_id[37];
-	size_t i;
 	int r;
 
 	uuid_v4(request_id);
 	http_response_header(resp, "x-amzn-RequestId", request_id);
 
 	target = http_header(req, "X-Amz-Target");
-	dot = target ? strrchr(target, '.') : NULL;
-	if (dot)
-		for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
-			if (strlen(services[i]->target_prefix) == (size_t)(dot - target) &&
-			    !strncmp(target, services[i]->target_prefix, (size_t)(dot - target)))
-				svc = services[i];
-	if (!svc) {
-		err_set(&err, -ENOSYS, E_UNKNOWN_OPERATION,
-			target ? "Unknown target '%.200s'" : "Missing X-Amz-Target header%.0s",
-			target ? target : "");
+	if (api_route(target, &svc, &op, &err) < 0) {
 		write_error(resp, &err);
 		return;
 	}
@@ -223,8 +232,8 @@ void api_handle(struct api_server *srv, struct http_request *req, struct http_re
 		write_error(resp, &err);
 		return;
 	}
-	api_dispatch(srv, svc, dot + 1, req->body.data, req->body.len, id.access_key, resp);
-	log_debug("%s %s -> %d", svc->signing_name, dot + 1, resp->status);
+	api_dispatch(srv, svc, op, req->body.data, req->body.len, id.access_key, resp);
+	log_debug("%s %s -> %d", svc->signing_name, op, resp->status);
 }
 
 void api_arn(const struct api_server *srv, struct buf *out, const char *service,

@@ -3,7 +3,7 @@
  * operation routing, JSON parsing, validation against the model, and the
  * ECS handlers (cluster and task definition validation among them).
  *
- * Input: the operation name, a newline, then the request body. The store
+ * Input: the X-Amz-Target value, a newline, then the request body. The store
  * lives in /dev/shm so commits are cheap, and is removed at exit; it is
  * shared by all runs, which also exercises handlers against whatever earlier
  * inputs stored.
@@ -49,9 +49,12 @@ static void init(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	const struct api_service *svc;
 	struct http_response resp;
+	struct err err = ERR_INIT;
 	const uint8_t *nl;
-	char op[128];
+	const char *op;
+	char target[160];
 	size_t n;
 
 	if (!srv.store)
@@ -60,12 +63,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!nl)
 		return 0;
 	n = (size_t)(nl - data);
-	if (n >= sizeof(op))
+	if (n >= sizeof(target))
 		return 0;
-	memcpy(op, data, n);
-	op[n] = '\0';
+	memcpy(target, data, n);
+	target[n] = '\0';
+	if (api_route(target, &svc, &op, &err) < 0) {
+		if (err.kind != E_UNKNOWN_OPERATION)
+			abort();
+		return 0;
+	}
 	memset(&resp, 0, sizeof(resp));
-	api_dispatch(&srv, &api_ecs, op, (const char *)nl + 1, size - n - 1, "AKIDFUZZ", &resp);
+	api_dispatch(&srv, svc, op, (const char *)nl + 1, size - n - 1, "AKIDFUZZ", &resp);
 	if (resp.status < 200 || resp.status >= 600)
 		abort();
 	/* a 5xx is a bug for any input: client mistakes must be 4xx */
