@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/cleanup.h"
 #include "core/util.h"
@@ -28,6 +29,7 @@ struct http_merged {
 struct http_server {
 	struct MHD_Daemon *daemon;
 	http_handler_fn handler;
+	http_begin_fn begin;
 	void *ctx;
 };
 
@@ -119,6 +121,8 @@ static void request_free(struct http_request *req)
 		free(m->value);
 		free(m);
 	}
+	if (req->sink_free)
+		req->sink_free(req->sink_ctx);
 	buf_release(&req->body);
 	buf_release(&req->query_buf);
 	free(req);
@@ -129,13 +133,23 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	size_t len;
-	char *body = buf_detach(&resp->body, &len);
+	char *body;
 	int i;
 
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(body);
-		return MHD_NO;
+	if (resp->has_fd) {
+		r = MHD_create_response_from_fd_at_offset64(resp->fd_length, resp->fd,
+							    resp->fd_offset);
+		if (!r) {
+			close(resp->fd);
+			return MHD_NO;
+		}
+	} else {
+		body = buf_detach(&resp->body, &len);
+		r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		if (!r) {
+			free(body);
+			return MHD_NO;
+		}
 	}
 	if (resp->content_type)
 		MHD_add_response_header(r, "Content-Type", resp->content_type);
@@ -146,14 +160,14 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 	return ret;
 }
 
-static enum MHD_Result too_large(struct MHD_Connection *conn)
+static enum MHD_Result too_large(struct MHD_Connection *conn, size_t max)
 {
 	struct http_response resp = { .status = 413, .content_type = "application/x-amz-json-1.1" };
 
 	buf_printf(&resp.body,
 		   "{\"__type\":\"RequestEntityTooLargeException\",\"message\":"
-		   "\"Request body is larger than %u bytes\"}",
-		   HTTP_BODY_MAX);
+		   "\"Request body is larger than %zu bytes\"}",
+		   max);
 	http_response_header(&resp, "Connection", "close");
 	return send_response(conn, &resp);
 }
@@ -173,30 +187,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		int64_t n;
 
-		if (cl && (parse_int64(cl, 0, INT64_MAX, &n) < 0 || n > (int64_t)HTTP_BODY_MAX))
-			return too_large(conn);
 		req = calloc(1, sizeof(*req));
 		if (!req)
 			return MHD_NO;
 		req->conn = conn;
+		req->method = method;
+		req->path = url;
+		req->body_max = HTTP_BODY_MAX;
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg,
+					  &req->query_buf);
+		req->query = buf_str(&req->query_buf);
 		*con_cls = req;
+		if (srv->begin)
+			srv->begin(srv->ctx, req);
+		if (!req->sink && cl &&
+		    (parse_int64(cl, 0, INT64_MAX, &n) < 0 || (uint64_t)n > req->body_max))
+			return too_large(conn, req->body_max);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (req->body.len + *upload_data_size > HTTP_BODY_MAX)
+		req->body_received += *upload_data_size;
+		if (req->sink) {
+			if (!req->sink_failed &&
+			    req->sink(req->sink_ctx, upload_data, *upload_data_size) < 0)
+				req->sink_failed = true;
+		} else if (req->body.len + *upload_data_size > req->body_max) {
 			req->body_too_large = true;
-		else
+		} else {
 			buf_append(&req->body, upload_data, *upload_data_size);
+		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (req->body_too_large)
-		return too_large(conn);
+		return too_large(conn, req->body_max);
 
-	req->method = method;
-	req->path = url;
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &req->query_buf);
-	req->query = buf_str(&req->query_buf);
 	if (!req->body.data)
 		buf_grow(&req->body, 0);
 
@@ -287,6 +312,7 @@ int http_server_start(const struct http_options *opts, struct http_server **ret,
 	if (!srv)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	srv->handler = opts->handler;
+	srv->begin = opts->begin;
 	srv->ctx = opts->ctx;
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -21,13 +22,31 @@
 struct MHD_Connection;
 struct http_merged;
 
+/*
+ * Where a streamed body goes: called with each chunk as it arrives. A
+ * negative return stops the stream (the rest of the body is read and
+ * dropped, and the final handler sees sink_failed).
+ */
+typedef int (*http_sink_fn)(void *sink_ctx, const char *data, size_t n);
+
 struct http_request {
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *path;  /* raw, undecoded */
 	const char *query; /* raw, without '?'; "" when none */
-	struct buf body;
+	struct buf body;   /* the body, unless it was streamed to a sink */
 	bool body_too_large;
+	/*
+	 * Set by http_options.begin, before the body is read: the largest body
+	 * buffered (HTTP_BODY_MAX unless raised), or a sink that takes the body
+	 * instead, with a function freeing sink_ctx when the request ends.
+	 */
+	size_t body_max;
+	http_sink_fn sink;
+	void *sink_ctx;
+	void (*sink_free)(void *sink_ctx);
+	bool sink_failed;
+	uint64_t body_received; /* bytes of body read so far */
 	struct buf query_buf;
 	struct http_merged *merged; /* header values joined for lookups */
 };
@@ -36,6 +55,15 @@ struct http_response {
 	int status;
 	const char *content_type; /* static string */
 	struct buf body;
+	/*
+	 * A body sent from a file instead: fd (which the server then owns and
+	 * closes), from fd_offset, fd_length bytes. For HEAD the length is
+	 * announced and nothing is sent.
+	 */
+	bool has_fd;
+	int fd;
+	uint64_t fd_offset;
+	uint64_t fd_length;
 	int n_headers;
 	struct {
 		char name[48];
@@ -54,6 +82,8 @@ const char *http_header(struct http_request *req, const char *name);
 void http_response_header(struct http_response *resp, const char *name, const char *value);
 
 typedef void (*http_handler_fn)(void *ctx, struct http_request *req, struct http_response *resp);
+/* Called once a request's headers are read, before its body (may be NULL). */
+typedef void (*http_begin_fn)(void *ctx, struct http_request *req);
 
 struct http_server;
 
@@ -62,6 +92,7 @@ struct http_options {
 	unsigned threads;   /* worker threads, each serving many connections */
 	unsigned timeout_s; /* idle connections are closed after this */
 	http_handler_fn handler;
+	http_begin_fn begin;
 	void *ctx;
 };
 
