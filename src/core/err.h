@@ -48,6 +48,39 @@ enum err_kind {
 	E_PLATFORM_TASK_DEFINITION_INCOMPATIBILITY, /* PlatformTaskDefinitionIncompatibilityException */
 	E_NAMESPACE_NOT_FOUND,			    /* NamespaceNotFoundException */
 	E_CONFLICT,				    /* ConflictException */
+	/* ECR */
+	E_REPOSITORY_NOT_FOUND,	     /* RepositoryNotFoundException */
+	E_REPOSITORY_ALREADY_EXISTS, /* RepositoryAlreadyExistsException */
+	E_REPOSITORY_NOT_EMPTY,	     /* RepositoryNotEmptyException */
+	E_IMAGE_NOT_FOUND,	     /* ImageNotFoundException */
+	E_IMAGE_ALREADY_EXISTS,	     /* ImageAlreadyExistsException */
+	E_IMAGE_TAG_ALREADY_EXISTS,  /* ImageTagAlreadyExistsException */
+	E_IMAGE_DIGEST_MISMATCH,     /* ImageDigestDoesNotMatchException */
+	E_LAYERS_NOT_FOUND,	     /* LayersNotFoundException */
+	E_LAYER_INACCESSIBLE,	     /* LayerInaccessibleException */
+	E_UPLOAD_NOT_FOUND,	     /* UploadNotFoundException */
+	E_INVALID_LAYER,	     /* InvalidLayerException */
+	E_INVALID_TAG_PARAMETER,     /* InvalidTagParameterException */
+	E_TOO_MANY_TAGS,	     /* TooManyTagsException */
+	E_ECR_SERVER,		     /* ServerException (ECR's, same name) */
+	E_ECR_VALIDATION,	     /* ValidationException */
+	/* OCI distribution: the __type is the spec's error code */
+	E_OCI_BLOB_UNKNOWN,
+	E_OCI_BLOB_UPLOAD_INVALID,
+	E_OCI_BLOB_UPLOAD_UNKNOWN,
+	E_OCI_DIGEST_INVALID,
+	E_OCI_MANIFEST_BLOB_UNKNOWN,
+	E_OCI_MANIFEST_INVALID,
+	E_OCI_MANIFEST_UNKNOWN,
+	E_OCI_NAME_INVALID,
+	E_OCI_NAME_UNKNOWN,
+	E_OCI_SIZE_INVALID,
+	E_OCI_TAG_INVALID,
+	E_OCI_UNAUTHORIZED,
+	E_OCI_DENIED,
+	E_OCI_UNSUPPORTED,
+	E_OCI_RANGE_INVALID,
+	E_OCI_TOO_LARGE,
 	E__MAX
 };
 
