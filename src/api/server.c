@@ -45,7 +45,7 @@ static void usage(FILE *f, const char *self)
 		"  --region NAME         region in every ARN (default " API_DEFAULT_REGION ")\n"
 		"  --account-id ID       12-digit account id in every ARN "
 		"(default " API_DEFAULT_ACCOUNT_ID ")\n"
-		"  --threads N           HTTP worker threads (default 8)\n"
+		"  --threads N           HTTP worker threads (default: one per CPU, at least 2)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n"
 		"\n"
 		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials.\n",
@@ -69,6 +69,18 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
 	resp->status = 404;
 	resp->content_type = "text/plain";
 	buf_puts(&resp->body, "not found\n");
+}
+
+/*
+ * One event-loop thread per CPU: each serves many connections, and more
+ * threads than CPUs only add context switches to every request's latency.
+ * A commit blocks its thread until durable, so at least two.
+ */
+static int64_t default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 2 ? 2 : n > 64 ? 64 : n;
 }
 
 static int valid_region(const char *s)
@@ -145,7 +157,7 @@ static int run(int argc, char **argv, bool dev)
 	struct err err = ERR_INIT;
 	struct buf dev_creds = BUF_INIT;
 	struct sigaction sa;
-	int64_t threads = 8, level;
+	int64_t threads = default_threads(), level;
 	unsigned port = 0;
 	int c, r;
 

@@ -16,8 +16,7 @@ static int make_dir(const char *path, struct err *err)
 	return 0;
 }
 
-int registry_init(struct registry *r, struct api_server *api, const char *data_dir,
-		  struct err *err)
+int registry_init(struct registry *r, struct api_server *api, const char *data_dir, struct err *err)
 {
 	static const char *subdirs[] = { "", "/blobs", "/blobs/sha256", "/uploads" };
 	struct buf path = BUF_INIT;

@@ -39,7 +39,7 @@
 #include "core/err.h"
 
 #define REGISTRY_NAME_MAX 256
-#define REGISTRY_TAG_MAX 128
+#define REGISTRY_TAG_MAX  128
 /* "sha256:" and 64 hex digits, and its NUL */
 #define REGISTRY_DIGEST_SIZE 72
 /* Largest manifest accepted (the distribution spec suggests 4 MiB) */
@@ -49,9 +49,9 @@
 
 struct registry {
 	struct api_server *api; /* borrowed: store, region, account id, keys */
-	char *dir;              /* DATA-DIR/registry */
-	bool create_on_push;    /* a push to a missing repository creates it */
-	char endpoint[128];     /* "127.0.0.1:9400", as clients reach /v2/ */
+	char *dir;		/* DATA-DIR/registry */
+	bool create_on_push;	/* a push to a missing repository creates it */
+	char endpoint[128];	/* "127.0.0.1:9400", as clients reach /v2/ */
 };
 
 /* Set up r for DATA-DIR (creating its directories). Release with registry_release. */

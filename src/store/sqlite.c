@@ -1,14 +1,18 @@
 /*
  * sqlite.c: the embedded store backend, one SQLite database in WAL mode.
  *
- * Reads run on a pool of read-only connections, concurrently with writes (WAL
- * lets readers see the last committed state while a write is under way).
+ * SQLite holds the durable copy. Every read is served from an in-memory copy
+ * of all keys (memindex.c), loaded when the store opens and updated by the
+ * writer after each durable commit, so reads never touch SQLite's locks or
+ * pages and never see a write before it is durable.
+ *
  * Writes go through one writer thread: callers queue their transaction and
  * wait; the writer takes everything queued, applies it in one SQLite
  * transaction (each caller's part inside its own savepoint, so one failed
  * check does not undo the others) and commits with synchronous=FULL, then
- * wakes every caller of the batch. One fsync thus serves many requests
- * (group commit), and no caller is answered before its write is durable.
+ * publishes the batch to the in-memory copy and wakes every caller of the
+ * batch. One fsync thus serves many requests (group commit), and no caller
+ * is answered before its write is durable.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "core/cleanup.h"
+#include "store/memindex.h"
 #include "store/store.h"
 #include "core/banned.h"
 
@@ -33,24 +38,19 @@ struct pending {
 	struct err err;
 };
 
-/* A connection with its prepared statements. */
+/* The writer's connection with its prepared statements. */
 struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *get;
-	sqlite3_stmt *scan;
-	sqlite3_stmt *scan_desc;
 	sqlite3_stmt *put;
 	sqlite3_stmt *del;
 	sqlite3_stmt *set_rev;
-	struct conn *next_free;
 };
 
 struct sqlite_store {
 	struct store base;
 	char *path;
-
-	pthread_mutex_t readers_lock;
-	struct conn *free_readers;
+	struct memindex *index; /* what readers read: the committed state */
 
 	pthread_mutex_t lock; /* guards the queue, stopping */
 	pthread_cond_t wake_writer;
@@ -86,8 +86,6 @@ static void conn_free(struct conn *c)
 	if (!c)
 		return;
 	sqlite3_finalize(c->get);
-	sqlite3_finalize(c->scan);
-	sqlite3_finalize(c->scan_desc);
 	sqlite3_finalize(c->put);
 	sqlite3_finalize(c->del);
 	sqlite3_finalize(c->set_rev);
@@ -102,57 +100,52 @@ static int prepare(struct conn *c, const char *sql, sqlite3_stmt **ret, struct e
 	return 0;
 }
 
-static int conn_open(const char *path, bool writer, struct conn **ret, struct err *err)
+/* SQLite's memory statistics take a global mutex on every allocation. */
+static pthread_once_t configure_once = PTHREAD_ONCE_INIT;
+
+static void configure(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_initialize();
+}
+
+static int conn_open(const char *path, struct conn **ret, struct err *err)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
 	int r;
 
 	if (!c)
 		return err_set(err, -ENOMEM, E_SERVER, "store: out of memory");
-	flags |= SQLITE_OPEN_NOMUTEX;
-	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+	pthread_once(&configure_once, configure);
+	if (sqlite3_open_v2(path, &c->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
 		r = sql_err(c->db, err, "open");
 		conn_free(c);
 		return r;
 	}
 	sqlite3_busy_timeout(c->db, 10000);
-	if (writer) {
-		r = exec(c->db,
-			 "PRAGMA journal_mode=WAL;"
-			 "PRAGMA synchronous=FULL;"
-			 "CREATE TABLE IF NOT EXISTS kv ("
-			 "  key TEXT PRIMARY KEY, value BLOB NOT NULL, version INTEGER NOT NULL"
-			 ") WITHOUT ROWID;"
-			 "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER "
-			 "NOT NULL);"
-			 "INSERT OR IGNORE INTO meta VALUES ('revision', 0);",
-			 err);
-		if (r == 0)
-			r = prepare(c,
-				    "INSERT INTO kv (key, value, version) VALUES (?1, ?2, ?3) "
-				    "ON CONFLICT(key) DO UPDATE SET value = ?2, version = ?3",
-				    &c->put, err);
-		if (r == 0)
-			r = prepare(c, "DELETE FROM kv WHERE key = ?1", &c->del, err);
-		if (r == 0)
-			r = prepare(c, "UPDATE meta SET value = ?1 WHERE name = 'revision'",
-				    &c->set_rev, err);
-	} else {
-		r = exec(c->db, "PRAGMA query_only=1;", err);
-	}
+	r = exec(c->db,
+		 "PRAGMA journal_mode=WAL;"
+		 "PRAGMA synchronous=FULL;"
+		 "CREATE TABLE IF NOT EXISTS kv ("
+		 "  key TEXT PRIMARY KEY, value BLOB NOT NULL, version INTEGER NOT NULL"
+		 ") WITHOUT ROWID;"
+		 "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+		 "INSERT OR IGNORE INTO meta VALUES ('revision', 0);",
+		 err);
+	if (r == 0)
+		r = prepare(c,
+			    "INSERT INTO kv (key, value, version) VALUES (?1, ?2, ?3) "
+			    "ON CONFLICT(key) DO UPDATE SET value = ?2, version = ?3",
+			    &c->put, err);
+	if (r == 0)
+		r = prepare(c, "DELETE FROM kv WHERE key = ?1", &c->del, err);
+	if (r == 0)
+		r = prepare(c, "UPDATE meta SET value = ?1 WHERE name = 'revision'", &c->set_rev,
+			    err);
 	if (r == 0)
 		r = prepare(c, "SELECT value, version FROM kv WHERE key = ?1", &c->get, err);
-	if (r == 0)
-		r = prepare(c,
-			    "SELECT key, value, version FROM kv "
-			    "WHERE key >= ?1 AND key > ?2 AND key < ?3 ORDER BY key",
-			    &c->scan, err);
-	if (r == 0)
-		r = prepare(c,
-			    "SELECT key, value, version FROM kv "
-			    "WHERE key >= ?1 AND key < ?2 ORDER BY key DESC",
-			    &c->scan_desc, err);
 	if (r < 0) {
 		conn_free(c);
 		return r;
@@ -161,40 +154,15 @@ static int conn_open(const char *path, bool writer, struct conn **ret, struct er
 	return 0;
 }
 
-static int reader_get(struct sqlite_store *s, struct conn **ret, struct err *err)
-{
-	pthread_mutex_lock(&s->readers_lock);
-	*ret = s->free_readers;
-	if (*ret)
-		s->free_readers = (*ret)->next_free;
-	pthread_mutex_unlock(&s->readers_lock);
-	if (*ret)
-		return 0;
-	return conn_open(s->path, false, ret, err);
-}
-
-static void reader_put(struct sqlite_store *s, struct conn *c)
-{
-	pthread_mutex_lock(&s->readers_lock);
-	c->next_free = s->free_readers;
-	s->free_readers = c;
-	pthread_mutex_unlock(&s->readers_lock);
-}
-
-/* Read one key on connection c. */
-static int conn_get(struct conn *c, const char *key, struct buf *ret_value, uint64_t *ret_version,
-		    struct err *err)
+/* Read one key on the writer's connection (inside its open transaction). */
+static int conn_get(struct conn *c, const char *key, uint64_t *ret_version, struct err *err)
 {
 	int r, rc;
 
 	sqlite3_bind_text(c->get, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(c->get);
 	if (rc == SQLITE_ROW) {
-		if (ret_value)
-			buf_append(ret_value, sqlite3_column_blob(c->get, 0),
-				   (size_t)sqlite3_column_bytes(c->get, 0));
-		if (ret_version)
-			*ret_version = (uint64_t)sqlite3_column_int64(c->get, 1);
+		*ret_version = (uint64_t)sqlite3_column_int64(c->get, 1);
 		r = 0;
 	} else if (rc == SQLITE_DONE) {
 		r = -ENOENT;
@@ -206,79 +174,46 @@ static int conn_get(struct conn *c, const char *key, struct buf *ret_value, uint
 	return r;
 }
 
+/* Load every row into the in-memory index, in key order. */
+static int load_index(struct sqlite_store *s, struct err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->wconn->db, "SELECT key, value, version FROM kv ORDER BY key", -1,
+			       &st, NULL) != SQLITE_OK)
+		return sql_err(s->wconn->db, err, "loading");
+	memindex_write_lock(s->index);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *v = sqlite3_column_blob(st, 1);
+
+		memindex_put(s->index, (const char *)sqlite3_column_text(st, 0), v ? v : "",
+			     (size_t)sqlite3_column_bytes(st, 1),
+			     (uint64_t)sqlite3_column_int64(st, 2));
+	}
+	memindex_write_unlock(s->index);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_err(s->wconn->db, err, "loading");
+	return 0;
+}
+
 static int sqlite_get(struct store *base, const char *key, struct buf *ret_value,
 		      uint64_t *ret_version, struct err *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct conn *c;
-	int r;
 
-	r = reader_get(s, &c, err);
-	if (r < 0)
-		return r;
-	r = conn_get(c, key, ret_value, ret_version, err);
-	reader_put(s, c);
-	return r;
+	(void)err;
+	return memindex_get(s->index, key, ret_value, ret_version);
 }
 
 static int sqlite_scan(struct store *base, const char *prefix, const char *from, bool descending,
 		       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	size_t n = strlen(prefix);
-	_cleanup_free_ char *upper = malloc(n + 2);
-	struct conn *c;
-	sqlite3_stmt *st;
-	int r = 0, rc;
 
-	if (!upper)
-		return err_set(err, -ENOMEM, E_SERVER, "store: out of memory");
-	/* Keys are text; the keys starting with prefix sort below prefix + 0xff. */
-	memcpy(upper, prefix, n);
-	upper[n] = (char)0xff;
-	upper[n + 1] = '\0';
-	r = reader_get(s, &c, err);
-	if (r < 0)
-		return r;
-	st = descending ? c->scan_desc : c->scan;
-	sqlite3_bind_text(st, 1, prefix, (int)n, SQLITE_STATIC);
-	if (descending) {
-		/* below `from` when given, else below every key with the prefix */
-		if (from && strcmp(from, upper) < 0)
-			sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_text(st, 2, upper, (int)n + 1, SQLITE_STATIC);
-	} else {
-		sqlite3_bind_text(st, 2, from ? from : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, upper, (int)n + 1, SQLITE_STATIC);
-	}
-	for (;;) {
-		struct store_kv kv;
-
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			r = sql_err(c->db, err, "scan");
-			break;
-		}
-		kv.key = (const char *)sqlite3_column_text(st, 0);
-		kv.value = sqlite3_column_blob(st, 1);
-		kv.value_len = (size_t)sqlite3_column_bytes(st, 1);
-		kv.version = (uint64_t)sqlite3_column_int64(st, 2);
-		if (!kv.value)
-			kv.value = "";
-		r = fn(ctx, &kv);
-		if (r != 0) {
-			if (r > 0)
-				r = 0;
-			break;
-		}
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	reader_put(s, c);
-	return r;
+	(void)err;
+	return memindex_scan(s->index, prefix, from, descending, fn, ctx);
 }
 
 static int step_done(struct conn *c, sqlite3_stmt *st, struct err *err)
@@ -305,7 +240,7 @@ static int apply(struct sqlite_store *s, const struct store_txn *txn, uint64_t r
 
 		if (op->kind != STORE_OP_CHECK)
 			continue;
-		r = conn_get(c, op->key, NULL, &version, err);
+		r = conn_get(c, op->key, &version, err);
 		if (r == -ENOENT)
 			version = 0;
 		else if (r < 0)
@@ -333,6 +268,29 @@ static int apply(struct sqlite_store *s, const struct store_txn *txn, uint64_t r
 			return r;
 	}
 	return 0;
+}
+
+/* Make a durable batch visible to readers: its successful transactions, in order. */
+static void publish(struct sqlite_store *s, struct pending *batch)
+{
+	struct pending *p;
+	size_t i;
+
+	memindex_write_lock(s->index);
+	for (p = batch; p; p = p->next) {
+		if (p->result < 0)
+			continue;
+		for (i = 0; i < p->txn->n_ops; i++) {
+			const struct store_op *op = &p->txn->ops[i];
+
+			if (op->kind == STORE_OP_PUT)
+				memindex_put(s->index, op->key, op->value, op->value_len,
+					     p->revision);
+			else if (op->kind == STORE_OP_DELETE)
+				memindex_delete(s->index, op->key);
+		}
+	}
+	memindex_write_unlock(s->index);
 }
 
 /* Run one batch: everything queued at the time the writer woke. */
@@ -378,6 +336,7 @@ static void write_batch(struct sqlite_store *s, struct pending *batch)
 				}
 		} else {
 			s->revision = rev;
+			publish(s, batch);
 		}
 	} else if (r == 0) {
 		exec(s->wconn->db, "ROLLBACK", NULL);
@@ -446,7 +405,6 @@ static int sqlite_commit(struct store *base, const struct store_txn *txn, uint64
 static void sqlite_free(struct store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
-	struct conn *c;
 
 	if (s->writer_started) {
 		pthread_mutex_lock(&s->lock);
@@ -455,12 +413,8 @@ static void sqlite_free(struct store *base)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->writer, NULL);
 	}
-	while ((c = s->free_readers)) {
-		s->free_readers = c->next_free;
-		conn_free(c);
-	}
 	conn_free(s->wconn);
-	pthread_mutex_destroy(&s->readers_lock);
+	memindex_free(s->index);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake_writer);
 	pthread_cond_destroy(&s->wake_waiters);
@@ -491,12 +445,12 @@ int store_open_sqlite(const char *dir, struct store **ret_store, struct err *err
 	s->base.backend = &sqlite_backend;
 	buf_printf(&path, "%s/berth.db", dir);
 	s->path = buf_detach(&path, NULL);
-	pthread_mutex_init(&s->readers_lock, NULL);
+	s->index = memindex_new();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake_writer, NULL);
 	pthread_cond_init(&s->wake_waiters, NULL);
 
-	r = conn_open(s->path, true, &s->wconn, err);
+	r = conn_open(s->path, &s->wconn, err);
 	if (r < 0)
 		goto fail;
 	if (sqlite3_prepare_v2(s->wconn->db, "SELECT value FROM meta WHERE name = 'revision'", -1,
@@ -508,6 +462,9 @@ int store_open_sqlite(const char *dir, struct store **ret_store, struct err *err
 	}
 	s->revision = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	r = load_index(s, err);
+	if (r < 0)
+		goto fail;
 	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
 		r = err_set(err, -EAGAIN, E_SERVER, "store: starting the writer thread failed");
 		goto fail;
