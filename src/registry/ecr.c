@@ -29,11 +29,11 @@
 #define REPO_PREFIX "ecr/repo/"
 /* Commit attempts before giving up when other processes keep winning. */
 #define COMMIT_ATTEMPTS 64
-#define TAGS_MAX        50
-#define TAG_KEY_MAX     128
-#define TAG_VALUE_MAX   256
+#define TAGS_MAX	50
+#define TAG_KEY_MAX	128
+#define TAG_VALUE_MAX	256
 
-#define NAME_PATTERN "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+#define NAME_PATTERN   "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
 #define DIGEST_PATTERN "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
 
 /* One path component of a repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
@@ -93,11 +93,12 @@ bool ecr_valid_digest(const char *s)
 	if (!colon || colon == s || !colon[1] || strlen(s) > 1000)
 		return false;
 	for (p = s; p < colon; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("-_+.", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("-_+.", *p)))
 			return false;
 	for (p = colon + 1; *p; p++)
-		if (!((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || (*p >= '0' && *p <= '9')))
+		if (!((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+		      (*p >= '0' && *p <= '9')))
 			return false;
 	return true;
 }
@@ -176,9 +177,10 @@ int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 	if (registry_id && strcmp(registry_id, ctx->srv->account_id) != 0)
 		return ecr_repo_not_found(ctx, name, registry_id, err);
 	if (!ecr_valid_repo_name(name))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
-			       "'must satisfy regular expression '" NAME_PATTERN "''");
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+			"'must satisfy regular expression '" NAME_PATTERN "''");
 	snprintf(ret_name, REGISTRY_NAME_MAX + 1, "%s", name);
 	return 0;
 }
@@ -261,22 +263,25 @@ static int check_mutability(const cJSON *in, struct err *err)
 	const cJSON *f;
 
 	if (with_exclusion && (!filters || cJSON_GetArraySize(filters) == 0))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
-			       "satisfy constraint: exclusion filters are required when "
-			       "imageTagMutability is %s",
-			       mode);
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
+			"satisfy constraint: exclusion filters are required when "
+			"imageTagMutability is %s",
+			mode);
 	if (!with_exclusion && filters)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
-			       "satisfy constraint: exclusion filters can only be used with "
-			       "IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION");
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
+			"satisfy constraint: exclusion filters can only be used with "
+			"IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION");
 	cJSON_ArrayForEach(f, filters) {
 		const char *s = json_str(f, "filter");
 		size_t n = s ? strlen(s) : 0;
 
-		if (n == 0 || n > 128 || strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
-						   "ABCDEFGHIJKLMNOPQRSTUVWXYZ._*-") != n)
+		if (n == 0 || n > 128 ||
+		    strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ._*-") != n)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "Invalid parameter at 'imageTagMutabilityExclusionFilters' "
 				       "failed to satisfy constraint: filter '%.200s' must satisfy "
@@ -383,8 +388,8 @@ static int check_tags(const cJSON *tags, struct err *err)
 
 	if (tags && cJSON_GetArraySize(tags) > TAGS_MAX)
 		return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
-			       "A repository can have at most %d tags; the request has %d", TAGS_MAX,
-			       cJSON_GetArraySize(tags));
+			       "A repository can have at most %d tags; the request has %d",
+			       TAGS_MAX, cJSON_GetArraySize(tags));
 	cJSON_ArrayForEach(t, tags) {
 		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
 
@@ -457,15 +462,17 @@ static int create_repository(struct api_ctx *ctx, struct err *err)
 			       "'%.20s'",
 			       ctx->srv->account_id, registry_id);
 	if (!ecr_valid_repo_name(name))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
-			       "'must satisfy regular expression '" NAME_PATTERN "''");
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+			"'must satisfy regular expression '" NAME_PATTERN "''");
 	r = check_mutability(in, err);
 	if (r == 0)
 		r = check_tags(tags, err);
 	if (r < 0)
 		return r;
-	if (enc && json_str(enc, "encryptionType") && strcmp(json_str(enc, "encryptionType"), "AES256"))
+	if (enc && json_str(enc, "encryptionType") &&
+	    strcmp(json_str(enc, "encryptionType"), "AES256"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "Invalid parameter at 'encryptionConfiguration': berth has no KMS; "
 			       "encryptionType must be AES256");
@@ -657,10 +664,11 @@ static int delete_locked(struct api_ctx *ctx, const char *name, bool force, stru
 		if (r == 0 && n > 0 && !force) {
 			buf_release(&prefix);
 			buf_release(&keys);
-			return err_set(err, -ENOTEMPTY, E_REPOSITORY_NOT_EMPTY,
-				       "The repository with name '%s' in registry with id '%s' cannot "
-				       "be deleted because it still contains images",
-				       name, ctx->srv->account_id);
+			return err_set(
+				err, -ENOTEMPTY, E_REPOSITORY_NOT_EMPTY,
+				"The repository with name '%s' in registry with id '%s' cannot "
+				"be deleted because it still contains images",
+				name, ctx->srv->account_id);
 		}
 		total += n;
 		buf_reset(&prefix);
@@ -718,8 +726,8 @@ static int delete_repository(struct api_ctx *ctx, struct err *err)
 
 /* Load a repository, change it with fn, save it; retried when another writer won. */
 static int repo_update(struct api_ctx *ctx, const char *name,
-		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err),
-		       cJSON **ret_doc, struct err *err)
+		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err), cJSON **ret_doc,
+		       struct err *err)
 {
 	struct buf key = BUF_INIT;
 	int r = 0, attempt;

@@ -15,7 +15,7 @@
 #include "registry/registry.h"
 
 /* Most items a List/Describe page holds, and how many when maxResults is absent. */
-#define ECR_PAGE_MAX     1000
+#define ECR_PAGE_MAX	 1000
 #define ECR_PAGE_DEFAULT 100
 
 /* Whether s is a repository name as ECR's model pattern has it. */

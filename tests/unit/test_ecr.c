@@ -35,9 +35,9 @@
 #include "core/banned.h"
 
 #define ARN(name) "arn:aws:ecr:us-east-1:000000000000:repository/" name
-#define SHA_A     "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define SHA_B     "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define SHA_C     "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define SHA_A	  "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B	  "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define SHA_C	  "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
 static struct credential pairs[] = {
 	{ "AKID", "secret" },
@@ -198,8 +198,8 @@ static void create(struct fixture *f, const char *name)
 static void test_names(void **state)
 {
 	static const char *good[] = { "ab", "web", "team/web", "a.b_c__d---e/f0", "0a/b1/c2" };
-	static const char *bad[] = { "a",     "Web",  "-web", "web-",  "a..b", "a___b",
-				     "a//b", "/ab",  "ab/",  "a b",   "a_.b" };
+	static const char *bad[] = { "a",    "Web", "-web", "web-", "a..b", "a___b",
+				     "a//b", "/ab", "ab/",  "a b",  "a_.b" };
 	size_t i;
 
 	(void)state;
@@ -215,7 +215,8 @@ static void test_names(void **state)
 	assert_false(ecr_valid_digest("sha256:xyz"));
 	assert_false(ecr_valid_digest(":ab"));
 	assert_true(ecr_sha256_digest(SHA_A));
-	assert_false(ecr_sha256_digest("sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	assert_false(ecr_sha256_digest(
+		"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	assert_true(ecr_valid_image_tag("v1.0_rc-1"));
 	assert_false(ecr_valid_image_tag(".v1"));
 	assert_false(ecr_valid_image_tag("a/b"));
@@ -268,8 +269,7 @@ static void test_create(void **state)
 	fails(f, "CreateRepository",
 	      "{'repositoryName':'xy','encryptionConfiguration':{'encryptionType':'KMS'}}",
 	      "InvalidParameterException", "KMS");
-	fails(f, "CreateRepository",
-	      "{'repositoryName':'xy','tags':[{'Key':'aws:x','Value':'1'}]}",
+	fails(f, "CreateRepository", "{'repositoryName':'xy','tags':[{'Key':'aws:x','Value':'1'}]}",
 	      "InvalidTagParameterException", "reserved");
 	fails(f, "CreateRepository",
 	      "{'repositoryName':'xy','tags':[{'Key':'a','Value':'1'},{'Key':'a','Value':'2'}]}",
@@ -307,10 +307,12 @@ static void test_too_many_tags(void **state)
 		buf_printf(&body, "%s{'Key':'k%d','Value':'v'}", i ? "," : "", i);
 	buf_puts(&body, "]}");
 	call_ok(f, "TagResource", buf_str(&body));
-	fails(f, "TagResource", "{'resourceArn':'" ARN("many") "','tags':[{'Key':'one','Value':'more'}]}",
+	fails(f, "TagResource",
+	      "{'resourceArn':'" ARN("many") "','tags':[{'Key':'one','Value':'more'}]}",
 	      "TooManyTagsException", NULL);
 	/* replacing a value is not adding a tag */
-	call_ok(f, "TagResource", "{'resourceArn':'" ARN("many") "','tags':[{'Key':'k3','Value':'w'}]}");
+	call_ok(f, "TagResource",
+		"{'resourceArn':'" ARN("many") "','tags':[{'Key':'k3','Value':'w'}]}");
 	buf_release(&body);
 }
 
@@ -349,7 +351,8 @@ static void test_describe(void **state)
 	      "'000000000000'");
 	fails(f, "DescribeRepositories", "{'repositoryNames':['repo3'],'maxResults':1}",
 	      "InvalidParameterException", NULL);
-	fails(f, "DescribeRepositories", "{'repositoryNames':['repo3'],'registryId':'111111111111'}",
+	fails(f, "DescribeRepositories",
+	      "{'repositoryNames':['repo3'],'registryId':'111111111111'}",
 	      "RepositoryNotFoundException", "'111111111111'");
 	out = ok(f, "DescribeRepositories", "{'registryId':'111111111111'}");
 	assert_int_equal(cJSON_GetArraySize(json_arr(out, "repositories")), 0);
@@ -463,7 +466,7 @@ static void test_tags(void **state)
 	create(f, "team/web");
 	call_ok(f, "TagResource",
 		"{'resourceArn':'" ARN("team/web") "','tags':[{'Key':'a','Value':'1'},"
-		"{'Key':'b','Value':'2'}]}");
+						   "{'Key':'b','Value':'2'}]}");
 	call_ok(f, "TagResource",
 		"{'resourceArn':'" ARN("team/web") "','tags':[{'Key':'a','Value':'3'}]}");
 	out = ok(f, "ListTagsForResource", "{'resourceArn':'" ARN("team/web") "'}");
@@ -565,11 +568,12 @@ static void test_layers(void **state)
 	v = json_arr(out, "layers");
 	assert_json(v, "[{'layerDigest':'" SHA_A "','layerAvailability':'AVAILABLE',"
 		       "'layerSize':123}]");
-	assert_json(json_arr(out, "failures"),
-		    "[{'layerDigest':'" SHA_C "','failureCode':'MissingLayerDigest',"
-		    "'failureReason':'Could not find layer'},{'layerDigest':'bad','failureCode':"
-		    "'InvalidLayerDigest','failureReason':'Invalid layer digest'},{'layerDigest':'',"
-		    "'failureCode':'MissingLayerDigest','failureReason':'Missing layer digest'}]");
+	assert_json(
+		json_arr(out, "failures"),
+		"[{'layerDigest':'" SHA_C "','failureCode':'MissingLayerDigest',"
+		"'failureReason':'Could not find layer'},{'layerDigest':'bad','failureCode':"
+		"'InvalidLayerDigest','failureReason':'Invalid layer digest'},{'layerDigest':'',"
+		"'failureCode':'MissingLayerDigest','failureReason':'Missing layer digest'}]");
 	cJSON_Delete(out);
 	fails(f, "BatchCheckLayerAvailability", "{'repositoryName':'nope','layerDigests':['x:1']}",
 	      "RepositoryNotFoundException", NULL);
