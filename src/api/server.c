@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "main.h"
+#include "registry/registry.h"
 #include "core/banned.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -69,6 +70,22 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
 	resp->status = 404;
 	resp->content_type = "text/plain";
 	buf_puts(&resp->body, "not found\n");
+}
+
+/*
+ * The address clients reach /v2/ at (repositoryUri, proxyEndpoint): the
+ * listening host and the actual port; a wildcard host is reached on loopback.
+ */
+static void set_registry_endpoint(struct registry *r, const char *listen, unsigned port)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t n = colon ? (size_t)(colon - listen) : 0;
+
+	if (n == 0 || (n == 7 && !strncmp(listen, "0.0.0.0", 7)) ||
+	    (n == 4 && !strncmp(listen, "[::]", 4)))
+		snprintf(r->endpoint, sizeof(r->endpoint), "127.0.0.1:%u", port);
+	else
+		snprintf(r->endpoint, sizeof(r->endpoint), "%.*s:%u", (int)n, listen, port);
 }
 
 static int valid_region(const char *s)
@@ -140,6 +157,7 @@ static int run(int argc, char **argv, bool dev)
 	const char *region = API_DEFAULT_REGION, *account = API_DEFAULT_ACCOUNT_ID;
 	const char *self = dev ? "berth dev" : "berth server";
 	struct api_server srv;
+	struct registry reg;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -215,6 +233,16 @@ static int run(int argc, char **argv, bool dev)
 		return 1;
 	}
 
+	r = registry_init(&reg, &srv, data_dir, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		store_free(srv.store);
+		credentials_release(&srv.creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
+	srv.registry = &reg;
+
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -231,11 +259,13 @@ static int run(int argc, char **argv, bool dev)
 	r = http_server_start(&hopts, &http, &port, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
+		registry_release(&reg);
 		store_free(srv.store);
 		credentials_release(&srv.creds);
 		buf_release(&dev_creds);
 		return 1;
 	}
+	set_registry_endpoint(&reg, listen, port);
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
 		 port, srv.region, srv.account_id, data_dir);
 	printf("listening on port %u\n", port);
@@ -253,6 +283,7 @@ static int run(int argc, char **argv, bool dev)
 
 	log_info("stopping");
 	http_server_stop(http);
+	registry_release(&reg);
 	store_free(srv.store);
 	credentials_release(&srv.creds);
 	buf_release(&dev_creds);
