@@ -13,7 +13,6 @@
  * Messages follow ECR's wording where it is known.
  */
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,77 +231,35 @@ static int repo_save(const struct api_ctx *ctx, const char *name, const cJSON *d
 	return r;
 }
 
-bool ecr_tag_immutable(const cJSON *repo, const char *tag)
-{
-	const char *mode = json_str(repo, "imageTagMutability");
-	const cJSON *f;
-	bool matched = false;
-
-	if (!mode || !strcmp(mode, "MUTABLE"))
-		return false;
-	if (!strcmp(mode, "IMMUTABLE"))
-		return true;
-	/* the filters are wildcards over [0-9a-zA-Z._*-]: only '*' is special */
-	cJSON_ArrayForEach(f, json_arr(repo, "imageTagMutabilityExclusionFilters")) {
-		const char *pattern = json_str(f, "filter");
-
-		if (pattern && fnmatch(pattern, tag, 0) == 0)
-			matched = true;
-	}
-	if (!strcmp(mode, "IMMUTABLE_WITH_EXCLUSION"))
-		return !matched;
-	return matched; /* MUTABLE_WITH_EXCLUSION */
-}
-
-/* Check imageTagMutability with its exclusion filters, as CreateRepository and PutImageTagMutability take them. */
+/*
+ * Check imageTagMutability as CreateRepository and PutImageTagMutability take
+ * it. The registry enforces MUTABLE and IMMUTABLE on every push (images.c);
+ * the *_WITH_EXCLUSION modes and their filters are refused rather than
+ * stored and ignored.
+ */
 static int check_mutability(const cJSON *in, struct err *err)
 {
 	const char *mode = json_str(in, "imageTagMutability");
-	const cJSON *filters = json_arr(in, "imageTagMutabilityExclusionFilters");
-	bool with_exclusion = mode && strstr(mode, "_WITH_EXCLUSION");
-	const cJSON *f;
 
-	if (with_exclusion && (!filters || cJSON_GetArraySize(filters) == 0))
-		return err_set(
-			err, -EINVAL, E_INVALID_PARAMETER,
-			"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
-			"satisfy constraint: exclusion filters are required when "
-			"imageTagMutability is %s",
-			mode);
-	if (!with_exclusion && filters)
-		return err_set(
-			err, -EINVAL, E_INVALID_PARAMETER,
-			"Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
-			"satisfy constraint: exclusion filters can only be used with "
-			"IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION");
-	cJSON_ArrayForEach(f, filters) {
-		const char *s = json_str(f, "filter");
-		size_t n = s ? strlen(s) : 0;
-
-		if (n == 0 || n > 128 ||
-		    strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
-			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ._*-") != n)
-			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "Invalid parameter at 'imageTagMutabilityExclusionFilters' "
-				       "failed to satisfy constraint: filter '%.200s' must satisfy "
-				       "regular expression '^[0-9a-zA-Z._*-]{1,128}$'",
-				       s ? s : "");
-	}
+	if (mode && strcmp(mode, "MUTABLE") && strcmp(mode, "IMMUTABLE"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'imageTagMutability': berth supports MUTABLE "
+			       "and IMMUTABLE, not %s",
+			       mode);
+	if (json_has(in, "imageTagMutabilityExclusionFilters"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'imageTagMutabilityExclusionFilters': berth "
+			       "supports no exclusion filters");
 	return 0;
 }
 
-/* Set imageTagMutability and its filters in doc from the request. */
+/* Set imageTagMutability in doc from the request. */
 static void set_mutability(cJSON *doc, const cJSON *in)
 {
 	const char *mode = json_str(in, "imageTagMutability");
-	const cJSON *filters = json_arr(in, "imageTagMutabilityExclusionFilters");
 
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutability");
 	cJSON_AddStringToObject(doc, "imageTagMutability", mode ? mode : "MUTABLE");
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutabilityExclusionFilters");
-	if (filters)
-		cJSON_AddItemToObject(doc, "imageTagMutabilityExclusionFilters",
-				      cJSON_Duplicate(filters, true));
 }
 
 /* The URI clients push to: this server's registry endpoint and the name. */
@@ -332,8 +289,6 @@ static void write_repository(const struct api_ctx *ctx, const cJSON *doc)
 	jsonw_key_str(w, "repositoryUri", buf_str(&uri));
 	jsonw_key_time_ms(w, "createdAt", json_int(doc, "createdAt", 0));
 	jsonw_key_str(w, "imageTagMutability", json_str(doc, "imageTagMutability"));
-	if ((v = json_arr(doc, "imageTagMutabilityExclusionFilters")))
-		ecr_write_json(w, "imageTagMutabilityExclusionFilters", v);
 	if ((v = json_obj(doc, "imageScanningConfiguration")))
 		ecr_write_json(w, "imageScanningConfiguration", v);
 	if ((v = json_obj(doc, "encryptionConfiguration")))
@@ -769,7 +724,6 @@ static int put_image_tag_mutability(struct api_ctx *ctx, struct err *err)
 {
 	char name[REGISTRY_NAME_MAX + 1];
 	_cleanup_json_ cJSON *doc = NULL;
-	const cJSON *v;
 	int r;
 
 	r = ecr_request_repo(ctx, name, err);
@@ -782,8 +736,6 @@ static int put_image_tag_mutability(struct api_ctx *ctx, struct err *err)
 	jsonw_key_str(ctx->out, "registryId", ctx->srv->account_id);
 	jsonw_key_str(ctx->out, "repositoryName", name);
 	jsonw_key_str(ctx->out, "imageTagMutability", json_str(doc, "imageTagMutability"));
-	if ((v = json_arr(doc, "imageTagMutabilityExclusionFilters")))
-		ecr_write_json(ctx->out, "imageTagMutabilityExclusionFilters", v);
 	return 0;
 }
 

@@ -45,9 +45,6 @@ int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 int ecr_repo_load(const struct api_ctx *ctx, const char *name, cJSON **ret_doc,
 		  uint64_t *ret_version, struct err *err);
 
-/* Whether tag is immutable in repository doc (imageTagMutability and its filters). */
-bool ecr_tag_immutable(const cJSON *repo, const char *tag);
-
 /* The message of RepositoryNotFoundException, as ECR words it. */
 int ecr_repo_not_found(const struct api_ctx *ctx, const char *name, const char *registry_id,
 		       struct err *err);
