@@ -1021,12 +1021,17 @@ static int batch_check_layer_availability(struct api_ctx *ctx, struct err *err)
 /* Sorted by name: protocol.c searches the table by bisection. */
 static const struct api_operation ecr_ops[] = {
 	{ "BatchCheckLayerAvailability", batch_check_layer_availability },
+	{ "BatchDeleteImage", ecr_batch_delete_image },
+	{ "BatchGetImage", ecr_batch_get_image },
 	{ "CreateRepository", create_repository },
 	{ "DeleteRepository", delete_repository },
+	{ "DescribeImages", ecr_describe_images },
 	{ "DescribeRepositories", describe_repositories },
 	{ "GetAuthorizationToken", get_authorization_token },
 	{ "GetDownloadUrlForLayer", get_download_url_for_layer },
+	{ "ListImages", ecr_list_images },
 	{ "ListTagsForResource", list_tags_for_resource },
+	{ "PutImage", ecr_put_image },
 	{ "PutImageTagMutability", put_image_tag_mutability },
 	{ "TagResource", tag_resource },
 	{ "UntagResource", untag_resource },
