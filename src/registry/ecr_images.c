@@ -27,7 +27,7 @@ struct tag_map {
 	struct tag_pair {
 		char *tag;
 		char digest[REGISTRY_DIGEST_SIZE];
-	} *pairs;
+	} * pairs;
 	size_t n, cap;
 };
 
@@ -272,8 +272,7 @@ static void artifact_media_type(const struct api_ctx *ctx, const char *repo,
 	if (ret[0] || (strcmp(image->media_type, REGISTRY_MT_OCI_MANIFEST) &&
 		       strcmp(image->media_type, REGISTRY_MT_DOCKER_MANIFEST)))
 		return;
-	if (registry_manifest_get(ctx->srv->registry, repo, image->digest, &bytes, NULL, &err) ==
-	    0)
+	if (registry_manifest_get(ctx->srv->registry, repo, image->digest, &bytes, NULL, &err) == 0)
 		doc = cJSON_ParseWithLength(buf_str(&bytes), bytes.len);
 	mt = json_str(json_obj(doc, "config"), "mediaType");
 	if (mt)
@@ -609,8 +608,8 @@ static int delete_by_digest(struct api_ctx *ctx, const char *repo, const char *d
 }
 
 /* Remove one tag; the image goes with its last tag. */
-static int delete_tag(struct api_ctx *ctx, const char *repo, const char *tag,
-		      const char *digest, struct err *err)
+static int delete_tag(struct api_ctx *ctx, const char *repo, const char *tag, const char *digest,
+		      struct err *err)
 {
 	struct registry *reg = ctx->srv->registry;
 	_cleanup_json_ cJSON *left = NULL;
@@ -704,15 +703,17 @@ int ecr_put_image(struct api_ctx *ctx, struct err *err)
 		manifest = "";
 	n = strlen(manifest);
 	if (tag && !ecr_valid_image_tag(tag))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'imageTag' failed to satisfy constraint: "
-			       "'must satisfy regular expression '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}''");
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'imageTag' failed to satisfy constraint: "
+			"'must satisfy regular expression '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}''");
 	registry_digest_of(manifest, n, digest);
 	if (want && strcmp(want, digest))
-		return err_set(err, -EINVAL, E_IMAGE_DIGEST_MISMATCH,
-			       "The provided image digest '%.100s' does not match the digest of the "
-			       "manifest, '%s'",
-			       want, digest);
+		return err_set(
+			err, -EINVAL, E_IMAGE_DIGEST_MISMATCH,
+			"The provided image digest '%.100s' does not match the digest of the "
+			"manifest, '%s'",
+			want, digest);
 	r = registry_manifest_put(ctx->srv->registry, name, tag ? tag : digest, media_type,
 				  manifest, n, ctx->now_ms, &image, &unchanged, &e2);
 	if (r < 0) {
@@ -736,11 +737,8 @@ int ecr_put_image(struct api_ctx *ctx, struct err *err)
 				       "Invalid parameter at 'ImageManifest' failed to satisfy "
 				       "constraint: %s",
 				       e2.msg);
-		case E_REPOSITORY_NOT_FOUND:
-			return ecr_repo_not_found(ctx, name, NULL, err);
-		default:
-			*err = e2;
-			return r;
+		case E_REPOSITORY_NOT_FOUND: return ecr_repo_not_found(ctx, name, NULL, err);
+		default: *err = e2; return r;
 		}
 	}
 	if (unchanged)

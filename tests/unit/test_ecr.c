@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "registry/blobs.h"
 #include "registry/ecr.h"
 #include "registry/registry.h"
 #include "store/store.h"
@@ -559,6 +560,266 @@ static void test_layers(void **state)
 	      "RepositoryNotFoundException", NULL);
 }
 
+/* Store data as a blob the repository holds (what a layer upload leaves). */
+static void blob(struct fixture *f, const char *repo, const char *data,
+		 char digest[REGISTRY_DIGEST_SIZE])
+{
+	struct err err = ERR_INIT;
+
+	assert_int_equal(registry_blob_put(&f->reg, data, strlen(data), digest, &err), 0);
+	assert_int_equal(registry_blob_link(&f->reg, repo, digest, &err), 0);
+}
+
+/* An OCI image manifest over config and two layers; note makes it distinct. */
+static char *manifest_of(const char *config, const char *l1, const char *l2, const char *note)
+{
+	struct buf b = BUF_INIT;
+
+	buf_printf(
+		&b,
+		"{\\'schemaVersion\\':2,\\'mediaType\\':\\'application/"
+		"vnd.oci.image.manifest.v1+json\\',"
+		"\\'config\\':{\\'mediaType\\':\\'application/"
+		"vnd.oci.image.config.v1+json\\',\\'digest\\':"
+		"\\'%s\\',\\'size\\':2},\\'layers\\':[{\\'mediaType\\':\\'application/"
+		"vnd.oci.image.layer."
+		"v1.tar+gzip\\',\\'digest\\':\\'%s\\',\\'size\\':5},{\\'mediaType\\':\\'"
+		"application/vnd.oci."
+		"image.layer.v1.tar+gzip\\',\\'digest\\':\\'%s\\',\\'size\\':6}],\\'annotations\\':"
+		"{\\'note\\':\\'%s\\'}}",
+		config, l1, l2, note);
+	return buf_detach(&b, NULL);
+}
+
+/* A PutImage body: the manifest as a JSON string, and the other members. */
+static char *put_body(const char *manifest, const char *extra)
+{
+	struct buf b = BUF_INIT;
+
+	buf_printf(&b, "{'repositoryName':'app','imageManifest':'%s'%s}", manifest, extra);
+	return buf_detach(&b, NULL);
+}
+
+static void digest_of(const char *manifest, char digest[REGISTRY_DIGEST_SIZE])
+{
+	char *m = strdup(manifest);
+
+	/* the stored manifest has " where the body's escapes stand */
+	for (char *p = m, *q = m;; p++) {
+		if (*p == '\\' && p[1] == '\'') {
+			*q++ = '"';
+			p++;
+			continue;
+		}
+		if (!(*q++ = *p))
+			break;
+	}
+	registry_digest_of(m, strlen(m), digest);
+	free(m);
+}
+
+static int page_count(struct fixture *f, const char *op, const char *array, const char *args,
+		      int page)
+{
+	char body[1024];
+	int n = 0, pages = 0;
+	const char *token = NULL;
+	cJSON *out = NULL;
+
+	for (;;) {
+		snprintf(body, sizeof(body), "{'repositoryName':'app','maxResults':%d%s%s%s%s}",
+			 page, args, token ? ",'nextToken':'" : "", token ? token : "",
+			 token ? "'" : "");
+		cJSON_Delete(out);
+		out = ok(f, op, body);
+		n += cJSON_GetArraySize(json_arr(out, array));
+		pages++;
+		assert_true(cJSON_GetArraySize(json_arr(out, array)) <= page);
+		token = json_str(out, "nextToken");
+		if (!token)
+			break;
+		assert_true(pages < 20);
+	}
+	cJSON_Delete(out);
+	return n;
+}
+
+static void test_images(void **state)
+{
+	struct fixture *f = *state;
+	char config[REGISTRY_DIGEST_SIZE], l1[REGISTRY_DIGEST_SIZE], l2[REGISTRY_DIGEST_SIZE];
+	char d1[REGISTRY_DIGEST_SIZE], d2[REGISTRY_DIGEST_SIZE], d3[REGISTRY_DIGEST_SIZE];
+	char *m1, *m2, *m3, *bad, *body;
+	char req[1024];
+	const cJSON *v;
+	cJSON *out;
+
+	create(f, "app");
+	blob(f, "app", "{}", config);
+	blob(f, "app", "hello", l1);
+	blob(f, "app", "world!", l2);
+	m1 = manifest_of(config, l1, l2, "one");
+	m2 = manifest_of(config, l1, l2, "two");
+	m3 = manifest_of(config, l1, l2, "three");
+	bad = manifest_of(config, l1, SHA_A, "bad");
+	digest_of(m1, d1);
+	digest_of(m2, d2);
+	digest_of(m3, d3);
+
+	/* PutImage */
+	body = put_body(m1, ",'imageTag':'v1'");
+	out = ok(f, "PutImage", body);
+	v = json_obj(out, "image");
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageDigest"), d1);
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageTag"), "v1");
+	assert_string_equal(json_str(v, "imageManifestMediaType"),
+			    "application/vnd.oci.image.manifest.v1+json");
+	cJSON_Delete(out);
+	fails(f, "PutImage", body, "ImageAlreadyExistsException", "already exists");
+	free(body);
+	body = put_body(m2, ",'imageTag':'v2','imageDigest':'" SHA_A "'");
+	fails(f, "PutImage", body, "ImageDigestDoesNotMatchException", NULL);
+	free(body);
+	body = put_body(bad, ",'imageTag':'bad'");
+	fails(f, "PutImage", body, "LayersNotFoundException", NULL);
+	free(body);
+	body = put_body(m2, ",'imageTag':'a/b'");
+	fails(f, "PutImage", body, "InvalidParameterException", "imageTag");
+	free(body);
+	fails(f, "PutImage", "{'repositoryName':'nope','imageManifest':'{}'}",
+	      "RepositoryNotFoundException", NULL);
+	body = put_body(m2, ",'imageTag':'v2'");
+	call_ok(f, "PutImage", body);
+	free(body);
+	body = put_body(m1, ",'imageTag':'latest'");
+	call_ok(f, "PutImage", body);
+	free(body);
+	body = put_body(m3, ""); /* untagged */
+	call_ok(f, "PutImage", body);
+	free(body);
+
+	/* ListImages: one entry per tag, then the untagged */
+	out = ok(f, "ListImages", "{'repositoryName':'app','filter':{'tagStatus':'UNTAGGED'}}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "imageIds")), 1);
+	assert_string_equal(json_str(json_arr(out, "imageIds")->child, "imageDigest"), d3);
+	cJSON_Delete(out);
+	assert_int_equal(page_count(f, "ListImages", "imageIds", "", 1), 4);
+	assert_int_equal(page_count(f, "ListImages", "imageIds", "", 3), 4);
+	assert_int_equal(
+		page_count(f, "ListImages", "imageIds", ",'filter':{'tagStatus':'TAGGED'}", 2), 3);
+	fails(f, "ListImages", "{'repositoryName':'nope'}", "RepositoryNotFoundException", NULL);
+	fails(f, "ListImages", "{'repositoryName':'app','nextToken':'xyz'}",
+	      "InvalidParameterException", NULL);
+
+	/* DescribeImages */
+	assert_int_equal(page_count(f, "DescribeImages", "imageDetails", "", 1), 3);
+	assert_int_equal(page_count(f, "DescribeImages", "imageDetails",
+				    ",'filter':{'tagStatus':'TAGGED'}", 5),
+			 2);
+	fails(f, "DescribeImages",
+	      "{'repositoryName':'app','imageIds':[{'imageTag':'v1'},{'imageDigest':'" SHA_A "'}]}",
+	      "ImageNotFoundException", NULL);
+	fails(f, "DescribeImages",
+	      "{'repositoryName':'app','imageIds':[{'imageTag':'v1'},{'imageTag':'v9'}]}",
+	      "ImageNotFoundException",
+	      "The image with imageId {imageDigest:'null', imageTag:'v9'} does not exist within "
+	      "the repository with name 'app' in the registry with id '000000000000'");
+	snprintf(req, sizeof(req),
+		 "{'repositoryName':'app','imageIds':[{'imageTag':'latest'},{'imageDigest':'%s'}]}",
+		 d1);
+	out = ok(f, "DescribeImages", req);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "imageDetails")), 1);
+	v = json_arr(out, "imageDetails")->child;
+	assert_string_equal(json_str(v, "imageDigest"), d1);
+	assert_json(json_arr(v, "imageTags"), "['latest','v1']");
+	assert_int_equal(json_int(v, "imageSizeInBytes", 0), 2 + 5 + 6);
+	assert_string_equal(json_str(v, "artifactMediaType"),
+			    "application/vnd.oci.image.config.v1+json");
+	assert_string_equal(json_str(v, "repositoryName"), "app");
+	assert_string_equal(json_str(v, "registryId"), "000000000000");
+	assert_true(json_has(v, "imagePushedAt"));
+	cJSON_Delete(out);
+	fails(f, "DescribeImages",
+	      "{'repositoryName':'app','imageIds':[{'imageTag':'v1'}],'maxResults':1}",
+	      "InvalidParameterException", NULL);
+
+	/* BatchGetImage */
+	snprintf(
+		req, sizeof(req),
+		"{'repositoryName':'app','imageIds':[{'imageTag':'v2'},{'imageDigest':'%s'},"
+		"{'imageDigest':'%s','imageTag':'v2'},{'imageTag':'nope'},{'imageDigest':'x'},{}]}",
+		d1, d1);
+	out = ok(f, "BatchGetImage", req);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "images")), 2);
+	v = json_arr(out, "images")->child;
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageDigest"), d2);
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageTag"), "v2");
+	assert_non_null(strstr(json_str(v, "imageManifest"), "\"note\":\"two\""));
+	v = json_arr(out, "failures");
+	assert_string_equal(json_str(v->child, "failureCode"), "ImageTagDoesNotMatchDigest");
+	assert_string_equal(json_str(v->child->next, "failureCode"), "ImageNotFound");
+	assert_string_equal(json_str(v->child->next, "failureReason"), "Requested image not found");
+	assert_string_equal(json_str(v->child->next->next, "failureCode"), "InvalidImageDigest");
+	assert_string_equal(json_str(v->child->next->next->next, "failureCode"),
+			    "MissingDigestAndTag");
+	cJSON_Delete(out);
+	out = ok(f, "BatchGetImage",
+		 "{'repositoryName':'app','imageIds':[{'imageTag':'v2'}],'acceptedMediaTypes':"
+		 "['application/vnd.docker.distribution.manifest.v2+json']}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "images")), 0);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "failures")), 1);
+	cJSON_Delete(out);
+
+	/* an immutable tag refuses to move; a new tag is fine */
+	call_ok(f, "PutImageTagMutability",
+		"{'repositoryName':'app','imageTagMutability':'IMMUTABLE'}");
+	body = put_body(m2, ",'imageTag':'v1'");
+	fails(f, "PutImage", body, "ImageTagAlreadyExistsException",
+	      "The image tag 'v1' already exists in the 'app' repository and cannot be "
+	      "overwritten because the repository is immutable.");
+	free(body);
+	body = put_body(m2, ",'imageTag':'v2b'");
+	call_ok(f, "PutImage", body);
+	free(body);
+	call_ok(f, "PutImageTagMutability",
+		"{'repositoryName':'app','imageTagMutability':'MUTABLE'}");
+	/* a mutable one moves: v2b from image 2 to image 3 */
+	body = put_body(m3, ",'imageTag':'v2b'");
+	call_ok(f, "PutImage", body);
+	free(body);
+
+	/* BatchDeleteImage: a tag; the last tag takes the image; a digest takes its tags */
+	out = ok(f, "BatchDeleteImage",
+		 "{'repositoryName':'app','imageIds':[{'imageTag':'v1'},{'imageTag':'nope'}]}");
+	snprintf(req, sizeof(req), "[{'imageDigest':'%s','imageTag':'v1'}]", d1);
+	assert_json(json_arr(out, "imageIds"), req);
+	assert_json(json_arr(out, "failures"),
+		    "[{'imageId':{'imageTag':'nope'},'failureCode':'ImageNotFound',"
+		    "'failureReason':'Requested image not found'}]");
+	cJSON_Delete(out);
+	call_ok(f, "BatchDeleteImage",
+		"{'repositoryName':'app','imageIds':[{'imageTag':'latest'}]}");
+	snprintf(req, sizeof(req), "{'repositoryName':'app','imageIds':[{'imageDigest':'%s'}]}",
+		 d1);
+	fails(f, "DescribeImages", req, "ImageNotFoundException", NULL);
+	snprintf(req, sizeof(req), "{'repositoryName':'app','imageIds':[{'imageDigest':'%s'}]}",
+		 d3);
+	out = ok(f, "BatchDeleteImage", req);
+	snprintf(req, sizeof(req), "[{'imageDigest':'%s','imageTag':'v2b'}]", d3);
+	assert_json(json_arr(out, "imageIds"), req);
+	cJSON_Delete(out);
+
+	/* image 2 (v2) is left */
+	fails(f, "DeleteRepository", "{'repositoryName':'app'}", "RepositoryNotEmptyException",
+	      NULL);
+	call_ok(f, "DeleteRepository", "{'repositoryName':'app','force':true}");
+	assert_int_equal(count_keys(f, "ecr/"), 0);
+	free(m1);
+	free(m2);
+	free(m3);
+	free(bad);
+}
+
 static void test_unsupported(void **state)
 {
 	struct fixture *f = *state;
@@ -580,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authorization_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
 	};
 
