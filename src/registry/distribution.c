@@ -34,9 +34,9 @@
 
 enum route {
 	R_NONE,
-	R_BASE,	   /* /v2/ */
-	R_CATALOG, /* /v2/_catalog */
-	R_TAGS,	   /* /v2/NAME/tags/list */
+	R_BASE,	    /* /v2/ */
+	R_CATALOG,  /* /v2/_catalog */
+	R_TAGS,	    /* /v2/NAME/tags/list */
 	R_MANIFEST, /* /v2/NAME/manifests/REF */
 	R_BLOB,	    /* /v2/NAME/blobs/DIGEST */
 	R_UPLOADS,  /* /v2/NAME/blobs/uploads/ */
@@ -384,8 +384,8 @@ static void header_printf(struct http_response *resp, const char *name, const ch
 }
 
 /* Where an upload goes on, and how much it holds (Location, Range, Docker-Upload-UUID). */
-static void upload_headers(struct http_response *resp, const struct dist_req *d,
-			   const char *uuid, uint64_t offset)
+static void upload_headers(struct http_response *resp, const struct dist_req *d, const char *uuid,
+			   uint64_t offset)
 {
 	header_printf(resp, "Location", "/v2/%s/blobs/uploads/%s", d->name, uuid);
 	header_printf(resp, "Range", "0-%llu", (unsigned long long)(offset ? offset - 1 : 0));
@@ -450,8 +450,9 @@ static void write_list(struct http_response *resp, const char *name, const char 
 	jsonw_obj_end(&w);
 	if (more && last && cJSON_IsString(last)) {
 		if (name)
-			header_printf(resp, "Link", "</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"",
-				      name, (long long)n, last->valuestring);
+			header_printf(resp, "Link",
+				      "</v2/%s/tags/list?n=%lld&last=%s>; rel=\"next\"", name,
+				      (long long)n, last->valuestring);
 		else
 			header_printf(resp, "Link", "</v2/_catalog?n=%lld&last=%s>; rel=\"next\"",
 				      (long long)n, last->valuestring);
@@ -590,8 +591,7 @@ static int delete_blob(struct dist_req *d, struct http_request *req, struct http
 	return rc;
 }
 
-static void blob_created(struct http_response *resp, const struct dist_req *d,
-			 const char *digest)
+static void blob_created(struct http_response *resp, const struct dist_req *d, const char *digest)
 {
 	empty(resp, 201);
 	header_printf(resp, "Location", "/v2/%s/blobs/%s", d->name, digest);
@@ -731,8 +731,8 @@ static int put_manifest(struct dist_req *d, struct http_request *req, struct htt
 	rc = registry_repo_ensure(d->r, d->name, d->now_ms, &d->err);
 	if (rc == 0)
 		rc = registry_manifest_put(d->r, d->name, d->ref, http_header(req, "Content-Type"),
-					   d->body.data ? d->body.data : "", d->body.len,
-					   d->now_ms, &img, NULL, &d->err);
+					   d->body.data ? d->body.data : "", d->body.len, d->now_ms,
+					   &img, NULL, &d->err);
 	if (rc < 0)
 		return rc;
 	empty(resp, 201);
@@ -741,8 +741,7 @@ static int put_manifest(struct dist_req *d, struct http_request *req, struct htt
 	return 0;
 }
 
-static int delete_manifest(struct dist_req *d, struct http_request *req,
-			   struct http_response *resp)
+static int delete_manifest(struct dist_req *d, struct http_request *req, struct http_response *resp)
 {
 	int rc;
 
@@ -762,23 +761,16 @@ static const struct {
 	const char *method; /* GET also serves HEAD */
 	dist_fn fn;
 } handlers[] = {
-	{ R_BASE, "GET", get_base },
-	{ R_CATALOG, "GET", get_catalog },
-	{ R_TAGS, "GET", get_tags },
-	{ R_MANIFEST, "GET", get_manifest },
-	{ R_MANIFEST, "PUT", put_manifest },
-	{ R_MANIFEST, "DELETE", delete_manifest },
-	{ R_BLOB, "GET", get_blob },
-	{ R_BLOB, "DELETE", delete_blob },
-	{ R_UPLOADS, "POST", post_upload },
-	{ R_UPLOAD, "GET", get_upload },
-	{ R_UPLOAD, "PATCH", patch_upload },
-	{ R_UPLOAD, "PUT", put_upload },
+	{ R_BASE, "GET", get_base },	       { R_CATALOG, "GET", get_catalog },
+	{ R_TAGS, "GET", get_tags },	       { R_MANIFEST, "GET", get_manifest },
+	{ R_MANIFEST, "PUT", put_manifest },   { R_MANIFEST, "DELETE", delete_manifest },
+	{ R_BLOB, "GET", get_blob },	       { R_BLOB, "DELETE", delete_blob },
+	{ R_UPLOADS, "POST", post_upload },    { R_UPLOAD, "GET", get_upload },
+	{ R_UPLOAD, "PATCH", patch_upload },   { R_UPLOAD, "PUT", put_upload },
 	{ R_UPLOAD, "DELETE", delete_upload },
 };
 
-void registry_http_handle(struct registry *r, struct http_request *req,
-			  struct http_response *resp)
+void registry_http_handle(struct registry *r, struct http_request *req, struct http_response *resp)
 {
 	struct dist_req *d = req->sink_ctx;
 	const char *m = !strcmp(req->method, "HEAD") ? "GET" : req->method;

@@ -22,7 +22,6 @@ void registry_http_begin(struct registry *r, struct http_request *req);
  * Answer a /v2/ request. Works also when registry_http_begin did not run
  * (the body was then buffered in req->body).
  */
-void registry_http_handle(struct registry *r, struct http_request *req,
-			  struct http_response *resp);
+void registry_http_handle(struct registry *r, struct http_request *req, struct http_response *resp);
 
 #endif

@@ -148,14 +148,14 @@ int registry_repo_create(struct registry *r, const char *name,
 	enc = opts->encryption_type ? opts->encryption_type : "AES256";
 	if (strcmp(mutability, "MUTABLE") && strcmp(mutability, "IMMUTABLE"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "imageTagMutability '%.64s' is not MUTABLE or IMMUTABLE", mutability);
+			       "imageTagMutability '%.64s' is not MUTABLE or IMMUTABLE",
+			       mutability);
 	if (strcmp(enc, "AES256") && strcmp(enc, "KMS"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "encryptionType '%.64s' is not AES256 or KMS", enc);
 
 	doc = cJSON_CreateObject();
-	buf_printf(&s, "arn:aws:ecr:%s:%s:repository/%s", r->api->region, r->api->account_id,
-		   name);
+	buf_printf(&s, "arn:aws:ecr:%s:%s:repository/%s", r->api->region, r->api->account_id, name);
 	cJSON_AddStringToObject(doc, "repositoryArn", buf_str(&s));
 	cJSON_AddStringToObject(doc, "registryId", r->api->account_id);
 	cJSON_AddStringToObject(doc, "repositoryName", name);
@@ -441,16 +441,15 @@ static int check_descriptor(const cJSON *d, const char *where, bool manifest,
 	if (!cJSON_IsObject(d))
 		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID, "%s is not an object", where);
 	if (!mt || !*mt || strlen(mt) >= REGISTRY_MEDIA_TYPE_MAX)
-		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
-			       "%s has no valid mediaType", where);
+		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID, "%s has no valid mediaType",
+			       where);
 	if (!digest || !registry_digest_valid(digest))
 		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
 			       "%s has digest '%.100s', not sha256:HEX", where,
 			       digest ? digest : "");
 	if (!cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > 9.0e15 ||
 	    size->valuedouble != (double)(int64_t)size->valuedouble)
-		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
-			       "%s has no valid size", where);
+		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID, "%s has no valid size", where);
 	f->image_size += (uint64_t)size->valuedouble;
 	/* foreign (non-distributable) layers live elsewhere: nothing to hold */
 	if (!manifest && cJSON_IsArray(urls) && cJSON_GetArraySize(urls) > 0)
@@ -507,17 +506,19 @@ static int manifest_check(const char *content_type, const char *data, size_t n,
 			       field_type, ct);
 	type = ct[0] ? ct : field_type;
 	if (!type)
-		type = json_get(doc, "manifests") ? REGISTRY_MT_OCI_INDEX : REGISTRY_MT_OCI_MANIFEST;
+		type = json_get(doc, "manifests") ? REGISTRY_MT_OCI_INDEX
+						  : REGISTRY_MT_OCI_MANIFEST;
 	if (!known_type(type))
 		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
 			       "unsupported manifest media type '%.100s'", type);
 	/* Docker's types always carry their mediaType */
-	if (!field_type && (!strcmp(type, REGISTRY_MT_DOCKER_MANIFEST) ||
-			    !strcmp(type, REGISTRY_MT_DOCKER_LIST)))
+	if (!field_type &&
+	    (!strcmp(type, REGISTRY_MT_DOCKER_MANIFEST) || !strcmp(type, REGISTRY_MT_DOCKER_LIST)))
 		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
 			       "a Docker manifest must name its mediaType");
 	snprintf(f->media_type, sizeof(f->media_type), "%s", type);
-	f->is_index = !strcmp(type, REGISTRY_MT_OCI_INDEX) || !strcmp(type, REGISTRY_MT_DOCKER_LIST);
+	f->is_index =
+		!strcmp(type, REGISTRY_MT_OCI_INDEX) || !strcmp(type, REGISTRY_MT_DOCKER_LIST);
 	if (json_str(doc, "artifactType"))
 		snprintf(f->artifact_type, sizeof(f->artifact_type), "%s",
 			 json_str(doc, "artifactType"));
@@ -537,13 +538,15 @@ static int manifest_check(const char *content_type, const char *data, size_t n,
 	}
 	v = json_get(doc, "config");
 	if (!v)
-		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID, "a manifest must have a config");
+		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
+			       "a manifest must have a config");
 	rc = check_descriptor(v, "config", false, f, err);
 	if (rc < 0)
 		return rc;
 	if (!f->artifact_type[0] && !strcmp(type, REGISTRY_MT_OCI_MANIFEST) &&
 	    strcmp(json_str(v, "mediaType"), "application/vnd.oci.image.config.v1+json") != 0)
-		snprintf(f->artifact_type, sizeof(f->artifact_type), "%s", json_str(v, "mediaType"));
+		snprintf(f->artifact_type, sizeof(f->artifact_type), "%s",
+			 json_str(v, "mediaType"));
 	v = json_get(doc, "layers");
 	if (!cJSON_IsArray(v))
 		return err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
@@ -729,11 +732,12 @@ int registry_manifest_put(struct registry *r, const char *repo, const char *refe
 			    strcmp(json_str(tag_doc, "digest"), digest) != 0) {
 				if (tag_doc && mutability && !strcmp(mutability, "IMMUTABLE")) {
 					store_txn_release(&t);
-					rc = err_set(err, -EEXIST, E_IMAGE_TAG_ALREADY_EXISTS,
-						     "The image tag '%s' already exists in the '%s' "
-						     "repository and cannot be overwritten because "
-						     "the repository is immutable.",
-						     reference, repo);
+					rc = err_set(
+						err, -EEXIST, E_IMAGE_TAG_ALREADY_EXISTS,
+						"The image tag '%s' already exists in the '%s' "
+						"repository and cannot be overwritten because "
+						"the repository is immutable.",
+						reference, repo);
 					break;
 				}
 				write_tag = true;
@@ -770,8 +774,7 @@ out:
 	return rc;
 }
 
-static int image_not_found(const char *repo, const char *reference, bool is_digest,
-			   struct err *err)
+static int image_not_found(const char *repo, const char *reference, bool is_digest, struct err *err)
 {
 	return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND,
 		       "The image with %s '%.140s' does not exist within the repository with "
@@ -837,8 +840,7 @@ int registry_manifest_stat(const struct registry *r, const char *repo, const cha
 }
 
 int registry_manifest_get(const struct registry *r, const char *repo, const char *reference,
-			  struct buf *ret_bytes, struct registry_image *ret_image,
-			  struct err *err)
+			  struct buf *ret_bytes, struct registry_image *ret_image, struct err *err)
 {
 	struct registry_image img;
 	int rc = registry_manifest_stat(r, repo, reference, &img, err);

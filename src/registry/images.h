@@ -155,8 +155,7 @@ int registry_manifest_stat(const struct registry *r, const char *repo, const cha
 
 /* registry_manifest_stat, and the manifest's bytes appended to ret_bytes. */
 int registry_manifest_get(const struct registry *r, const char *repo, const char *reference,
-			  struct buf *ret_bytes, struct registry_image *ret_image,
-			  struct err *err);
+			  struct buf *ret_bytes, struct registry_image *ret_image, struct err *err);
 
 /*
  * Delete by digest: the manifest leaves the repository with every tag
