@@ -23,6 +23,7 @@ struct http_request;
 struct http_response;
 struct model_service;
 struct model_operation;
+struct registry;
 
 /* Defaults for what appears in every ARN. */
 #define API_DEFAULT_REGION     "us-east-1"
@@ -34,6 +35,7 @@ struct api_server {
 	struct credentials creds;
 	char region[32];
 	char account_id[16];
+	struct registry *registry; /* borrowed: the image registry (ECR, /v2/) */
 };
 
 /* One request as a handler sees it. */
@@ -62,6 +64,7 @@ struct api_service {
 };
 
 extern const struct api_service api_ecs;
+extern const struct api_service api_ecr; /* registry/ecr.c */
 
 /* Answer one POST / request of the JSON protocol (routing, auth, errors). */
 void api_handle(struct api_server *srv, struct http_request *req, struct http_response *resp);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "registry/blobs.h"
 #include "registry/registry.h"
 #include "core/banned.h"
 
@@ -16,8 +17,7 @@ static int make_dir(const char *path, struct err *err)
 	return 0;
 }
 
-int registry_init(struct registry *r, struct api_server *api, const char *data_dir,
-		  struct err *err)
+int registry_init(struct registry *r, struct api_server *api, const char *data_dir, struct err *err)
 {
 	static const char *subdirs[] = { "", "/blobs", "/blobs/sha256", "/uploads" };
 	struct buf path = BUF_INIT;
@@ -39,11 +39,19 @@ int registry_init(struct registry *r, struct api_server *api, const char *data_d
 	buf_reset(&path);
 	buf_printf(&path, "%s/registry", data_dir);
 	r->dir = buf_detach(&path, NULL);
-	return 0;
+	r->upload_max_age_ms = REGISTRY_UPLOAD_MAX_AGE_MS;
+	r->gc_grace_ms = REGISTRY_GC_GRACE_MS;
+	ret = registry_blobs_init(r, err);
+	if (ret < 0) {
+		free(r->dir);
+		r->dir = NULL;
+	}
+	return ret;
 }
 
 void registry_release(struct registry *r)
 {
+	registry_blobs_release(r);
 	free(r->dir);
 	r->dir = NULL;
 }

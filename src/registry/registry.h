@@ -39,7 +39,7 @@
 #include "core/err.h"
 
 #define REGISTRY_NAME_MAX 256
-#define REGISTRY_TAG_MAX 128
+#define REGISTRY_TAG_MAX  128
 /* "sha256:" and 64 hex digits, and its NUL */
 #define REGISTRY_DIGEST_SIZE 72
 /* Largest manifest accepted (the distribution spec suggests 4 MiB) */
@@ -47,14 +47,22 @@
 /* How long an authorization token is valid, as ECR's: 12 hours */
 #define REGISTRY_TOKEN_TTL (12 * 3600)
 
+struct registry_blobs;
+
 struct registry {
-	struct api_server *api; /* borrowed: store, region, account id, keys */
-	char *dir;              /* DATA-DIR/registry */
-	bool create_on_push;    /* a push to a missing repository creates it */
-	char endpoint[128];     /* "127.0.0.1:9400", as clients reach /v2/ */
+	struct api_server *api;	      /* borrowed: store, region, account id, keys */
+	char *dir;		      /* DATA-DIR/registry */
+	bool create_on_push;	      /* a push to a missing repository creates it */
+	char endpoint[128];	      /* "127.0.0.1:9400", as clients reach /v2/ */
+	int64_t upload_max_age_ms;    /* an upload idle this long is removed */
+	int64_t gc_grace_ms;	      /* the collector spares blobs younger than this */
+	struct registry_blobs *blobs; /* blobs.c: upload sessions, GC lock */
 };
 
-/* Set up r for DATA-DIR (creating its directories). Release with registry_release. */
+/*
+ * Set up r for DATA-DIR (creating its directories), with the default upload
+ * age and GC grace period (blobs.h). Release with registry_release.
+ */
 int registry_init(struct registry *r, struct api_server *api, const char *data_dir,
 		  struct err *err);
 void registry_release(struct registry *r);

@@ -1,0 +1,1081 @@
+/*
+ * ecr.c: the Amazon ECR API (AWS JSON 1.1, target prefix
+ * AmazonEC2ContainerRegistry_V20150921, signing name "ecr"): the table of
+ * operations berth serves, and the operations on repositories
+ * (CreateRepository, DescribeRepositories, DeleteRepository,
+ * PutImageTagMutability), their tags (TagResource, UntagResource,
+ * ListTagsForResource), authorization tokens (GetAuthorizationToken) and
+ * layers (GetDownloadUrlForLayer, BatchCheckLayerAvailability). The image
+ * operations are in ecr_images.c.
+ *
+ * A repository is the document under ecr/repo/NAME (registry.h). Requests
+ * may name a registryId: berth serves one registry, the server's account.
+ * Messages follow ECR's wording where it is known.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/cleanup.h"
+#include "core/json.h"
+#include "core/util.h"
+#include "registry/ecr.h"
+#include "api/model.h"
+#include "core/banned.h"
+
+#define REPO_PREFIX "ecr/repo/"
+/* Commit attempts before giving up when other processes keep winning. */
+#define COMMIT_ATTEMPTS 64
+#define TAGS_MAX        50
+#define TAG_KEY_MAX     128
+#define TAG_VALUE_MAX   256
+
+#define NAME_PATTERN "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+#define DIGEST_PATTERN "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
+
+/* One path component of a repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
+static bool valid_component(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start = i;
+
+		while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			i++;
+		if (i == start)
+			return false;
+		if (i == n)
+			return true;
+		if (s[i] == '.') {
+			i++;
+		} else if (s[i] == '_') {
+			i++;
+			if (i < n && s[i] == '_')
+				i++;
+		} else if (s[i] == '-') {
+			while (i < n && s[i] == '-')
+				i++;
+		} else {
+			return false;
+		}
+		if (i == n)
+			return false;
+	}
+	return false;
+}
+
+bool ecr_valid_repo_name(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	const char *p = s, *slash;
+
+	if (n < 2 || n > REGISTRY_NAME_MAX)
+		return false;
+	for (;;) {
+		slash = strchr(p, '/');
+		if (!valid_component(p, slash ? (size_t)(slash - p) : strlen(p)))
+			return false;
+		if (!slash)
+			return true;
+		p = slash + 1;
+	}
+}
+
+bool ecr_valid_digest(const char *s)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	const char *p;
+
+	if (!colon || colon == s || !colon[1] || strlen(s) > 1000)
+		return false;
+	for (p = s; p < colon; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("-_+.", *p)))
+			return false;
+	for (p = colon + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
+}
+
+bool ecr_sha256_digest(const char *s)
+{
+	size_t i;
+
+	if (!s || !startswith(s, "sha256:") || strlen(s) != 7 + 64)
+		return false;
+	for (i = 7; i < 7 + 64; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'f') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+bool ecr_valid_image_tag(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > REGISTRY_TAG_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || (i > 0 && (c == '.' || c == '-'))))
+			return false;
+	}
+	return true;
+}
+
+void ecr_manifest_prefix(struct buf *b, const char *name)
+{
+	buf_printf(b, "ecr/manifest/%s/", name);
+}
+
+void ecr_tag_prefix(struct buf *b, const char *name)
+{
+	buf_printf(b, "ecr/tag/%s/", name);
+}
+
+void ecr_blob_prefix(struct buf *b, const char *name)
+{
+	buf_printf(b, "ecr/blob/%s/", name);
+}
+
+void ecr_write_json(struct jsonw *w, const char *key, const cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+
+	if (!s)
+		abort();
+	if (key)
+		jsonw_key(w, key);
+	jsonw_raw(w, s, strlen(s));
+	cJSON_free(s);
+}
+
+int ecr_repo_not_found(const struct api_ctx *ctx, const char *name, const char *registry_id,
+		       struct err *err)
+{
+	return err_set(err, -ENOENT, E_REPOSITORY_NOT_FOUND,
+		       "The repository with name '%.256s' does not exist in the registry with id "
+		       "'%.20s'",
+		       name, registry_id ? registry_id : ctx->srv->account_id);
+}
+
+int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
+{
+	const char *name = json_str(ctx->in, "repositoryName");
+	const char *registry_id = json_str(ctx->in, "registryId");
+
+	if (!name)
+		name = "";
+	if (registry_id && strcmp(registry_id, ctx->srv->account_id) != 0)
+		return ecr_repo_not_found(ctx, name, registry_id, err);
+	if (!ecr_valid_repo_name(name))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+			       "'must satisfy regular expression '" NAME_PATTERN "''");
+	snprintf(ret_name, REGISTRY_NAME_MAX + 1, "%s", name);
+	return 0;
+}
+
+static void repo_key(struct buf *key, const char *name)
+{
+	buf_printf(key, REPO_PREFIX "%s", name);
+}
+
+int ecr_repo_load(const struct api_ctx *ctx, const char *name, cJSON **ret_doc,
+		  uint64_t *ret_version, struct err *err)
+{
+	struct buf key = BUF_INIT, value = BUF_INIT;
+	cJSON *doc = NULL;
+	int r;
+
+	repo_key(&key, name);
+	r = store_get(ctx->srv->store, buf_str(&key), &value, ret_version, err);
+	if (r == -ENOENT)
+		r = ecr_repo_not_found(ctx, name, NULL, err);
+	if (r == 0) {
+		doc = cJSON_ParseWithLength(buf_str(&value), value.len);
+		if (!doc)
+			r = err_set(err, -EIO, E_ECR_SERVER, "repository '%s' is stored damaged",
+				    name);
+	}
+	buf_release(&key);
+	buf_release(&value);
+	if (r == 0)
+		*ret_doc = doc;
+	return r;
+}
+
+static int repo_save(const struct api_ctx *ctx, const char *name, const cJSON *doc,
+		     uint64_t version, struct err *err)
+{
+	struct store_txn t = STORE_TXN_INIT;
+	struct buf key = BUF_INIT, value = BUF_INIT;
+	int r;
+
+	repo_key(&key, name);
+	json_print(&value, doc);
+	store_txn_check(&t, buf_str(&key), version);
+	store_txn_put(&t, buf_str(&key), value.data, value.len);
+	r = store_commit(ctx->srv->store, &t, NULL, err);
+	store_txn_release(&t);
+	buf_release(&key);
+	buf_release(&value);
+	return r;
+}
+
+bool ecr_tag_immutable(const cJSON *repo, const char *tag)
+{
+	const char *mode = json_str(repo, "imageTagMutability");
+	const cJSON *f;
+	bool matched = false;
+
+	if (!mode || !strcmp(mode, "MUTABLE"))
+		return false;
+	if (!strcmp(mode, "IMMUTABLE"))
+		return true;
+	/* the filters are wildcards over [0-9a-zA-Z._*-]: only '*' is special */
+	cJSON_ArrayForEach(f, json_arr(repo, "imageTagMutabilityExclusionFilters")) {
+		const char *pattern = json_str(f, "filter");
+
+		if (pattern && fnmatch(pattern, tag, 0) == 0)
+			matched = true;
+	}
+	if (!strcmp(mode, "IMMUTABLE_WITH_EXCLUSION"))
+		return !matched;
+	return matched; /* MUTABLE_WITH_EXCLUSION */
+}
+
+/* Check imageTagMutability with its exclusion filters, as CreateRepository and PutImageTagMutability take them. */
+static int check_mutability(const cJSON *in, struct err *err)
+{
+	const char *mode = json_str(in, "imageTagMutability");
+	const cJSON *filters = json_arr(in, "imageTagMutabilityExclusionFilters");
+	bool with_exclusion = mode && strstr(mode, "_WITH_EXCLUSION");
+	const cJSON *f;
+
+	if (with_exclusion && (!filters || cJSON_GetArraySize(filters) == 0))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
+			       "satisfy constraint: exclusion filters are required when "
+			       "imageTagMutability is %s",
+			       mode);
+	if (!with_exclusion && filters)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
+			       "satisfy constraint: exclusion filters can only be used with "
+			       "IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION");
+	cJSON_ArrayForEach(f, filters) {
+		const char *s = json_str(f, "filter");
+		size_t n = s ? strlen(s) : 0;
+
+		if (n == 0 || n > 128 || strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
+						   "ABCDEFGHIJKLMNOPQRSTUVWXYZ._*-") != n)
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "Invalid parameter at 'imageTagMutabilityExclusionFilters' "
+				       "failed to satisfy constraint: filter '%.200s' must satisfy "
+				       "regular expression '^[0-9a-zA-Z._*-]{1,128}$'",
+				       s ? s : "");
+	}
+	return 0;
+}
+
+/* Set imageTagMutability and its filters in doc from the request. */
+static void set_mutability(cJSON *doc, const cJSON *in)
+{
+	const char *mode = json_str(in, "imageTagMutability");
+	const cJSON *filters = json_arr(in, "imageTagMutabilityExclusionFilters");
+
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutability");
+	cJSON_AddStringToObject(doc, "imageTagMutability", mode ? mode : "MUTABLE");
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutabilityExclusionFilters");
+	if (filters)
+		cJSON_AddItemToObject(doc, "imageTagMutabilityExclusionFilters",
+				      cJSON_Duplicate(filters, true));
+}
+
+/* The URI clients push to: this server's registry endpoint and the name. */
+static void repo_uri(const struct api_ctx *ctx, struct buf *out, const char *name)
+{
+	const struct registry *r = ctx->srv->registry;
+
+	if (r && r->endpoint[0])
+		buf_printf(out, "%s/%s", r->endpoint, name);
+	else
+		buf_printf(out, "%s.dkr.ecr.%s.localhost/%s", ctx->srv->account_id,
+			   ctx->srv->region, name);
+}
+
+static void write_repository(const struct api_ctx *ctx, const cJSON *doc)
+{
+	struct jsonw *w = ctx->out;
+	const char *name = json_str(doc, "repositoryName");
+	struct buf uri = BUF_INIT;
+	const cJSON *v;
+
+	repo_uri(ctx, &uri, name);
+	jsonw_obj_begin(w);
+	jsonw_key_str(w, "repositoryArn", json_str(doc, "repositoryArn"));
+	jsonw_key_str(w, "registryId", json_str(doc, "registryId"));
+	jsonw_key_str(w, "repositoryName", name);
+	jsonw_key_str(w, "repositoryUri", buf_str(&uri));
+	jsonw_key_time_ms(w, "createdAt", json_int(doc, "createdAt", 0));
+	jsonw_key_str(w, "imageTagMutability", json_str(doc, "imageTagMutability"));
+	if ((v = json_arr(doc, "imageTagMutabilityExclusionFilters")))
+		ecr_write_json(w, "imageTagMutabilityExclusionFilters", v);
+	if ((v = json_obj(doc, "imageScanningConfiguration")))
+		ecr_write_json(w, "imageScanningConfiguration", v);
+	if ((v = json_obj(doc, "encryptionConfiguration")))
+		ecr_write_json(w, "encryptionConfiguration", v);
+	jsonw_obj_end(w);
+	buf_release(&uri);
+}
+
+/* Letters, digits, spaces and _ . : / = + - @ (UTF-8 letters let through). */
+static bool valid_tag_text(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(" _.:/=+-@", c))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static size_t utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+static int check_tag_key(const char *key, struct err *err)
+{
+	if (!key || !*key || utf8_len(key) > TAG_KEY_MAX || !valid_tag_text(key))
+		return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
+			       "Tag key '%.200s' is invalid: 1 to %d letters, numbers, spaces and "
+			       "_ . : / = + - @",
+			       key ? key : "", TAG_KEY_MAX);
+	if (!strncasecmp(key, "aws:", 4))
+		return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
+			       "Tag keys starting with 'aws:' are reserved for AWS use: '%.200s'",
+			       key);
+	return 0;
+}
+
+/* Check a request's tags ([{Key, Value}]); NULL is fine. */
+static int check_tags(const cJSON *tags, struct err *err)
+{
+	const cJSON *t, *u;
+	int r;
+
+	if (tags && cJSON_GetArraySize(tags) > TAGS_MAX)
+		return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
+			       "A repository can have at most %d tags; the request has %d", TAGS_MAX,
+			       cJSON_GetArraySize(tags));
+	cJSON_ArrayForEach(t, tags) {
+		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
+
+		r = check_tag_key(key, err);
+		if (r < 0)
+			return r;
+		if (!value || utf8_len(value) > TAG_VALUE_MAX || !valid_tag_text(value))
+			return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
+				       "The value of tag '%.128s' is invalid: 0 to %d letters, "
+				       "numbers, spaces and _ . : / = + - @",
+				       key, TAG_VALUE_MAX);
+		for (u = tags->child; u != t; u = u->next)
+			if (!strcmp(json_str(u, "Key"), key))
+				return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
+					       "Tag key '%.128s' is given more than once", key);
+	}
+	return 0;
+}
+
+/* Merge tags into doc's "tags": a key already there takes the new value. */
+static int merge_tags(cJSON *doc, const cJSON *tags, struct err *err)
+{
+	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	const cJSON *t;
+
+	if (!cJSON_IsArray(have)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, "tags");
+		have = cJSON_AddArrayToObject(doc, "tags");
+	}
+	cJSON_ArrayForEach(t, tags) {
+		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
+		cJSON *item, *found = NULL;
+
+		cJSON_ArrayForEach(item, have)
+			if (json_str(item, "Key") && !strcmp(json_str(item, "Key"), key))
+				found = item;
+		if (found) {
+			cJSON_ReplaceItemInObjectCaseSensitive(found, "Value",
+							       cJSON_CreateString(value));
+			continue;
+		}
+		if (cJSON_GetArraySize(have) >= TAGS_MAX)
+			return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
+				       "A repository can have at most %d tags", TAGS_MAX);
+		item = cJSON_CreateObject();
+		cJSON_AddStringToObject(item, "Key", key);
+		cJSON_AddStringToObject(item, "Value", value);
+		cJSON_AddItemToArray(have, item);
+	}
+	return 0;
+}
+
+/* CreateRepository */
+
+static int create_repository(struct api_ctx *ctx, struct err *err)
+{
+	const cJSON *in = ctx->in;
+	const char *name = json_str(in, "repositoryName");
+	const char *registry_id = json_str(in, "registryId");
+	const cJSON *scan = json_obj(in, "imageScanningConfiguration");
+	const cJSON *enc = json_obj(in, "encryptionConfiguration");
+	const cJSON *tags = json_arr(in, "tags");
+	_cleanup_json_ cJSON *doc = NULL;
+	struct buf key = BUF_INIT, arn = BUF_INIT, res = BUF_INIT, uri = BUF_INIT;
+	int r;
+
+	if (registry_id && strcmp(registry_id, ctx->srv->account_id) != 0)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'registryId': this registry is '%s', not "
+			       "'%.20s'",
+			       ctx->srv->account_id, registry_id);
+	if (!ecr_valid_repo_name(name))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+			       "'must satisfy regular expression '" NAME_PATTERN "''");
+	r = check_mutability(in, err);
+	if (r == 0)
+		r = check_tags(tags, err);
+	if (r < 0)
+		return r;
+	if (enc && json_str(enc, "encryptionType") && strcmp(json_str(enc, "encryptionType"), "AES256"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'encryptionConfiguration': berth has no KMS; "
+			       "encryptionType must be AES256");
+
+	doc = cJSON_CreateObject();
+	buf_printf(&res, "repository/%s", name);
+	api_arn(ctx->srv, &arn, "ecr", buf_str(&res));
+	repo_uri(ctx, &uri, name);
+	cJSON_AddStringToObject(doc, "repositoryArn", buf_str(&arn));
+	cJSON_AddStringToObject(doc, "registryId", ctx->srv->account_id);
+	cJSON_AddStringToObject(doc, "repositoryName", name);
+	cJSON_AddStringToObject(doc, "repositoryUri", buf_str(&uri));
+	cJSON_AddNumberToObject(doc, "createdAt", (double)ctx->now_ms);
+	set_mutability(doc, in);
+	if (scan)
+		cJSON_AddItemToObject(doc, "imageScanningConfiguration",
+				      cJSON_Duplicate(scan, true));
+	else
+		cJSON_AddItemToObject(doc, "imageScanningConfiguration",
+				      cJSON_Parse("{\"scanOnPush\":false}"));
+	if (enc && json_str(enc, "encryptionType"))
+		cJSON_AddItemToObject(doc, "encryptionConfiguration", cJSON_Duplicate(enc, true));
+	else
+		cJSON_AddItemToObject(doc, "encryptionConfiguration",
+				      cJSON_Parse("{\"encryptionType\":\"AES256\"}"));
+	cJSON_AddArrayToObject(doc, "tags");
+	r = merge_tags(doc, tags, err);
+	buf_release(&arn);
+	buf_release(&res);
+	buf_release(&uri);
+	if (r < 0)
+		return r;
+
+	repo_key(&key, name);
+	api_lock(buf_str(&key));
+	/* version 0: the key must not exist */
+	r = repo_save(ctx, name, doc, 0, err);
+	api_unlock(buf_str(&key));
+	buf_release(&key);
+	if (r == -ECANCELED)
+		return err_set(err, -EEXIST, E_REPOSITORY_ALREADY_EXISTS,
+			       "The repository with name '%s' already exists in the registry with "
+			       "id '%s'",
+			       name, ctx->srv->account_id);
+	if (r < 0)
+		return r;
+	jsonw_key(ctx->out, "repository");
+	write_repository(ctx, doc);
+	return 0;
+}
+
+/* DescribeRepositories */
+
+struct repo_page {
+	const struct api_ctx *ctx;
+	int64_t limit, n;
+	struct buf last_key;
+	bool more;
+};
+
+static int describe_one(void *arg, const struct store_kv *kv)
+{
+	struct repo_page *p = arg;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+
+	if (!doc)
+		return 0;
+	if (p->n == p->limit) {
+		p->more = true;
+		return 1;
+	}
+	write_repository(p->ctx, doc);
+	p->n++;
+	buf_reset(&p->last_key);
+	buf_puts(&p->last_key, kv->key);
+	return 0;
+}
+
+static int describe_repositories(struct api_ctx *ctx, struct err *err)
+{
+	const cJSON *names = json_arr(ctx->in, "repositoryNames");
+	const char *registry_id = json_str(ctx->in, "registryId");
+	const char *token = json_str(ctx->in, "nextToken");
+	struct repo_page p = { .ctx = ctx };
+	struct buf after = BUF_INIT;
+	const cJSON *v;
+	int r = 0;
+
+	if (names && (token || json_has(ctx->in, "maxResults")))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter: maxResults and nextToken cannot be used with "
+			       "repositoryNames");
+	if (names) {
+		/* every named repository must exist, or the request fails */
+		cJSON_ArrayForEach(v, names) {
+			const char *name = cJSON_IsString(v) ? v->valuestring : "";
+			_cleanup_json_ cJSON *doc = NULL;
+
+			if (registry_id && strcmp(registry_id, ctx->srv->account_id))
+				return ecr_repo_not_found(ctx, name, registry_id, err);
+			if (!ecr_valid_repo_name(name))
+				return ecr_repo_not_found(ctx, name, NULL, err);
+			r = ecr_repo_load(ctx, name, &doc, NULL, err);
+			if (r < 0)
+				return r;
+		}
+		jsonw_key(ctx->out, "repositories");
+		jsonw_arr_begin(ctx->out);
+		cJSON_ArrayForEach(v, names) {
+			_cleanup_json_ cJSON *doc = NULL;
+
+			r = ecr_repo_load(ctx, v->valuestring, &doc, NULL, err);
+			if (r < 0)
+				break;
+			write_repository(ctx, doc);
+		}
+		jsonw_arr_end(ctx->out);
+		return r;
+	}
+
+	r = api_max_results(ctx, ECR_PAGE_MAX, ECR_PAGE_DEFAULT, &p.limit, err);
+	if (r == 0 && token)
+		r = api_token_decode(token, REPO_PREFIX, &after, err);
+	if (r < 0) {
+		buf_release(&after);
+		return r;
+	}
+	jsonw_key(ctx->out, "repositories");
+	jsonw_arr_begin(ctx->out);
+	/* another account's registry holds nothing here */
+	if (!registry_id || !strcmp(registry_id, ctx->srv->account_id))
+		r = store_scan(ctx->srv->store, REPO_PREFIX, token ? buf_str(&after) : NULL,
+			       describe_one, &p, err);
+	jsonw_arr_end(ctx->out);
+	if (r == 0 && p.more)
+		api_token_write(ctx->out, buf_str(&p.last_key));
+	buf_release(&p.last_key);
+	buf_release(&after);
+	return r;
+}
+
+/* DeleteRepository */
+
+/* Collects the direct children of a repository's prefix (keys of nested repositories aside). */
+struct child_keys {
+	size_t prefix_len;
+	struct buf *keys; /* NUL-separated */
+	size_t n;
+	bool first_only;
+};
+
+static int collect_child(void *arg, const struct store_kv *kv)
+{
+	struct child_keys *c = arg;
+
+	if (strchr(kv->key + c->prefix_len, '/'))
+		return 0;
+	buf_append(c->keys, kv->key, strlen(kv->key) + 1);
+	c->n++;
+	return c->first_only ? 1 : 0;
+}
+
+static int scan_children(const struct api_ctx *ctx, const char *prefix, bool first_only,
+			 struct buf *keys, size_t *ret_n, struct err *err)
+{
+	struct child_keys c = { strlen(prefix), keys, 0, first_only };
+	int r = store_scan(ctx->srv->store, prefix, NULL, collect_child, &c, err);
+
+	*ret_n = c.n;
+	return r;
+}
+
+static int delete_locked(struct api_ctx *ctx, const char *name, bool force, struct err *err)
+{
+	int r = 0, attempt;
+
+	for (attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+		_cleanup_json_ cJSON *doc = NULL;
+		struct store_txn t = STORE_TXN_INIT;
+		struct buf prefix = BUF_INIT, keys = BUF_INIT, key = BUF_INIT;
+		uint64_t version;
+		size_t n = 0, i, total = 0;
+
+		r = ecr_repo_load(ctx, name, &doc, &version, err);
+		if (r < 0)
+			return r;
+		ecr_manifest_prefix(&prefix, name);
+		r = scan_children(ctx, buf_str(&prefix), !force, &keys, &n, err);
+		if (r == 0 && n > 0 && !force) {
+			buf_release(&prefix);
+			buf_release(&keys);
+			return err_set(err, -ENOTEMPTY, E_REPOSITORY_NOT_EMPTY,
+				       "The repository with name '%s' in registry with id '%s' cannot "
+				       "be deleted because it still contains images",
+				       name, ctx->srv->account_id);
+		}
+		total += n;
+		buf_reset(&prefix);
+		ecr_tag_prefix(&prefix, name);
+		if (r == 0)
+			r = scan_children(ctx, buf_str(&prefix), false, &keys, &n, err);
+		total += n;
+		buf_reset(&prefix);
+		ecr_blob_prefix(&prefix, name);
+		if (r == 0)
+			r = scan_children(ctx, buf_str(&prefix), false, &keys, &n, err);
+		total += n;
+		buf_release(&prefix);
+		if (r < 0) {
+			buf_release(&keys);
+			return r;
+		}
+		repo_key(&key, name);
+		store_txn_check(&t, buf_str(&key), version);
+		store_txn_delete(&t, buf_str(&key));
+		for (i = 0, n = 0; n < total; n++) {
+			store_txn_delete(&t, keys.data + i);
+			i += strlen(keys.data + i) + 1;
+		}
+		r = store_commit(ctx->srv->store, &t, NULL, err);
+		store_txn_release(&t);
+		buf_release(&keys);
+		buf_release(&key);
+		if (r == 0) {
+			jsonw_key(ctx->out, "repository");
+			write_repository(ctx, doc);
+		}
+		if (r != -ECANCELED)
+			break;
+	}
+	return r;
+}
+
+static int delete_repository(struct api_ctx *ctx, struct err *err)
+{
+	char name[REGISTRY_NAME_MAX + 1];
+	struct buf key = BUF_INIT;
+	int r;
+
+	r = ecr_request_repo(ctx, name, err);
+	if (r < 0)
+		return r;
+	repo_key(&key, name);
+	api_lock(buf_str(&key));
+	r = delete_locked(ctx, name, json_bool(ctx->in, "force", false), err);
+	api_unlock(buf_str(&key));
+	buf_release(&key);
+	return r;
+}
+
+/* Load a repository, change it with fn, save it; retried when another writer won. */
+static int repo_update(struct api_ctx *ctx, const char *name,
+		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err),
+		       cJSON **ret_doc, struct err *err)
+{
+	struct buf key = BUF_INIT;
+	int r = 0, attempt;
+
+	repo_key(&key, name);
+	api_lock(buf_str(&key));
+	for (attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+		cJSON *doc = NULL;
+		uint64_t version;
+
+		r = ecr_repo_load(ctx, name, &doc, &version, err);
+		if (r < 0)
+			break;
+		r = fn(ctx, doc, err);
+		if (r == 0)
+			r = repo_save(ctx, name, doc, version, err);
+		if (r == 0 && ret_doc)
+			*ret_doc = doc;
+		else
+			cJSON_Delete(doc);
+		if (r != -ECANCELED)
+			break;
+	}
+	api_unlock(buf_str(&key));
+	buf_release(&key);
+	return r;
+}
+
+/* PutImageTagMutability */
+
+static int apply_mutability(struct api_ctx *ctx, cJSON *doc, struct err *err)
+{
+	(void)err;
+	set_mutability(doc, ctx->in);
+	return 0;
+}
+
+static int put_image_tag_mutability(struct api_ctx *ctx, struct err *err)
+{
+	char name[REGISTRY_NAME_MAX + 1];
+	_cleanup_json_ cJSON *doc = NULL;
+	const cJSON *v;
+	int r;
+
+	r = ecr_request_repo(ctx, name, err);
+	if (r == 0)
+		r = check_mutability(ctx->in, err);
+	if (r == 0)
+		r = repo_update(ctx, name, apply_mutability, &doc, err);
+	if (r < 0)
+		return r;
+	jsonw_key_str(ctx->out, "registryId", ctx->srv->account_id);
+	jsonw_key_str(ctx->out, "repositoryName", name);
+	jsonw_key_str(ctx->out, "imageTagMutability", json_str(doc, "imageTagMutability"));
+	if ((v = json_arr(doc, "imageTagMutabilityExclusionFilters")))
+		ecr_write_json(ctx->out, "imageTagMutabilityExclusionFilters", v);
+	return 0;
+}
+
+/* TagResource, UntagResource, ListTagsForResource */
+
+/* The repository a resourceArn names: arn:aws:ecr:REGION:ACCOUNT:repository/NAME. */
+static int arn_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
+{
+	const char *arn = json_str(ctx->in, "resourceArn");
+	const char *res = arn ? api_arn_resource(ctx->srv, "ecr", arn) : NULL;
+
+	if (!arn || !startswith(arn, "arn:") || !res || !startswith(res, "repository/") ||
+	    !ecr_valid_repo_name(res + strlen("repository/")))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'resourceArn' failed to satisfy constraint: "
+			       "'Invalid ARN'");
+	snprintf(ret_name, REGISTRY_NAME_MAX + 1, "%s", res + strlen("repository/"));
+	return 0;
+}
+
+static int add_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
+{
+	return merge_tags(doc, json_arr(ctx->in, "tags"), err);
+}
+
+static int tag_resource(struct api_ctx *ctx, struct err *err)
+{
+	char name[REGISTRY_NAME_MAX + 1];
+	int r;
+
+	r = arn_repo(ctx, name, err);
+	if (r == 0)
+		r = check_tags(json_arr(ctx->in, "tags"), err);
+	if (r == 0)
+		r = repo_update(ctx, name, add_tags, NULL, err);
+	return r;
+}
+
+static int remove_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
+{
+	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+	const cJSON *k;
+	int r;
+
+	cJSON_ArrayForEach(k, json_arr(ctx->in, "tagKeys")) {
+		cJSON *item, *next;
+
+		r = check_tag_key(cJSON_IsString(k) ? k->valuestring : NULL, err);
+		if (r < 0)
+			return r;
+		for (item = cJSON_IsArray(have) ? have->child : NULL; item; item = next) {
+			next = item->next;
+			if (json_str(item, "Key") && !strcmp(json_str(item, "Key"), k->valuestring))
+				cJSON_Delete(cJSON_DetachItemViaPointer(have, item));
+		}
+	}
+	return 0;
+}
+
+static int untag_resource(struct api_ctx *ctx, struct err *err)
+{
+	char name[REGISTRY_NAME_MAX + 1];
+	int r;
+
+	r = arn_repo(ctx, name, err);
+	if (r == 0)
+		r = repo_update(ctx, name, remove_tags, NULL, err);
+	return r;
+}
+
+static int list_tags_for_resource(struct api_ctx *ctx, struct err *err)
+{
+	char name[REGISTRY_NAME_MAX + 1];
+	_cleanup_json_ cJSON *doc = NULL;
+	const cJSON *tags;
+	int r;
+
+	r = arn_repo(ctx, name, err);
+	if (r == 0)
+		r = ecr_repo_load(ctx, name, &doc, NULL, err);
+	if (r < 0)
+		return r;
+	tags = json_arr(doc, "tags");
+	jsonw_key(ctx->out, "tags");
+	if (tags)
+		ecr_write_json(ctx->out, NULL, tags);
+	else
+		jsonw_raw(ctx->out, "[]", 2);
+	return 0;
+}
+
+/* GetAuthorizationToken */
+
+static int get_authorization_token(struct api_ctx *ctx, struct err *err)
+{
+	const struct registry *reg = ctx->srv->registry;
+	const cJSON *ids = json_arr(ctx->in, "registryIds");
+	int64_t expires = ctx->now_ms / 1000 + REGISTRY_TOKEN_TTL;
+	struct buf token = BUF_INIT, endpoint = BUF_INIT;
+	int i, n = ids ? cJSON_GetArraySize(ids) : 1;
+	const cJSON *v;
+	int r;
+
+	if (!reg)
+		return err_set(err, -ENOSYS, E_ECR_SERVER, "this server runs no registry");
+	cJSON_ArrayForEach(v, ids)
+		if (!cJSON_IsString(v) || strcmp(v->valuestring, ctx->srv->account_id))
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "Invalid parameter at 'registryIds': this registry is '%s', "
+				       "not '%.20s'",
+				       ctx->srv->account_id,
+				       cJSON_IsString(v) ? v->valuestring : "");
+	r = registry_token_new(reg, ctx->access_key, expires, &token, err);
+	if (r < 0)
+		return r;
+	buf_printf(&endpoint, "http://%s", reg->endpoint);
+	jsonw_key(ctx->out, "authorizationData");
+	jsonw_arr_begin(ctx->out);
+	for (i = 0; i < n; i++) {
+		jsonw_obj_begin(ctx->out);
+		jsonw_key_str(ctx->out, "authorizationToken", buf_str(&token));
+		jsonw_key_time_ms(ctx->out, "expiresAt", expires * 1000);
+		jsonw_key_str(ctx->out, "proxyEndpoint", buf_str(&endpoint));
+		jsonw_obj_end(ctx->out);
+	}
+	jsonw_arr_end(ctx->out);
+	buf_release(&token);
+	buf_release(&endpoint);
+	return 0;
+}
+
+/* GetDownloadUrlForLayer, BatchCheckLayerAvailability */
+
+/* The repository's link to blob digest ({size}), or -ENOENT. */
+static int blob_link(const struct api_ctx *ctx, const char *name, const char *digest,
+		     int64_t *ret_size, struct err *err)
+{
+	struct buf key = BUF_INIT, value = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
+	int r;
+
+	if (!ecr_sha256_digest(digest))
+		return -ENOENT;
+	ecr_blob_prefix(&key, name);
+	buf_puts(&key, digest);
+	r = store_get(ctx->srv->store, buf_str(&key), &value, NULL, err);
+	if (r == 0) {
+		doc = cJSON_ParseWithLength(buf_str(&value), value.len);
+		*ret_size = json_int(doc, "size", 0);
+	}
+	buf_release(&key);
+	buf_release(&value);
+	return r;
+}
+
+struct ref_search {
+	size_t prefix_len;
+	const char *digest;
+	bool found;
+};
+
+static int find_reference(void *arg, const struct store_kv *kv)
+{
+	struct ref_search *s = arg;
+	_cleanup_json_ cJSON *doc = NULL;
+	const cJSON *v;
+
+	if (strchr(kv->key + s->prefix_len, '/'))
+		return 0;
+	doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	cJSON_ArrayForEach(v, json_arr(doc, "references"))
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, s->digest)) {
+			s->found = true;
+			return 1;
+		}
+	return 0;
+}
+
+static int get_download_url_for_layer(struct api_ctx *ctx, struct err *err)
+{
+	const char *digest = json_str(ctx->in, "layerDigest");
+	char name[REGISTRY_NAME_MAX + 1];
+	_cleanup_json_ cJSON *doc = NULL;
+	struct buf prefix = BUF_INIT, url = BUF_INIT;
+	struct ref_search s = { 0 };
+	int64_t size;
+	int r;
+
+	r = ecr_request_repo(ctx, name, err);
+	if (r == 0)
+		r = ecr_repo_load(ctx, name, &doc, NULL, err);
+	if (r < 0)
+		return r;
+	if (!ecr_valid_digest(digest))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Invalid parameter at 'layerDigest' failed to satisfy constraint: "
+			       "'must satisfy regular expression '" DIGEST_PATTERN "''");
+	r = blob_link(ctx, name, digest, &size, err);
+	if (r == -ENOENT)
+		return err_set(err, -ENOENT, E_LAYERS_NOT_FOUND,
+			       "The layer with digest '%.200s' does not exist in the repository "
+			       "with name '%s' in the registry with id '%s'",
+			       digest, name, ctx->srv->account_id);
+	if (r < 0)
+		return r;
+	ecr_manifest_prefix(&prefix, name);
+	s = (struct ref_search){ prefix.len, digest, false };
+	r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, find_reference, &s, err);
+	buf_release(&prefix);
+	if (r < 0)
+		return r;
+	if (!s.found)
+		return err_set(err, -ENOENT, E_LAYER_INACCESSIBLE,
+			       "The specified layer is not available because it is not associated "
+			       "with an image. Unassociated image layers may be cleaned up at any "
+			       "time.");
+	buf_printf(&url, "http://%s/v2/%s/blobs/%s",
+		   ctx->srv->registry ? ctx->srv->registry->endpoint : "", name, digest);
+	jsonw_key_str(ctx->out, "downloadUrl", buf_str(&url));
+	jsonw_key_str(ctx->out, "layerDigest", digest);
+	buf_release(&url);
+	return 0;
+}
+
+static int batch_check_layer_availability(struct api_ctx *ctx, struct err *err)
+{
+	char name[REGISTRY_NAME_MAX + 1];
+	_cleanup_json_ cJSON *doc = NULL;
+	struct buf failures = BUF_INIT;
+	struct jsonw fw;
+	const cJSON *v;
+	int r;
+
+	r = ecr_request_repo(ctx, name, err);
+	if (r == 0)
+		r = ecr_repo_load(ctx, name, &doc, NULL, err);
+	if (r < 0)
+		return r;
+	jsonw_init(&fw, &failures);
+	jsonw_arr_begin(&fw);
+	jsonw_key(ctx->out, "layers");
+	jsonw_arr_begin(ctx->out);
+	cJSON_ArrayForEach(v, json_arr(ctx->in, "layerDigests")) {
+		const char *digest = cJSON_IsString(v) ? v->valuestring : "";
+		int64_t size = 0;
+
+		if (!*digest || !ecr_valid_digest(digest)) {
+			jsonw_obj_begin(&fw);
+			jsonw_key_str(&fw, "layerDigest", digest);
+			jsonw_key_str(&fw, "failureCode",
+				      *digest ? "InvalidLayerDigest" : "MissingLayerDigest");
+			jsonw_key_str(&fw, "failureReason",
+				      *digest ? "Invalid layer digest" : "Missing layer digest");
+			jsonw_obj_end(&fw);
+			continue;
+		}
+		r = blob_link(ctx, name, digest, &size, err);
+		if (r == -ENOENT) {
+			jsonw_obj_begin(&fw);
+			jsonw_key_str(&fw, "layerDigest", digest);
+			jsonw_key_str(&fw, "failureCode", "MissingLayerDigest");
+			jsonw_key_str(&fw, "failureReason", "Could not find layer");
+			jsonw_obj_end(&fw);
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		jsonw_obj_begin(ctx->out);
+		jsonw_key_str(ctx->out, "layerDigest", digest);
+		jsonw_key_str(ctx->out, "layerAvailability", "AVAILABLE");
+		jsonw_key_int(ctx->out, "layerSize", size);
+		jsonw_obj_end(ctx->out);
+	}
+	jsonw_arr_end(ctx->out);
+	jsonw_arr_end(&fw);
+	if (r == 0)
+		jsonw_key_raw(ctx->out, "failures", failures.data, failures.len);
+	buf_release(&failures);
+	return r;
+}
+
+/* Sorted by name: protocol.c searches the table by bisection. */
+static const struct api_operation ecr_ops[] = {
+	{ "BatchCheckLayerAvailability", batch_check_layer_availability },
+	{ "CreateRepository", create_repository },
+	{ "DeleteRepository", delete_repository },
+	{ "DescribeRepositories", describe_repositories },
+	{ "GetAuthorizationToken", get_authorization_token },
+	{ "GetDownloadUrlForLayer", get_download_url_for_layer },
+	{ "ListTagsForResource", list_tags_for_resource },
+	{ "PutImageTagMutability", put_image_tag_mutability },
+	{ "TagResource", tag_resource },
+	{ "UntagResource", untag_resource },
+};
+
+const struct api_service api_ecr = {
+	.target_prefix = "AmazonEC2ContainerRegistry_V20150921",
+	.signing_name = "ecr",
+	.model = &model_ecr,
+	.ops = ecr_ops,
+	.n_ops = ARRAY_SIZE(ecr_ops),
+};
