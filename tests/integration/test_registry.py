@@ -30,6 +30,7 @@ import threading
 import time
 import unittest
 import urllib.parse
+import uuid
 
 import harness
 from harness import BerthTestCase, Berth, ServerError
@@ -166,7 +167,10 @@ class RegistryCase(BerthTestCase):
         key = (berth.port, op)
         if key not in cls._ecr_ops:
             r = berth.request("%s.%s" % (ECR_PREFIX, op), b"{}", service="ecr")
-            cls._ecr_ops[key] = r.error_type != "UnknownOperationException"
+            # the ECR actions answer "this server runs no registry" until the
+            # registry is wired into the server
+            cls._ecr_ops[key] = not (r.error_type == "UnknownOperationException" or
+                                     (r.status >= 500 and "no registry" in r.message))
         return cls._ecr_ops[key]
 
     def need_ecr(self, *ops):
@@ -1187,7 +1191,7 @@ class Errors(RegistryCase):
                                    r"(/[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*)*$")
         # the longest valid name
         if self.create_on_push or self.ecr_has("CreateRepository"):
-            longest = "/".join(["a" * 63] * 4) + "/bcd"
+            longest = "/".join(["a" * 63] * 3) + "/" + "b" * 64
             self.assertEqual(len(longest), 256)
             self.ensure_repo(longest)
             self.push_http(longest, IMG["oci"], "v1")
@@ -1238,7 +1242,7 @@ class Errors(RegistryCase):
         self.assertStoreIntact()
 
     def test_blob_upload_unknown(self):
-        fake = "/v2/%s/blobs/uploads/0123456789abcdef0123456789abcdef" % BASE_REPO
+        fake = "/v2/%s/blobs/uploads/%s" % (BASE_REPO, uuid.uuid4())
         for method, body, h in (("GET", b"", {}),
                                 ("PATCH", b"data", {"Content-Range": "0-3"}),
                                 ("PUT", b"data", {}),
@@ -1251,7 +1255,8 @@ class Errors(RegistryCase):
             with self.subTest(odd=odd):
                 r = self.v2("PATCH", "/v2/%s/blobs/uploads/%s" % (BASE_REPO, odd), b"x",
                             {"Content-Range": "0-0"}, implemented=False)
-                self.assertIn(r.status, (400, 404), r)
+                # refused, or a redirect to the cleaned path: never served
+                self.assertIn(r.status, (301, 400, 404), r)
         # a session of one repository is unknown in another
         self.ensure_repo("errors/other")
         r = self.v2("POST", "/v2/errors/other/blobs/uploads/")
@@ -1259,6 +1264,17 @@ class Errors(RegistryCase):
         path = self.upload_path(r).replace("/v2/errors/other/", "/v2/%s/" % BASE_REPO)
         self.assertOciError(self.v2("GET", path), 404, "BLOB_UPLOAD_UNKNOWN")
         self.assertStoreIntact()
+
+
+    def test_zz_reference_image_still_pulls(self):
+        """Last in the class (unittest sorts by name): after every refusal, skopeo pulls it whole."""
+        img = IMG["oci"]
+        d = os.path.join(self.tmpdir(), "after")
+        rc, _, err = self.pull(BASE_REPO, BASE_TAG, "oci:%s:after" % d)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(build.read_layout_blob(d, img.digest), img.manifest)
+        self.assertEqual(read_blobs_of_layout(d, img), img.blobs)
+        self.assertBlobFilesValid()
 
 
 # =====================================================================================
