@@ -67,7 +67,7 @@ struct http_response {
 	int n_headers;
 	struct {
 		char name[48];
-		char value[208];
+		char value[512]; /* a Location or Link names a repository (256) */
 	} headers[HTTP_HEADERS_MAX];
 };
 

@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -20,9 +22,28 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "main.h"
+#include "registry/blobs.h"
+#include "registry/distribution.h"
+#include "registry/registry.h"
 #include "core/banned.h"
 
 static volatile sig_atomic_t stop_requested;
+
+/* What the HTTP handlers share: the JSON APIs' state and the registry. */
+struct server {
+	struct api_server api;
+	struct registry registry;
+};
+
+/* The registry's collector, run every interval_s until stopped. */
+struct gc_thread {
+	struct registry *registry;
+	int64_t interval_s;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+};
 
 static void on_signal(int sig)
 {
@@ -47,15 +68,32 @@ static void usage(FILE *f, const char *self)
 		"(default " API_DEFAULT_ACCOUNT_ID ")\n"
 		"  --threads N           HTTP worker threads (default 8)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n"
+		"  --registry-create-on-push\n"
+		"                        a push to a repository that does not exist creates it\n"
+		"  --registry-gc-interval SECONDS\n"
+		"                        how often unreferenced blobs and abandoned uploads are\n"
+		"                        removed (default 600)\n"
 		"\n"
 		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials.\n",
 		self);
 }
 
+static void begin(void *ctx, struct http_request *req)
+{
+	struct server *srv = ctx;
+
+	if (registry_http_path(req->path))
+		registry_http_begin(&srv->registry, req);
+}
+
 static void handle(void *ctx, struct http_request *req, struct http_response *resp)
 {
-	struct api_server *srv = ctx;
+	struct server *srv = ctx;
 
+	if (registry_http_path(req->path)) {
+		registry_http_handle(&srv->registry, req, resp);
+		return;
+	}
 	if (!strcmp(req->path, "/healthz") && !strcmp(req->method, "GET")) {
 		resp->status = 200;
 		resp->content_type = "text/plain";
@@ -63,7 +101,7 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
 		return;
 	}
 	if (!strcmp(req->path, "/")) {
-		api_handle(srv, req, resp);
+		api_handle(&srv->api, req, resp);
 		return;
 	}
 	resp->status = 404;
@@ -123,6 +161,62 @@ static int dev_credentials(const char *data_dir, struct buf *ret_path, struct er
 	return 0;
 }
 
+static void *gc_main(void *arg)
+{
+	struct gc_thread *g = arg;
+	struct timespec until;
+	struct err err = ERR_INIT;
+	unsigned uploads, blobs;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += g->interval_s;
+		while (!g->stop && pthread_cond_timedwait(&g->cond, &g->lock, &until) != ETIMEDOUT)
+			;
+		if (g->stop)
+			break;
+		pthread_mutex_unlock(&g->lock);
+		uploads = blobs = 0;
+		if (registry_upload_sweep(g->registry, now_ms(), &uploads, &err) < 0 ||
+		    registry_gc(g->registry, now_ms(), &blobs, &err) < 0)
+			log_warn("registry garbage collection: %s", err.msg);
+		else if (uploads || blobs)
+			log_info(
+				"registry garbage collection: removed %u blobs and %u upload files",
+				blobs, uploads);
+		pthread_mutex_lock(&g->lock);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+static void gc_stop(struct gc_thread *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->stop = true;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->thread, NULL);
+}
+
+/* The address clients reach /v2/ at: the listen address, or this host's name for a wildcard. */
+static void registry_endpoint(char *out, size_t size, const char *listen, unsigned port)
+{
+	const char *colon = strrchr(listen, ':');
+	size_t hl = colon ? (size_t)(colon - listen) : 0;
+	char host[128] = "";
+
+	if (hl > 0 && hl < sizeof(host)) {
+		memcpy(host, listen, hl);
+		host[hl] = '\0';
+	}
+	if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+		if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+			snprintf(host, sizeof(host), "127.0.0.1");
+	snprintf(out, size, "%s:%u", host, port);
+}
+
 static int run(int argc, char **argv, bool dev)
 {
 	static const struct option options[] = {
@@ -133,13 +227,20 @@ static int run(int argc, char **argv, bool dev)
 		{ "account-id", required_argument, NULL, 'a' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "registry-create-on-push", no_argument, NULL, 'P' },
+		{ "registry-gc-interval", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = "127.0.0.1:9400", *data_dir = "berth-data", *cred_file = NULL;
 	const char *region = API_DEFAULT_REGION, *account = API_DEFAULT_ACCOUNT_ID;
 	const char *self = dev ? "berth dev" : "berth server";
-	struct api_server srv;
+	static struct server server;
+	struct api_server *srv = &server.api;
+	struct gc_thread gc = { .lock = PTHREAD_MUTEX_INITIALIZER,
+				.cond = PTHREAD_COND_INITIALIZER };
+	bool create_on_push = false;
+	int64_t gc_interval = 600;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -172,6 +273,14 @@ static int run(int argc, char **argv, bool dev)
 			}
 			log_set_level((enum log_level)level);
 			break;
+		case 'P': create_on_push = true; break;
+		case 'G':
+			if (parse_int64(optarg, 1, 86400 * 7, &gc_interval) < 0) {
+				fprintf(stderr, "%s: --registry-gc-interval takes 1 to 604800\n",
+					self);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout, self); return 0;
 		default: usage(stderr, self); return 2;
 		}
@@ -198,22 +307,32 @@ static int run(int argc, char **argv, bool dev)
 		cred_file = buf_str(&dev_creds);
 	}
 
-	memset(&srv, 0, sizeof(srv));
-	snprintf(srv.region, sizeof(srv.region), "%s", region);
-	snprintf(srv.account_id, sizeof(srv.account_id), "%s", account);
-	r = credentials_load(&srv.creds, cred_file, &err);
+	memset(&server, 0, sizeof(server));
+	snprintf(srv->region, sizeof(srv->region), "%s", region);
+	snprintf(srv->account_id, sizeof(srv->account_id), "%s", account);
+	r = credentials_load(&srv->creds, cred_file, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
 		buf_release(&dev_creds);
 		return 1;
 	}
-	r = store_open_sqlite(data_dir, &srv.store, &err);
+	r = store_open_sqlite(data_dir, &srv->store, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
-		credentials_release(&srv.creds);
+		credentials_release(&srv->creds);
 		buf_release(&dev_creds);
 		return 1;
 	}
+
+	r = registry_init(&server.registry, srv, data_dir, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
+	server.registry.create_on_push = create_on_push;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -226,25 +345,39 @@ static int run(int argc, char **argv, bool dev)
 		.threads = (unsigned)threads,
 		.timeout_s = 30,
 		.handler = handle,
-		.ctx = &srv,
+		.begin = begin,
+		.ctx = &server,
 	};
 	r = http_server_start(&hopts, &http, &port, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
-		store_free(srv.store);
-		credentials_release(&srv.creds);
+		registry_release(&server.registry);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
+	registry_endpoint(server.registry.endpoint, sizeof(server.registry.endpoint), listen, port);
+	gc.registry = &server.registry;
+	gc.interval_s = gc_interval;
+	if (pthread_create(&gc.thread, NULL, gc_main, &gc) != 0) {
+		fprintf(stderr, "%s: cannot start the registry's collector thread\n", self);
+		http_server_stop(http);
+		registry_release(&server.registry);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
 		buf_release(&dev_creds);
 		return 1;
 	}
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
-		 port, srv.region, srv.account_id, data_dir);
+		 port, srv->region, srv->account_id, data_dir);
 	printf("listening on port %u\n", port);
 	if (dev && dev_creds.len)
 		printf("\nberth dev is ready. To use it with the aws CLI:\n"
 		       "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s\n"
 		       "  export AWS_DEFAULT_REGION=%s AWS_EC2_METADATA_DISABLED=true\n"
 		       "  aws --endpoint-url http://127.0.0.1:%u ecs list-clusters\n",
-		       srv.creds.pairs[0].access_key, srv.creds.pairs[0].secret_key, srv.region,
+		       srv->creds.pairs[0].access_key, srv->creds.pairs[0].secret_key, srv->region,
 		       port);
 	fflush(stdout);
 
@@ -252,9 +385,11 @@ static int run(int argc, char **argv, bool dev)
 		pause();
 
 	log_info("stopping");
+	gc_stop(&gc);
 	http_server_stop(http);
-	store_free(srv.store);
-	credentials_release(&srv.creds);
+	registry_release(&server.registry);
+	store_free(srv->store);
+	credentials_release(&srv->creds);
 	buf_release(&dev_creds);
 	return 0;
 }

@@ -185,9 +185,8 @@ int registry_blob_read(const struct registry *r, const char *digest, size_t max,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			rc = err_set(err, n < 0 ? -errno : -EIO, E_SERVER,
-				     "reading blob %s: %s", digest,
-				     n < 0 ? strerror(errno) : "file shrank");
+			rc = err_set(err, n < 0 ? -errno : -EIO, E_SERVER, "reading blob %s: %s",
+				     digest, n < 0 ? strerror(errno) : "file shrank");
 			close(fd);
 			return rc;
 		}
@@ -334,8 +333,7 @@ static int put_link(struct registry *r, const char *repo, const char *digest, ui
 	return rc;
 }
 
-int registry_blob_link(struct registry *r, const char *repo, const char *digest,
-		       struct err *err)
+int registry_blob_link(struct registry *r, const char *repo, const char *digest, struct err *err)
 {
 	struct buf path = BUF_INIT;
 	struct stat st;
@@ -356,8 +354,7 @@ int registry_blob_link(struct registry *r, const char *repo, const char *digest,
 	return put_link(r, repo, digest, (uint64_t)st.st_size, err);
 }
 
-int registry_blob_unlink(struct registry *r, const char *repo, const char *digest,
-			 struct err *err)
+int registry_blob_unlink(struct registry *r, const char *repo, const char *digest, struct err *err)
 {
 	struct store_txn t = STORE_TXN_INIT;
 	struct buf key = BUF_INIT;
@@ -439,10 +436,10 @@ static int session_open_fd(struct registry_upload *u, int flags, struct err *err
 	session_path(u->r, u->uuid, "", &p);
 	u->fd = open(buf_str(&p), O_RDWR | O_APPEND | O_CLOEXEC | flags, 0600);
 	if (u->fd < 0) {
-		int rc = errno == ENOENT ? err_set(err, -ENOENT, E_OCI_BLOB_UPLOAD_UNKNOWN,
-						   "blob upload unknown to registry")
-					 : err_set(err, -errno, E_SERVER, "opening '%s': %m",
-						   buf_str(&p));
+		int rc = errno == ENOENT
+				 ? err_set(err, -ENOENT, E_OCI_BLOB_UPLOAD_UNKNOWN,
+					   "blob upload unknown to registry")
+				 : err_set(err, -errno, E_SERVER, "opening '%s': %m", buf_str(&p));
 		buf_release(&p);
 		return rc;
 	}
@@ -659,8 +656,7 @@ static int flush(struct registry_upload *u, struct err *err)
 	return 0;
 }
 
-int registry_upload_write(struct registry_upload *u, const void *data, size_t n,
-			  struct err *err)
+int registry_upload_write(struct registry_upload *u, const void *data, size_t n, struct err *err)
 {
 	int rc;
 

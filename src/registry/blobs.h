@@ -74,16 +74,14 @@ int registry_blob_in_repo(const struct registry *r, const char *repo, const char
  * cross-repository mount): -ENOENT with E_OCI_BLOB_UNKNOWN otherwise. Safe
  * against a concurrent garbage collection.
  */
-int registry_blob_link(struct registry *r, const char *repo, const char *digest,
-		       struct err *err);
+int registry_blob_link(struct registry *r, const char *repo, const char *digest, struct err *err);
 
 /*
  * Forget that `repo` holds blob `digest` (DELETE /v2/REPO/blobs/DIGEST);
  * the file goes with the next garbage collection if nothing else holds it.
  * -ENOENT with E_OCI_BLOB_UNKNOWN when the repository did not hold it.
  */
-int registry_blob_unlink(struct registry *r, const char *repo, const char *digest,
-			 struct err *err);
+int registry_blob_unlink(struct registry *r, const char *repo, const char *digest, struct err *err);
 
 /*
  * Upload sessions. A session is uploads/UUID (the bytes so far) and
@@ -111,8 +109,7 @@ const char *registry_upload_uuid(const struct registry_upload *u);
 uint64_t registry_upload_offset(const struct registry_upload *u);
 
 /* Append bytes to the session. E_OCI_TOO_LARGE past REGISTRY_BLOB_MAX. */
-int registry_upload_write(struct registry_upload *u, const void *data, size_t n,
-			  struct err *err);
+int registry_upload_write(struct registry_upload *u, const void *data, size_t n, struct err *err);
 
 /*
  * Finish the upload as blob `digest`: the bytes must hash to it
