@@ -333,6 +333,7 @@ static int run(int argc, char **argv, bool dev)
 		return 1;
 	}
 	server.registry.create_on_push = create_on_push;
+	srv->registry = &server.registry; /* the ECR handlers' */
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

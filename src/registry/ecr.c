@@ -13,7 +13,6 @@
  * Messages follow ECR's wording where it is known.
  */
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +28,11 @@
 #define REPO_PREFIX "ecr/repo/"
 /* Commit attempts before giving up when other processes keep winning. */
 #define COMMIT_ATTEMPTS 64
-#define TAGS_MAX        50
-#define TAG_KEY_MAX     128
-#define TAG_VALUE_MAX   256
+#define TAGS_MAX	50
+#define TAG_KEY_MAX	128
+#define TAG_VALUE_MAX	256
 
-#define NAME_PATTERN "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+#define NAME_PATTERN   "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
 #define DIGEST_PATTERN "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
 
 /* One path component of a repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
@@ -93,11 +92,12 @@ bool ecr_valid_digest(const char *s)
 	if (!colon || colon == s || !colon[1] || strlen(s) > 1000)
 		return false;
 	for (p = s; p < colon; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("-_+.", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("-_+.", *p)))
 			return false;
 	for (p = colon + 1; *p; p++)
-		if (!((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') || (*p >= '0' && *p <= '9')))
+		if (!((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+		      (*p >= '0' && *p <= '9')))
 			return false;
 	return true;
 }
@@ -176,9 +176,10 @@ int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 	if (registry_id && strcmp(registry_id, ctx->srv->account_id) != 0)
 		return ecr_repo_not_found(ctx, name, registry_id, err);
 	if (!ecr_valid_repo_name(name))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
-			       "'must satisfy regular expression '" NAME_PATTERN "''");
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+			"'must satisfy regular expression '" NAME_PATTERN "''");
 	snprintf(ret_name, REGISTRY_NAME_MAX + 1, "%s", name);
 	return 0;
 }
@@ -230,74 +231,35 @@ static int repo_save(const struct api_ctx *ctx, const char *name, const cJSON *d
 	return r;
 }
 
-bool ecr_tag_immutable(const cJSON *repo, const char *tag)
-{
-	const char *mode = json_str(repo, "imageTagMutability");
-	const cJSON *f;
-	bool matched = false;
-
-	if (!mode || !strcmp(mode, "MUTABLE"))
-		return false;
-	if (!strcmp(mode, "IMMUTABLE"))
-		return true;
-	/* the filters are wildcards over [0-9a-zA-Z._*-]: only '*' is special */
-	cJSON_ArrayForEach(f, json_arr(repo, "imageTagMutabilityExclusionFilters")) {
-		const char *pattern = json_str(f, "filter");
-
-		if (pattern && fnmatch(pattern, tag, 0) == 0)
-			matched = true;
-	}
-	if (!strcmp(mode, "IMMUTABLE_WITH_EXCLUSION"))
-		return !matched;
-	return matched; /* MUTABLE_WITH_EXCLUSION */
-}
-
-/* Check imageTagMutability with its exclusion filters, as CreateRepository and PutImageTagMutability take them. */
+/*
+ * Check imageTagMutability as CreateRepository and PutImageTagMutability take
+ * it. The registry enforces MUTABLE and IMMUTABLE on every push (images.c);
+ * the *_WITH_EXCLUSION modes and their filters are refused rather than
+ * stored and ignored.
+ */
 static int check_mutability(const cJSON *in, struct err *err)
 {
 	const char *mode = json_str(in, "imageTagMutability");
-	const cJSON *filters = json_arr(in, "imageTagMutabilityExclusionFilters");
-	bool with_exclusion = mode && strstr(mode, "_WITH_EXCLUSION");
-	const cJSON *f;
 
-	if (with_exclusion && (!filters || cJSON_GetArraySize(filters) == 0))
+	if (mode && strcmp(mode, "MUTABLE") && strcmp(mode, "IMMUTABLE"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
-			       "satisfy constraint: exclusion filters are required when "
-			       "imageTagMutability is %s",
+			       "Invalid parameter at 'imageTagMutability': berth supports MUTABLE "
+			       "and IMMUTABLE, not %s",
 			       mode);
-	if (!with_exclusion && filters)
+	if (json_has(in, "imageTagMutabilityExclusionFilters"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to "
-			       "satisfy constraint: exclusion filters can only be used with "
-			       "IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION");
-	cJSON_ArrayForEach(f, filters) {
-		const char *s = json_str(f, "filter");
-		size_t n = s ? strlen(s) : 0;
-
-		if (n == 0 || n > 128 || strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
-						   "ABCDEFGHIJKLMNOPQRSTUVWXYZ._*-") != n)
-			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "Invalid parameter at 'imageTagMutabilityExclusionFilters' "
-				       "failed to satisfy constraint: filter '%.200s' must satisfy "
-				       "regular expression '^[0-9a-zA-Z._*-]{1,128}$'",
-				       s ? s : "");
-	}
+			       "Invalid parameter at 'imageTagMutabilityExclusionFilters': berth "
+			       "supports no exclusion filters");
 	return 0;
 }
 
-/* Set imageTagMutability and its filters in doc from the request. */
+/* Set imageTagMutability in doc from the request. */
 static void set_mutability(cJSON *doc, const cJSON *in)
 {
 	const char *mode = json_str(in, "imageTagMutability");
-	const cJSON *filters = json_arr(in, "imageTagMutabilityExclusionFilters");
 
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutability");
 	cJSON_AddStringToObject(doc, "imageTagMutability", mode ? mode : "MUTABLE");
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutabilityExclusionFilters");
-	if (filters)
-		cJSON_AddItemToObject(doc, "imageTagMutabilityExclusionFilters",
-				      cJSON_Duplicate(filters, true));
 }
 
 /* The URI clients push to: this server's registry endpoint and the name. */
@@ -327,8 +289,6 @@ static void write_repository(const struct api_ctx *ctx, const cJSON *doc)
 	jsonw_key_str(w, "repositoryUri", buf_str(&uri));
 	jsonw_key_time_ms(w, "createdAt", json_int(doc, "createdAt", 0));
 	jsonw_key_str(w, "imageTagMutability", json_str(doc, "imageTagMutability"));
-	if ((v = json_arr(doc, "imageTagMutabilityExclusionFilters")))
-		ecr_write_json(w, "imageTagMutabilityExclusionFilters", v);
 	if ((v = json_obj(doc, "imageScanningConfiguration")))
 		ecr_write_json(w, "imageScanningConfiguration", v);
 	if ((v = json_obj(doc, "encryptionConfiguration")))
@@ -383,8 +343,8 @@ static int check_tags(const cJSON *tags, struct err *err)
 
 	if (tags && cJSON_GetArraySize(tags) > TAGS_MAX)
 		return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
-			       "A repository can have at most %d tags; the request has %d", TAGS_MAX,
-			       cJSON_GetArraySize(tags));
+			       "A repository can have at most %d tags; the request has %d",
+			       TAGS_MAX, cJSON_GetArraySize(tags));
 	cJSON_ArrayForEach(t, tags) {
 		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
 
@@ -457,15 +417,17 @@ static int create_repository(struct api_ctx *ctx, struct err *err)
 			       "'%.20s'",
 			       ctx->srv->account_id, registry_id);
 	if (!ecr_valid_repo_name(name))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
-			       "'must satisfy regular expression '" NAME_PATTERN "''");
+		return err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+			"'must satisfy regular expression '" NAME_PATTERN "''");
 	r = check_mutability(in, err);
 	if (r == 0)
 		r = check_tags(tags, err);
 	if (r < 0)
 		return r;
-	if (enc && json_str(enc, "encryptionType") && strcmp(json_str(enc, "encryptionType"), "AES256"))
+	if (enc && json_str(enc, "encryptionType") &&
+	    strcmp(json_str(enc, "encryptionType"), "AES256"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "Invalid parameter at 'encryptionConfiguration': berth has no KMS; "
 			       "encryptionType must be AES256");
@@ -657,10 +619,11 @@ static int delete_locked(struct api_ctx *ctx, const char *name, bool force, stru
 		if (r == 0 && n > 0 && !force) {
 			buf_release(&prefix);
 			buf_release(&keys);
-			return err_set(err, -ENOTEMPTY, E_REPOSITORY_NOT_EMPTY,
-				       "The repository with name '%s' in registry with id '%s' cannot "
-				       "be deleted because it still contains images",
-				       name, ctx->srv->account_id);
+			return err_set(
+				err, -ENOTEMPTY, E_REPOSITORY_NOT_EMPTY,
+				"The repository with name '%s' in registry with id '%s' cannot "
+				"be deleted because it still contains images",
+				name, ctx->srv->account_id);
 		}
 		total += n;
 		buf_reset(&prefix);
@@ -718,8 +681,8 @@ static int delete_repository(struct api_ctx *ctx, struct err *err)
 
 /* Load a repository, change it with fn, save it; retried when another writer won. */
 static int repo_update(struct api_ctx *ctx, const char *name,
-		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err),
-		       cJSON **ret_doc, struct err *err)
+		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err), cJSON **ret_doc,
+		       struct err *err)
 {
 	struct buf key = BUF_INIT;
 	int r = 0, attempt;
@@ -761,7 +724,6 @@ static int put_image_tag_mutability(struct api_ctx *ctx, struct err *err)
 {
 	char name[REGISTRY_NAME_MAX + 1];
 	_cleanup_json_ cJSON *doc = NULL;
-	const cJSON *v;
 	int r;
 
 	r = ecr_request_repo(ctx, name, err);
@@ -774,8 +736,6 @@ static int put_image_tag_mutability(struct api_ctx *ctx, struct err *err)
 	jsonw_key_str(ctx->out, "registryId", ctx->srv->account_id);
 	jsonw_key_str(ctx->out, "repositoryName", name);
 	jsonw_key_str(ctx->out, "imageTagMutability", json_str(doc, "imageTagMutability"));
-	if ((v = json_arr(doc, "imageTagMutabilityExclusionFilters")))
-		ecr_write_json(ctx->out, "imageTagMutabilityExclusionFilters", v);
 	return 0;
 }
 
@@ -1061,12 +1021,17 @@ static int batch_check_layer_availability(struct api_ctx *ctx, struct err *err)
 /* Sorted by name: protocol.c searches the table by bisection. */
 static const struct api_operation ecr_ops[] = {
 	{ "BatchCheckLayerAvailability", batch_check_layer_availability },
+	{ "BatchDeleteImage", ecr_batch_delete_image },
+	{ "BatchGetImage", ecr_batch_get_image },
 	{ "CreateRepository", create_repository },
 	{ "DeleteRepository", delete_repository },
+	{ "DescribeImages", ecr_describe_images },
 	{ "DescribeRepositories", describe_repositories },
 	{ "GetAuthorizationToken", get_authorization_token },
 	{ "GetDownloadUrlForLayer", get_download_url_for_layer },
+	{ "ListImages", ecr_list_images },
 	{ "ListTagsForResource", list_tags_for_resource },
+	{ "PutImage", ecr_put_image },
 	{ "PutImageTagMutability", put_image_tag_mutability },
 	{ "TagResource", tag_resource },
 	{ "UntagResource", untag_resource },

@@ -15,7 +15,7 @@
 #include "registry/registry.h"
 
 /* Most items a List/Describe page holds, and how many when maxResults is absent. */
-#define ECR_PAGE_MAX     1000
+#define ECR_PAGE_MAX	 1000
 #define ECR_PAGE_DEFAULT 100
 
 /* Whether s is a repository name as ECR's model pattern has it. */
@@ -44,9 +44,6 @@ int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
  */
 int ecr_repo_load(const struct api_ctx *ctx, const char *name, cJSON **ret_doc,
 		  uint64_t *ret_version, struct err *err);
-
-/* Whether tag is immutable in repository doc (imageTagMutability and its filters). */
-bool ecr_tag_immutable(const cJSON *repo, const char *tag);
 
 /* The message of RepositoryNotFoundException, as ECR words it. */
 int ecr_repo_not_found(const struct api_ctx *ctx, const char *name, const char *registry_id,

@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "registry/blobs.h"
 #include "registry/ecr.h"
 #include "registry/registry.h"
 #include "store/store.h"
@@ -35,9 +36,9 @@
 #include "core/banned.h"
 
 #define ARN(name) "arn:aws:ecr:us-east-1:000000000000:repository/" name
-#define SHA_A     "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define SHA_B     "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define SHA_C     "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define SHA_A	  "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B	  "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define SHA_C	  "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
 static struct credential pairs[] = {
 	{ "AKID", "secret" },
@@ -198,8 +199,8 @@ static void create(struct fixture *f, const char *name)
 static void test_names(void **state)
 {
 	static const char *good[] = { "ab", "web", "team/web", "a.b_c__d---e/f0", "0a/b1/c2" };
-	static const char *bad[] = { "a",     "Web",  "-web", "web-",  "a..b", "a___b",
-				     "a//b", "/ab",  "ab/",  "a b",   "a_.b" };
+	static const char *bad[] = { "a",    "Web", "-web", "web-", "a..b", "a___b",
+				     "a//b", "/ab", "ab/",  "a b",  "a_.b" };
 	size_t i;
 
 	(void)state;
@@ -215,7 +216,8 @@ static void test_names(void **state)
 	assert_false(ecr_valid_digest("sha256:xyz"));
 	assert_false(ecr_valid_digest(":ab"));
 	assert_true(ecr_sha256_digest(SHA_A));
-	assert_false(ecr_sha256_digest("sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	assert_false(ecr_sha256_digest(
+		"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	assert_true(ecr_valid_image_tag("v1.0_rc-1"));
 	assert_false(ecr_valid_image_tag(".v1"));
 	assert_false(ecr_valid_image_tag("a/b"));
@@ -268,23 +270,19 @@ static void test_create(void **state)
 	fails(f, "CreateRepository",
 	      "{'repositoryName':'xy','encryptionConfiguration':{'encryptionType':'KMS'}}",
 	      "InvalidParameterException", "KMS");
-	fails(f, "CreateRepository",
-	      "{'repositoryName':'xy','tags':[{'Key':'aws:x','Value':'1'}]}",
+	fails(f, "CreateRepository", "{'repositoryName':'xy','tags':[{'Key':'aws:x','Value':'1'}]}",
 	      "InvalidTagParameterException", "reserved");
 	fails(f, "CreateRepository",
 	      "{'repositoryName':'xy','tags':[{'Key':'a','Value':'1'},{'Key':'a','Value':'2'}]}",
 	      "InvalidTagParameterException", "more than once");
 	fails(f, "CreateRepository",
-	      "{'repositoryName':'xy','imageTagMutability':'IMMUTABLE_WITH_EXCLUSION'}",
-	      "InvalidParameterException", "exclusion filters are required");
+	      "{'repositoryName':'xy','imageTagMutability':'IMMUTABLE_WITH_EXCLUSION',"
+	      "'imageTagMutabilityExclusionFilters':[{'filterType':'WILDCARD','filter':'dev*'}]}",
+	      "InvalidParameterException", "berth supports MUTABLE and IMMUTABLE");
 	fails(f, "CreateRepository",
 	      "{'repositoryName':'xy','imageTagMutabilityExclusionFilters':[{'filterType':"
 	      "'WILDCARD','filter':'dev*'}]}",
-	      "InvalidParameterException", "can only be used");
-	fails(f, "CreateRepository",
-	      "{'repositoryName':'xy','imageTagMutability':'IMMUTABLE_WITH_EXCLUSION',"
-	      "'imageTagMutabilityExclusionFilters':[{'filterType':'WILDCARD','filter':'d/v'}]}",
-	      "InvalidParameterException", "must satisfy");
+	      "InvalidParameterException", "exclusion filters");
 	/* nothing of the refused requests was stored */
 	assert_int_equal(count_keys(f, "ecr/repo/"), 2);
 }
@@ -307,10 +305,12 @@ static void test_too_many_tags(void **state)
 		buf_printf(&body, "%s{'Key':'k%d','Value':'v'}", i ? "," : "", i);
 	buf_puts(&body, "]}");
 	call_ok(f, "TagResource", buf_str(&body));
-	fails(f, "TagResource", "{'resourceArn':'" ARN("many") "','tags':[{'Key':'one','Value':'more'}]}",
+	fails(f, "TagResource",
+	      "{'resourceArn':'" ARN("many") "','tags':[{'Key':'one','Value':'more'}]}",
 	      "TooManyTagsException", NULL);
 	/* replacing a value is not adding a tag */
-	call_ok(f, "TagResource", "{'resourceArn':'" ARN("many") "','tags':[{'Key':'k3','Value':'w'}]}");
+	call_ok(f, "TagResource",
+		"{'resourceArn':'" ARN("many") "','tags':[{'Key':'k3','Value':'w'}]}");
 	buf_release(&body);
 }
 
@@ -349,7 +349,8 @@ static void test_describe(void **state)
 	      "'000000000000'");
 	fails(f, "DescribeRepositories", "{'repositoryNames':['repo3'],'maxResults':1}",
 	      "InvalidParameterException", NULL);
-	fails(f, "DescribeRepositories", "{'repositoryNames':['repo3'],'registryId':'111111111111'}",
+	fails(f, "DescribeRepositories",
+	      "{'repositoryNames':['repo3'],'registryId':'111111111111'}",
 	      "RepositoryNotFoundException", "'111111111111'");
 	out = ok(f, "DescribeRepositories", "{'registryId':'111111111111'}");
 	assert_int_equal(cJSON_GetArraySize(json_arr(out, "repositories")), 0);
@@ -414,7 +415,7 @@ static void test_delete(void **state)
 static void test_mutability(void **state)
 {
 	struct fixture *f = *state;
-	cJSON *out, *doc;
+	cJSON *out;
 
 	create(f, "web");
 	out = ok(f, "PutImageTagMutability",
@@ -432,27 +433,10 @@ static void test_mutability(void **state)
 	fails(f, "PutImageTagMutability", "{'repositoryName':'web'}", "InvalidParameterException",
 	      NULL);
 
-	out = ok(f, "PutImageTagMutability",
-		 "{'repositoryName':'web','imageTagMutability':'IMMUTABLE_WITH_EXCLUSION',"
-		 "'imageTagMutabilityExclusionFilters':[{'filterType':'WILDCARD','filter':'dev-*'},"
-		 "{'filterType':'WILDCARD','filter':'latest'}]}");
-	assert_int_equal(cJSON_GetArraySize(json_arr(out, "imageTagMutabilityExclusionFilters")),
-			 2);
-	cJSON_Delete(out);
-	doc = cJSON_CreateObject();
-	cJSON_AddStringToObject(doc, "imageTagMutability", "IMMUTABLE_WITH_EXCLUSION");
-	cJSON_AddItemToObject(doc, "imageTagMutabilityExclusionFilters",
-			      cJSON_Parse("[{\"filter\":\"dev-*\"},{\"filter\":\"latest\"}]"));
-	assert_false(ecr_tag_immutable(doc, "dev-42"));
-	assert_false(ecr_tag_immutable(doc, "latest"));
-	assert_true(ecr_tag_immutable(doc, "v1.0"));
-	cJSON_ReplaceItemInObject(doc, "imageTagMutability",
-				  cJSON_CreateString("MUTABLE_WITH_EXCLUSION"));
-	assert_true(ecr_tag_immutable(doc, "dev-42"));
-	assert_false(ecr_tag_immutable(doc, "v1.0"));
-	cJSON_ReplaceItemInObject(doc, "imageTagMutability", cJSON_CreateString("MUTABLE"));
-	assert_false(ecr_tag_immutable(doc, "dev-42"));
-	cJSON_Delete(doc);
+	fails(f, "PutImageTagMutability",
+	      "{'repositoryName':'web','imageTagMutability':'MUTABLE_WITH_EXCLUSION',"
+	      "'imageTagMutabilityExclusionFilters':[{'filterType':'WILDCARD','filter':'dev-*'}]}",
+	      "InvalidParameterException", NULL);
 }
 
 static void test_tags(void **state)
@@ -463,7 +447,7 @@ static void test_tags(void **state)
 	create(f, "team/web");
 	call_ok(f, "TagResource",
 		"{'resourceArn':'" ARN("team/web") "','tags':[{'Key':'a','Value':'1'},"
-		"{'Key':'b','Value':'2'}]}");
+						   "{'Key':'b','Value':'2'}]}");
 	call_ok(f, "TagResource",
 		"{'resourceArn':'" ARN("team/web") "','tags':[{'Key':'a','Value':'3'}]}");
 	out = ok(f, "ListTagsForResource", "{'resourceArn':'" ARN("team/web") "'}");
@@ -565,14 +549,275 @@ static void test_layers(void **state)
 	v = json_arr(out, "layers");
 	assert_json(v, "[{'layerDigest':'" SHA_A "','layerAvailability':'AVAILABLE',"
 		       "'layerSize':123}]");
-	assert_json(json_arr(out, "failures"),
-		    "[{'layerDigest':'" SHA_C "','failureCode':'MissingLayerDigest',"
-		    "'failureReason':'Could not find layer'},{'layerDigest':'bad','failureCode':"
-		    "'InvalidLayerDigest','failureReason':'Invalid layer digest'},{'layerDigest':'',"
-		    "'failureCode':'MissingLayerDigest','failureReason':'Missing layer digest'}]");
+	assert_json(
+		json_arr(out, "failures"),
+		"[{'layerDigest':'" SHA_C "','failureCode':'MissingLayerDigest',"
+		"'failureReason':'Could not find layer'},{'layerDigest':'bad','failureCode':"
+		"'InvalidLayerDigest','failureReason':'Invalid layer digest'},{'layerDigest':'',"
+		"'failureCode':'MissingLayerDigest','failureReason':'Missing layer digest'}]");
 	cJSON_Delete(out);
 	fails(f, "BatchCheckLayerAvailability", "{'repositoryName':'nope','layerDigests':['x:1']}",
 	      "RepositoryNotFoundException", NULL);
+}
+
+/* Store data as a blob the repository holds (what a layer upload leaves). */
+static void blob(struct fixture *f, const char *repo, const char *data,
+		 char digest[REGISTRY_DIGEST_SIZE])
+{
+	struct err err = ERR_INIT;
+
+	assert_int_equal(registry_blob_put(&f->reg, data, strlen(data), digest, &err), 0);
+	assert_int_equal(registry_blob_link(&f->reg, repo, digest, &err), 0);
+}
+
+/* An OCI image manifest over config and two layers; note makes it distinct. */
+static char *manifest_of(const char *config, const char *l1, const char *l2, const char *note)
+{
+	struct buf b = BUF_INIT;
+
+	buf_printf(
+		&b,
+		"{\\'schemaVersion\\':2,\\'mediaType\\':\\'application/"
+		"vnd.oci.image.manifest.v1+json\\',"
+		"\\'config\\':{\\'mediaType\\':\\'application/"
+		"vnd.oci.image.config.v1+json\\',\\'digest\\':"
+		"\\'%s\\',\\'size\\':2},\\'layers\\':[{\\'mediaType\\':\\'application/"
+		"vnd.oci.image.layer."
+		"v1.tar+gzip\\',\\'digest\\':\\'%s\\',\\'size\\':5},{\\'mediaType\\':\\'"
+		"application/vnd.oci."
+		"image.layer.v1.tar+gzip\\',\\'digest\\':\\'%s\\',\\'size\\':6}],\\'annotations\\':"
+		"{\\'note\\':\\'%s\\'}}",
+		config, l1, l2, note);
+	return buf_detach(&b, NULL);
+}
+
+/* A PutImage body: the manifest as a JSON string, and the other members. */
+static char *put_body(const char *manifest, const char *extra)
+{
+	struct buf b = BUF_INIT;
+
+	buf_printf(&b, "{'repositoryName':'app','imageManifest':'%s'%s}", manifest, extra);
+	return buf_detach(&b, NULL);
+}
+
+static void digest_of(const char *manifest, char digest[REGISTRY_DIGEST_SIZE])
+{
+	char *m = strdup(manifest);
+
+	/* the stored manifest has " where the body's escapes stand */
+	for (char *p = m, *q = m;; p++) {
+		if (*p == '\\' && p[1] == '\'') {
+			*q++ = '"';
+			p++;
+			continue;
+		}
+		if (!(*q++ = *p))
+			break;
+	}
+	registry_digest_of(m, strlen(m), digest);
+	free(m);
+}
+
+static int page_count(struct fixture *f, const char *op, const char *array, const char *args,
+		      int page)
+{
+	char body[1024];
+	int n = 0, pages = 0;
+	const char *token = NULL;
+	cJSON *out = NULL;
+
+	for (;;) {
+		snprintf(body, sizeof(body), "{'repositoryName':'app','maxResults':%d%s%s%s%s}",
+			 page, args, token ? ",'nextToken':'" : "", token ? token : "",
+			 token ? "'" : "");
+		cJSON_Delete(out);
+		out = ok(f, op, body);
+		n += cJSON_GetArraySize(json_arr(out, array));
+		pages++;
+		assert_true(cJSON_GetArraySize(json_arr(out, array)) <= page);
+		token = json_str(out, "nextToken");
+		if (!token)
+			break;
+		assert_true(pages < 20);
+	}
+	cJSON_Delete(out);
+	return n;
+}
+
+static void test_images(void **state)
+{
+	struct fixture *f = *state;
+	char config[REGISTRY_DIGEST_SIZE], l1[REGISTRY_DIGEST_SIZE], l2[REGISTRY_DIGEST_SIZE];
+	char d1[REGISTRY_DIGEST_SIZE], d2[REGISTRY_DIGEST_SIZE], d3[REGISTRY_DIGEST_SIZE];
+	char *m1, *m2, *m3, *bad, *body;
+	char req[1024];
+	const cJSON *v;
+	cJSON *out;
+
+	create(f, "app");
+	blob(f, "app", "{}", config);
+	blob(f, "app", "hello", l1);
+	blob(f, "app", "world!", l2);
+	m1 = manifest_of(config, l1, l2, "one");
+	m2 = manifest_of(config, l1, l2, "two");
+	m3 = manifest_of(config, l1, l2, "three");
+	bad = manifest_of(config, l1, SHA_A, "bad");
+	digest_of(m1, d1);
+	digest_of(m2, d2);
+	digest_of(m3, d3);
+
+	/* PutImage */
+	body = put_body(m1, ",'imageTag':'v1'");
+	out = ok(f, "PutImage", body);
+	v = json_obj(out, "image");
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageDigest"), d1);
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageTag"), "v1");
+	assert_string_equal(json_str(v, "imageManifestMediaType"),
+			    "application/vnd.oci.image.manifest.v1+json");
+	cJSON_Delete(out);
+	fails(f, "PutImage", body, "ImageAlreadyExistsException", "already exists");
+	free(body);
+	body = put_body(m2, ",'imageTag':'v2','imageDigest':'" SHA_A "'");
+	fails(f, "PutImage", body, "ImageDigestDoesNotMatchException", NULL);
+	free(body);
+	body = put_body(bad, ",'imageTag':'bad'");
+	fails(f, "PutImage", body, "LayersNotFoundException", NULL);
+	free(body);
+	body = put_body(m2, ",'imageTag':'a/b'");
+	fails(f, "PutImage", body, "InvalidParameterException", "imageTag");
+	free(body);
+	fails(f, "PutImage", "{'repositoryName':'nope','imageManifest':'{}'}",
+	      "RepositoryNotFoundException", NULL);
+	body = put_body(m2, ",'imageTag':'v2'");
+	call_ok(f, "PutImage", body);
+	free(body);
+	body = put_body(m1, ",'imageTag':'latest'");
+	call_ok(f, "PutImage", body);
+	free(body);
+	body = put_body(m3, ""); /* untagged */
+	call_ok(f, "PutImage", body);
+	free(body);
+
+	/* ListImages: one entry per tag, then the untagged */
+	out = ok(f, "ListImages", "{'repositoryName':'app','filter':{'tagStatus':'UNTAGGED'}}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "imageIds")), 1);
+	assert_string_equal(json_str(json_arr(out, "imageIds")->child, "imageDigest"), d3);
+	cJSON_Delete(out);
+	assert_int_equal(page_count(f, "ListImages", "imageIds", "", 1), 4);
+	assert_int_equal(page_count(f, "ListImages", "imageIds", "", 3), 4);
+	assert_int_equal(
+		page_count(f, "ListImages", "imageIds", ",'filter':{'tagStatus':'TAGGED'}", 2), 3);
+	fails(f, "ListImages", "{'repositoryName':'nope'}", "RepositoryNotFoundException", NULL);
+	fails(f, "ListImages", "{'repositoryName':'app','nextToken':'xyz'}",
+	      "InvalidParameterException", NULL);
+
+	/* DescribeImages */
+	assert_int_equal(page_count(f, "DescribeImages", "imageDetails", "", 1), 3);
+	assert_int_equal(page_count(f, "DescribeImages", "imageDetails",
+				    ",'filter':{'tagStatus':'TAGGED'}", 5),
+			 2);
+	fails(f, "DescribeImages",
+	      "{'repositoryName':'app','imageIds':[{'imageTag':'v1'},{'imageDigest':'" SHA_A "'}]}",
+	      "ImageNotFoundException", NULL);
+	fails(f, "DescribeImages",
+	      "{'repositoryName':'app','imageIds':[{'imageTag':'v1'},{'imageTag':'v9'}]}",
+	      "ImageNotFoundException",
+	      "The image with imageId {imageDigest:'null', imageTag:'v9'} does not exist within "
+	      "the repository with name 'app' in the registry with id '000000000000'");
+	snprintf(req, sizeof(req),
+		 "{'repositoryName':'app','imageIds':[{'imageTag':'latest'},{'imageDigest':'%s'}]}",
+		 d1);
+	out = ok(f, "DescribeImages", req);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "imageDetails")), 1);
+	v = json_arr(out, "imageDetails")->child;
+	assert_string_equal(json_str(v, "imageDigest"), d1);
+	assert_json(json_arr(v, "imageTags"), "['latest','v1']");
+	assert_int_equal(json_int(v, "imageSizeInBytes", 0), 2 + 5 + 6);
+	assert_string_equal(json_str(v, "artifactMediaType"),
+			    "application/vnd.oci.image.config.v1+json");
+	assert_string_equal(json_str(v, "repositoryName"), "app");
+	assert_string_equal(json_str(v, "registryId"), "000000000000");
+	assert_true(json_has(v, "imagePushedAt"));
+	cJSON_Delete(out);
+	fails(f, "DescribeImages",
+	      "{'repositoryName':'app','imageIds':[{'imageTag':'v1'}],'maxResults':1}",
+	      "InvalidParameterException", NULL);
+
+	/* BatchGetImage */
+	snprintf(
+		req, sizeof(req),
+		"{'repositoryName':'app','imageIds':[{'imageTag':'v2'},{'imageDigest':'%s'},"
+		"{'imageDigest':'%s','imageTag':'v2'},{'imageTag':'nope'},{'imageDigest':'x'},{}]}",
+		d1, d1);
+	out = ok(f, "BatchGetImage", req);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "images")), 2);
+	v = json_arr(out, "images")->child;
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageDigest"), d2);
+	assert_string_equal(json_str(json_obj(v, "imageId"), "imageTag"), "v2");
+	assert_non_null(strstr(json_str(v, "imageManifest"), "\"note\":\"two\""));
+	v = json_arr(out, "failures");
+	assert_string_equal(json_str(v->child, "failureCode"), "ImageTagDoesNotMatchDigest");
+	assert_string_equal(json_str(v->child->next, "failureCode"), "ImageNotFound");
+	assert_string_equal(json_str(v->child->next, "failureReason"), "Requested image not found");
+	assert_string_equal(json_str(v->child->next->next, "failureCode"), "InvalidImageDigest");
+	assert_string_equal(json_str(v->child->next->next->next, "failureCode"),
+			    "MissingDigestAndTag");
+	cJSON_Delete(out);
+	out = ok(f, "BatchGetImage",
+		 "{'repositoryName':'app','imageIds':[{'imageTag':'v2'}],'acceptedMediaTypes':"
+		 "['application/vnd.docker.distribution.manifest.v2+json']}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "images")), 0);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "failures")), 1);
+	cJSON_Delete(out);
+
+	/* an immutable tag refuses to move; a new tag is fine */
+	call_ok(f, "PutImageTagMutability",
+		"{'repositoryName':'app','imageTagMutability':'IMMUTABLE'}");
+	body = put_body(m2, ",'imageTag':'v1'");
+	fails(f, "PutImage", body, "ImageTagAlreadyExistsException",
+	      "The image tag 'v1' already exists in the 'app' repository and cannot be "
+	      "overwritten because the repository is immutable.");
+	free(body);
+	body = put_body(m2, ",'imageTag':'v2b'");
+	call_ok(f, "PutImage", body);
+	free(body);
+	call_ok(f, "PutImageTagMutability",
+		"{'repositoryName':'app','imageTagMutability':'MUTABLE'}");
+	/* a mutable one moves: v2b from image 2 to image 3 */
+	body = put_body(m3, ",'imageTag':'v2b'");
+	call_ok(f, "PutImage", body);
+	free(body);
+
+	/* BatchDeleteImage: a tag; the last tag takes the image; a digest takes its tags */
+	out = ok(f, "BatchDeleteImage",
+		 "{'repositoryName':'app','imageIds':[{'imageTag':'v1'},{'imageTag':'nope'}]}");
+	snprintf(req, sizeof(req), "[{'imageDigest':'%s','imageTag':'v1'}]", d1);
+	assert_json(json_arr(out, "imageIds"), req);
+	assert_json(json_arr(out, "failures"),
+		    "[{'imageId':{'imageTag':'nope'},'failureCode':'ImageNotFound',"
+		    "'failureReason':'Requested image not found'}]");
+	cJSON_Delete(out);
+	call_ok(f, "BatchDeleteImage",
+		"{'repositoryName':'app','imageIds':[{'imageTag':'latest'}]}");
+	snprintf(req, sizeof(req), "{'repositoryName':'app','imageIds':[{'imageDigest':'%s'}]}",
+		 d1);
+	fails(f, "DescribeImages", req, "ImageNotFoundException", NULL);
+	snprintf(req, sizeof(req), "{'repositoryName':'app','imageIds':[{'imageDigest':'%s'}]}",
+		 d3);
+	out = ok(f, "BatchDeleteImage", req);
+	snprintf(req, sizeof(req), "[{'imageDigest':'%s','imageTag':'v2b'}]", d3);
+	assert_json(json_arr(out, "imageIds"), req);
+	cJSON_Delete(out);
+
+	/* image 2 (v2) is left */
+	fails(f, "DeleteRepository", "{'repositoryName':'app'}", "RepositoryNotEmptyException",
+	      NULL);
+	call_ok(f, "DeleteRepository", "{'repositoryName':'app','force':true}");
+	assert_int_equal(count_keys(f, "ecr/"), 0);
+	free(m1);
+	free(m2);
+	free(m3);
+	free(bad);
 }
 
 static void test_unsupported(void **state)
@@ -596,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authorization_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
 	};
 
