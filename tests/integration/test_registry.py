@@ -320,8 +320,8 @@ class RegistryCase(BerthTestCase):
         return self.skopeo("copy", "--src-tls-verify=false", "--src-creds", "AWS:" + self.password,
                            *extra, self.ref(repo, tag, berth), dest)
 
-    def assertPushed(self, src, repo, tag, *extra, berth=None):
-        rc, out, err = self.push(src, repo, tag, *extra, berth=berth)
+    def assertPushed(self, src, repo, tag, *extra, berth=None, password=None):
+        rc, out, err = self.push(src, repo, tag, *extra, berth=berth, password=password)
         self.assertEqual(rc, 0, "skopeo copy %s to %s:%s failed:\n%s" % (src, repo, tag, err))
 
     def tmpdir(self):
@@ -1206,7 +1206,10 @@ class Errors(RegistryCase):
                 self.assertOciError(self.v2(method, path), 404, "NAME_UNKNOWN")
 
     def test_manifest_unknown(self):
-        for ref in ("nosuchtag", ZERO_DIGEST):
+        # a manifest of another repository is unknown here
+        self.ensure_repo("errors/other")
+        self.push_http("errors/other", IMG["third"], "v1")
+        for ref in ("nosuchtag", ZERO_DIGEST, IMG["third"].digest):
             with self.subTest(ref=ref):
                 r = self.v2("GET", "/v2/%s/manifests/%s" % (BASE_REPO, ref))
                 self.assertOciError(r, 404, "MANIFEST_UNKNOWN")
@@ -1314,6 +1317,88 @@ class Concurrency(RegistryCase):
             self.assertEqual(os.listdir(uploads), [], "uploads left behind")
             for repo, tag in targets:
                 self.assertImageReads(repo, tag, img, berth=b)
+
+    def test_many_uploads_of_one_blob_at_once(self):
+        """Eight chunked uploads of the same 6 MiB blob, released together: one file."""
+        self.need_v2()
+        self.need_create_on_push()
+        b = self.new_berth(extra_args=[CREATE_ON_PUSH])
+        pw = self.get_password(b)
+        data = b"".join(hashlib.sha256(b"%d" % i).digest() for i in range(6 << 15))
+        digest = sha256(data)
+        n = 8
+        gate = threading.Barrier(n)
+        results = [None] * n
+
+        def upload(i):
+            repo = "race/r%d" % (i % 2)
+            try:
+                r = self.v2("POST", "/v2/%s/blobs/uploads/" % repo, berth=b, password=pw,
+                            implemented=False)
+                path = self.upload_path(r)
+                half = len(data) // 2
+                r = self.v2("PATCH", path, data[:half], {"Content-Range": "0-%d" % (half - 1)},
+                            berth=b, password=pw, implemented=False)
+                path = self.upload_path(r)
+                gate.wait(30)
+                r = self.v2("PUT", self.with_query(path, "digest=" + digest), data[half:],
+                            berth=b, password=pw, implemented=False)
+                results[i] = (r.status, r.headers.get("docker-content-digest"))
+            except Exception as e:  # reported below, in the test's thread
+                results[i] = repr(e)
+
+        threads = [threading.Thread(target=upload, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(results, [(201, digest)] * n)
+        self.assertEqual(self.blob_files(digest, b), [digest.split(":")[1]])
+        self.assertBlobFilesValid(b)
+        for repo in ("race/r0", "race/r1"):
+            r = self.v2("GET", "/v2/%s/blobs/%s" % (repo, digest), berth=b, password=pw)
+            self.assertEqual((r.status, sha256(r.body)), (200, digest))
+        self.assertEqual(os.listdir(os.path.join(b.data_dir, "registry", "uploads")), [])
+
+
+# =====================================================================================
+
+class Restart(RegistryCase):
+    """What the registry stores survives a restart, and so does an upload under way."""
+
+    def test_images_and_uploads_survive_restart(self):
+        self.need_v2()
+        self.need_create_on_push()
+        b = self.new_berth(extra_args=[CREATE_ON_PUSH])
+        pw = self.get_password(b)
+        self.assertPushed("oci:%s:latest" % OCI, "keep/app", "v1", berth=b, password=pw)
+        data = b"an upload across a restart\n" * 4096
+        r = self.v2("POST", "/v2/keep/app/blobs/uploads/", berth=b, password=pw)
+        self.assertEqual(r.status, 202, r)
+        path = self.upload_path(r)
+        half = len(data) // 2
+        r = self.v2("PATCH", path, data[:half], {"Content-Range": "0-%d" % (half - 1)},
+                    berth=b, password=pw)
+        self.assertEqual(r.status, 202, r)
+        path = urllib.parse.urlsplit(r.headers["location"])
+        path = path.path + ("?" + path.query if path.query else "")
+        b.kill()
+        b.start()
+        # the token is still good: it is checked, not stored
+        self.assertImageReads("keep/app", "v1", IMG["oci"], berth=b)
+        s = self.v2("GET", path, berth=b, password=pw)
+        self.assertEqual((s.status, s.headers.get("range")), (204, "0-%d" % (half - 1)))
+        r = self.v2("PUT", self.with_query(path, "digest=" + sha256(data)), data[half:],
+                    berth=b, password=pw)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.v2("GET", "/v2/keep/app/blobs/" + sha256(data), berth=b,
+                                 password=pw).body, data)
+        d = os.path.join(self.tmpdir(), "after")
+        rc, _, err = self.skopeo("copy", "--src-tls-verify=false", "--src-creds", "AWS:" + pw,
+                                 self.ref("keep/app", "v1", b), "oci:%s:v1" % d)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(read_blobs_of_layout(d, IMG["oci"]), IMG["oci"].blobs)
+        self.assertBlobFilesValid(b)
 
 
 # =====================================================================================
@@ -1453,6 +1538,22 @@ class EcrOnPushedImages(RegistryCase):
         self.assertEqual(u.hostname, "127.0.0.1")
         self.assertClientError("LayersNotFoundException", self.ecr.get_download_url_for_layer,
                                repositoryName=self.REPO, layerDigest=ZERO_DIGEST)
+
+    def test_delete_repository(self):
+        self.need_ecr("DeleteRepository")
+        repo = "ecr/doomed"
+        self.ensure_repo(repo)
+        self.push_http(repo, IMG["third"], "v1")
+        self.assertClientError("RepositoryNotEmptyException", self.ecr.delete_repository,
+                               repositoryName=repo)
+        self.assertImageReads(repo, "v1", IMG["third"])
+        r = self.ecr.delete_repository(repositoryName=repo, force=True)
+        self.assertEqual(r["repository"]["repositoryName"], repo)
+        self.assertOciError(self.v2("GET", "/v2/%s/manifests/v1" % repo), 404, "NAME_UNKNOWN")
+        self.assertOciError(self.v2("GET", "/v2/%s/tags/list" % repo), 404, "NAME_UNKNOWN")
+        self.assertNotIn(repo, self.v2("GET", "/v2/_catalog").json["repositories"])
+        # the blobs other repositories share are still there
+        self.assertImageReads(self.REPO, "v1", IMG["oci"])
 
     def test_invalid_repository_names(self):
         self.need_ecr("CreateRepository")
