@@ -214,6 +214,8 @@ class RegistryCase(BerthTestCase):
         if method in ("PUT", "POST", "PATCH") and "Content-Length" not in h:
             h["Content-Length"] = str(len(body))
         r = harness.http_request(berth.endpoint, method, path, body, h)
+        # a client's mistake is never the server's error (clients retry a 5xx)
+        self.assertLess(r.status, 500, "%s %s: %r" % (method, path[:200], r))
         if implemented and (r.status in (405, 501) or
                             (r.status == 404 and method != "HEAD" and not self._oci_errors(r))):
             self.skipTest("%s %s answers %d %r: not on this server yet"
@@ -400,6 +402,8 @@ class Auth(RegistryCase):
         self.need_v2()
         r = self.v2("GET", "/v2/")
         self.assertEqual(r.status, 200, r)
+        # the API version check of the distribution spec, which docker clients look for
+        self.assertEqual(r.headers.get("docker-distribution-api-version"), "registry/2.0")
 
     def test_v2_refuses_bad_credentials(self):
         self.need_v2()
@@ -765,6 +769,31 @@ class Uploads(RegistryCase):
                     parts[2])
         self.assertEqual(r.status, 201, r)
         self.assertEqual(self.v2("GET", "/v2/up/chunked/blobs/" + sha256(data)).body, data)
+
+    def test_post_then_put_whole_blob(self):
+        self.need_v2()
+        self.ensure_repo("up/chunked")
+        data = b"POST, then one PUT with everything\n" * 300
+        path = self.start_upload("up/chunked")
+        r = self.v2("PUT", self.with_query(path, "digest=" + sha256(data)), data)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.headers.get("docker-content-digest"), sha256(data))
+        self.assertEqual(self.v2("GET", "/v2/up/chunked/blobs/" + sha256(data)).body, data)
+
+    def test_chunk_length_differs_from_content_range(self):
+        self.need_v2()
+        self.ensure_repo("up/chunked")
+        path = self.start_upload("up/chunked")
+        r = self.patch(path, b"x" * 100, 0)
+        self.assertEqual(r.status, 202, r)
+        path = self.upload_path(r)
+        # says 100 bytes, carries 50
+        r = self.v2("PATCH", path, b"y" * 50, {"Content-Range": "100-199"})
+        self.assertIn(r.status, (400, 416), r)
+        s = self.v2("GET", path)
+        self.assertEqual((s.status, s.headers.get("range")), (204, "0-99"))
+        r = self.v2("PUT", self.with_query(path, "digest=" + sha256(b"x" * 100)))
+        self.assertEqual(r.status, 201, r)
 
     def test_cancel_upload(self):
         self.need_v2()
@@ -1528,6 +1557,21 @@ class EcrOnPushedImages(RegistryCase):
         self.assertClientError("InvalidParameterException", self.ecr.put_image,
                                repositoryName=self.REPO, imageTag="x", imageManifest="{not json")
         self.assertImageReads(self.REPO, "v1", a)
+
+    def test_batch_delete_of_an_index_child(self):
+        """ECR refuses to delete a manifest an index still names."""
+        self.need_ecr("BatchDeleteImage")
+        repo = "ecr/indexed"
+        self.ensure_repo(repo)
+        self.push_http(repo, IMG["index"], "multi")
+        child = IMG["index"].children[1]
+        r = self.ecr.batch_delete_image(repositoryName=repo,
+                                        imageIds=[{"imageDigest": child.digest}])
+        self.assertEqual(r["imageIds"], [])
+        self.assertEqual(len(r["failures"]), 1, r)
+        self.assertEqual(r["failures"][0]["failureCode"], "ImageReferencedByManifestList")
+        self.assertImageReads(repo, child.digest, child)
+        self.assertImageReads(repo, "multi", IMG["index"])
 
     def test_get_download_url_for_layer(self):
         self.need_ecr("GetDownloadUrlForLayer")
