@@ -216,8 +216,8 @@ class RegistryCase(BerthTestCase):
         r = harness.http_request(berth.endpoint, method, path, body, h)
         # a client's mistake is never the server's error (clients retry a 5xx)
         self.assertLess(r.status, 500, "%s %s: %r" % (method, path[:200], r))
-        if implemented and (r.status in (405, 501) or
-                            (r.status == 404 and method != "HEAD" and not self._oci_errors(r))):
+        if implemented and (r.status in (404, 405, 501) and method != "HEAD" and
+                            not self._oci_errors(r)):
             self.skipTest("%s %s answers %d %r: not on this server yet"
                           % (method, path.split("?")[0], r.status, r.body[:80]))
         return r
@@ -440,6 +440,26 @@ class Auth(RegistryCase):
                 r = self.v2(method, path, body, {"Content-Type": build.OCI_MANIFEST}, auth=False)
                 self.assertOciError(r, 401, "UNAUTHORIZED")
         self.assertStoreIntact()
+
+    def test_token_revoked_with_its_key(self):
+        """A token is signed with its key's secret: removing the key revokes it."""
+        self.need_v2()
+        self.need_ecr("GetAuthorizationToken")
+        k2 = ("AKIDBERTHITEST000002", "second-secret-for-registry-tokens")
+        b = self.new_berth(credentials=[(b_key, b_secret) for b_key, b_secret in
+                                        [(harness.ACCESS_KEY, harness.SECRET_KEY), k2]])
+        c2 = b.client("ecr", access_key=k2[0], secret_key=k2[1])
+        tok = base64.b64decode(c2.get_authorization_token()["authorizationData"][0]
+                               ["authorizationToken"]).decode()[4:]
+        self.assertEqual(self.v2("GET", "/v2/", berth=b, password=tok).status, 200)
+        b.stop()
+        with open(b.credentials_file, "w") as f:
+            f.write("%s %s\n" % (harness.ACCESS_KEY, harness.SECRET_KEY))
+        b.start()
+        r = self.v2("GET", "/v2/", berth=b, password=tok)
+        self.assertOciError(r, 401, "UNAUTHORIZED")
+        self.assertEqual(self.v2("GET", "/v2/", berth=b, password=self.get_password(b)).status,
+                         200)
 
     def test_get_authorization_token(self):
         self.need_ecr("GetAuthorizationToken")
@@ -898,6 +918,13 @@ class TagsAndDeletion(RegistryCase):
         r = self.v2("GET", "/v2/%s/tags/list?n=2&last=e5" % repo)
         self.assertEqual(r.json["tags"], [])
         self.assertIsNone(link_next(r))
+        r = self.v2("GET", "/v2/%s/tags/list?n=0" % repo)
+        self.assertEqual((r.status, r.json["tags"]), (200, []))
+        # a count that is not a number is the client's mistake (405 would say the method is)
+        for q in ("n=abc", "n=-1"):
+            with self.subTest(q=q):
+                r = self.v2("GET", "/v2/%s/tags/list?%s" % (repo, q))
+                self.assertEqual(r.status, 400, r)
 
     def test_catalog(self):
         self.need_v2()
@@ -1138,6 +1165,9 @@ class Errors(RegistryCase):
             "negative size": (build.canonical(dict(good, config=dict(good["config"], size=-1))),
                               build.OCI_MANIFEST),
             "mediaType differs from Content-Type": (img.manifest, build.DOCKER_MANIFEST),
+            "layer size that is not the blob's": (
+                build.canonical(dict(good, layers=[dict(good["layers"][0], size=5)] +
+                                     good["layers"][1:])), build.OCI_MANIFEST),
             "index without manifests": (build.canonical({"schemaVersion": 2,
                                                          "mediaType": build.OCI_INDEX}),
                                         build.OCI_INDEX),
