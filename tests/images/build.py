@@ -292,10 +292,11 @@ def write_layout(outdir, images):
         for data in img.blobs.values():
             write_blob(outdir, data)
         write_blob(outdir, img.manifest)
+        ref = "org.opencontainers.image.ref.name"
         idx["manifests"] = [m for m in idx["manifests"]
-                            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag]
+                            if m.get("annotations", {}).get(ref) != tag]
         d = {"mediaType": img.media_type, "digest": img.digest, "size": img.size,
-             "annotations": {"org.opencontainers.image.ref.name": tag}}
+             "annotations": {ref: tag}}
         idx["manifests"].append(d)
     with open(idx_path, "wb") as f:
         f.write(canonical(idx))

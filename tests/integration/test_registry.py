@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import unittest
 import urllib.parse
 import uuid
 
@@ -360,7 +359,8 @@ class RegistryCase(BerthTestCase):
                 continue
             b = self.v2("GET", "/v2/%s/blobs/%s" % (repo, d), berth=berth)
             self.assertEqual(b.status, 200, "blob %s: %r" % (d, b))
-            self.assertEqual(sha256(b.body), d, "blob %s of %s:%s reads back wrong" % (d, repo, ref))
+            self.assertEqual(sha256(b.body), d,
+                             "blob %s of %s:%s reads back wrong" % (d, repo, ref))
 
     def assertStoreIntact(self, berth=None):
         """The reference image reads back, and every blob on disk hashes to its name."""
@@ -1329,7 +1329,7 @@ class Errors(RegistryCase):
 
 
     def test_zz_reference_image_still_pulls(self):
-        """Last in the class (unittest sorts by name): after every refusal, skopeo pulls it whole."""
+        """Last in its class (unittest sorts by name): after the refusals, skopeo pulls it whole."""
         img = IMG["oci"]
         d = os.path.join(self.tmpdir(), "after")
         rc, _, err = self.pull(BASE_REPO, BASE_TAG, "oci:%s:after" % d)
