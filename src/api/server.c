@@ -27,8 +27,6 @@
 #include "registry/registry.h"
 #include "core/banned.h"
 
-static volatile sig_atomic_t stop_requested;
-
 /* What the HTTP handlers share: the JSON APIs' state and the registry. */
 struct server {
 	struct api_server api;
@@ -44,12 +42,6 @@ struct gc_thread {
 	pthread_cond_t cond;
 	bool stop;
 };
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 static void usage(FILE *f, const char *self)
 {
@@ -257,7 +249,7 @@ static int run(int argc, char **argv, bool dev)
 	struct http_options hopts;
 	struct err err = ERR_INIT;
 	struct buf dev_creds = BUF_INIT;
-	struct sigaction sa;
+	sigset_t stop_signals;
 	int64_t threads = default_threads(), level;
 	unsigned port = 0;
 	int c, r;
@@ -319,6 +311,17 @@ static int run(int argc, char **argv, bool dev)
 		cred_file = buf_str(&dev_creds);
 	}
 
+	/*
+	 * SIGINT and SIGTERM are blocked before any thread starts (threads
+	 * inherit the mask), so none of them takes the signal: the main thread
+	 * waits for it with sigwait() below, without a check-then-pause race.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
 	memset(&server, 0, sizeof(server));
 	snprintf(srv->region, sizeof(srv->region), "%s", region);
 	snprintf(srv->account_id, sizeof(srv->account_id), "%s", account);
@@ -346,12 +349,6 @@ static int run(int argc, char **argv, bool dev)
 	}
 	server.registry.create_on_push = create_on_push;
 	srv->registry = &server.registry; /* the ECR handlers' */
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	hopts = (struct http_options){
 		.listen = listen,
@@ -394,8 +391,8 @@ static int run(int argc, char **argv, bool dev)
 		       port);
 	fflush(stdout);
 
-	while (!stop_requested)
-		pause();
+	while (sigwait(&stop_signals, &c) != 0)
+		;
 
 	log_info("stopping");
 	gc_stop(&gc);

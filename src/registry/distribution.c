@@ -226,6 +226,15 @@ static bool method_allowed(enum route route, const char *m)
 	}
 }
 
+/* Whether the request's Content-Length is given and is not n. */
+static bool content_length_differs(struct http_request *req, int64_t n)
+{
+	const char *cl = http_header(req, "Content-Length");
+	int64_t len;
+
+	return cl && (parse_int64(cl, 0, INT64_MAX, &len) < 0 || len != n);
+}
+
 /* Content-Range of a chunk: "START-END" (with "bytes " or "bytes=" allowed). */
 static int parse_content_range(const char *s, int64_t *ret_start, int64_t *ret_end)
 {
@@ -311,6 +320,10 @@ void registry_http_begin(struct registry *r, struct http_request *req)
 					     "chunk starts at %lld, the upload holds %llu bytes",
 					     (long long)start,
 					     (unsigned long long)registry_upload_offset(d->upload));
+			else if (content_length_differs(req, end - start + 1))
+				rc = err_set(&d->err, -EINVAL, E_OCI_RANGE_INVALID,
+					     "Content-Range '%.64s' is not the chunk's %s bytes",
+					     cr, http_header(req, "Content-Length"));
 		}
 	} else if (d->route == R_UPLOADS && query_get(req, "digest", &q) == 0 &&
 		   query_get(req, "mount", &q) < 0) {
@@ -420,7 +433,8 @@ static int page_params(struct http_request *req, int64_t *ret_n, struct buf *ret
 	*ret_n = -1;
 	if (query_get(req, "n", &n) == 0 && parse_int64(buf_str(&n), 0, PAGE_MAX, ret_n) < 0) {
 		buf_release(&n);
-		return err_set(err, -EINVAL, E_OCI_UNSUPPORTED, "n must be 0 to %d", PAGE_MAX);
+		return err_set(err, -EINVAL, E_OCI_PAGINATION_NUMBER_INVALID, "n must be 0 to %d",
+			       PAGE_MAX);
 	}
 	buf_release(&n);
 	if (query_get(req, "last", ret_last) < 0)

@@ -571,19 +571,30 @@ static int check_references(const struct registry *r, const char *repo, const cJ
 	cJSON_ArrayForEach(ref, refs) {
 		const char *digest = json_str(ref, "digest");
 		bool manifest = json_bool(ref, "manifest", false);
+		uint64_t want = (uint64_t)json_int(ref, "size", -1), have = 0;
+		_cleanup_json_ cJSON *doc = NULL;
 
 		buf_reset(&key);
 		buf_reset(&value);
 		if (manifest) {
 			item_key(&key, "manifest", repo, digest);
 			rc = store_get(r->api->store, buf_str(&key), &value, NULL, err);
+			if (rc == 0) {
+				doc = cJSON_ParseWithLength(buf_str(&value), value.len);
+				have = (uint64_t)json_int(doc, "size", -1);
+			}
 		} else {
-			rc = registry_blob_in_repo(r, repo, digest, NULL, err);
+			rc = registry_blob_in_repo(r, repo, digest, &have, err);
 		}
 		if (rc == -ENOENT) {
 			rc = err_set(err, -ENOENT, E_OCI_MANIFEST_BLOB_UNKNOWN,
 				     "%s %s is unknown to repository '%s'",
 				     manifest ? "manifest" : "blob", digest, repo);
+		} else if (rc == 0 && have != want) {
+			/* a descriptor's size is exact: clients check what they pull against it */
+			rc = err_set(err, -EINVAL, E_OCI_MANIFEST_INVALID,
+				     "the descriptor of %s says %llu bytes, but it has %llu",
+				     digest, (unsigned long long)want, (unsigned long long)have);
 		}
 		if (rc < 0)
 			break;
