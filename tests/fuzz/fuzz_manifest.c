@@ -87,12 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy[size] = '\0';
 	ct = line(&p, copy + size);
 	ref = ct ? line(&p, copy + size) : NULL;
-	if (ref && registry_manifest_put(&reg, "fuzz/repo", ref, ct, p,
-					 (size_t)(copy + size - p), 1, &image, NULL, &err) == 0) {
+	if (ref && registry_manifest_put(&reg, "fuzz/repo", ref, ct, p, (size_t)(copy + size - p),
+					 1, &image, NULL, &err) == 0) {
 		/* what was stored reads back as the same bytes */
-		if (registry_manifest_get(&reg, "fuzz/repo", image.digest, &bytes, NULL, &err) < 0 ||
-		    bytes.len != (size_t)(copy + size - p) ||
-		    memcmp(bytes.data, p, bytes.len) != 0)
+		if (registry_manifest_get(&reg, "fuzz/repo", image.digest, &bytes, NULL, &err) <
+			    0 ||
+		    bytes.len != (size_t)(copy + size - p) || memcmp(bytes.data, p, bytes.len) != 0)
 			abort();
 		registry_manifest_delete(&reg, "fuzz/repo", image.digest, NULL, NULL, &err);
 	} else if (ref && err.kind == E_NONE) {
