@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -26,12 +25,10 @@
 #include "registry/ecr.h"
 #include "registry/images.h"
 #include "api/model.h"
+#include "api/resource_tags.h"
 #include "core/banned.h"
 
-#define REPO_PREFIX   "ecr/repo/"
-#define TAGS_MAX      50
-#define TAG_KEY_MAX   128
-#define TAG_VALUE_MAX 256
+#define REPO_PREFIX "ecr/repo/"
 
 #define NAME_PATTERN   "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
 #define DIGEST_PATTERN "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
@@ -258,105 +255,17 @@ static void write_repository(const struct api_ctx *ctx, const cJSON *doc)
 	buf_release(&uri);
 }
 
-/* Letters, digits, spaces and _ . : / = + - @ (UTF-8 letters let through). */
-static bool valid_tag_text(const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr(" _.:/=+-@", c))
-			continue;
-		return false;
-	}
-	return true;
-}
-
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-static int check_tag_key(const char *key, struct err *err)
-{
-	if (!key || !*key || utf8_len(key) > TAG_KEY_MAX || !valid_tag_text(key))
-		return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-			       "Tag key '%.200s' is invalid: 1 to %d letters, numbers, spaces and "
-			       "_ . : / = + - @",
-			       key ? key : "", TAG_KEY_MAX);
-	if (!strncasecmp(key, "aws:", 4))
-		return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-			       "Tag keys starting with 'aws:' are reserved for AWS use: '%.200s'",
-			       key);
-	return 0;
-}
-
-/* Check a request's tags ([{Key, Value}]); NULL is fine. */
-static int check_tags(const cJSON *tags, struct err *err)
-{
-	const cJSON *t, *u;
-	int r;
-
-	if (tags && cJSON_GetArraySize(tags) > TAGS_MAX)
-		return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
-			       "A repository can have at most %d tags; the request has %d",
-			       TAGS_MAX, cJSON_GetArraySize(tags));
-	cJSON_ArrayForEach(t, tags) {
-		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
-
-		r = check_tag_key(key, err);
-		if (r < 0)
-			return r;
-		if (!value || utf8_len(value) > TAG_VALUE_MAX || !valid_tag_text(value))
-			return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-				       "The value of tag '%.128s' is invalid: 0 to %d letters, "
-				       "numbers, spaces and _ . : / = + - @",
-				       key, TAG_VALUE_MAX);
-		for (u = tags->child; u != t; u = u->next)
-			if (!strcmp(json_str(u, "Key"), key))
-				return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-					       "Tag key '%.128s' is given more than once", key);
-	}
-	return 0;
-}
-
-/* Merge tags into doc's "tags": a key already there takes the new value. */
-static int merge_tags(cJSON *doc, const cJSON *tags, struct err *err)
-{
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
-	const cJSON *t;
-
-	if (!cJSON_IsArray(have)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "tags");
-		have = cJSON_AddArrayToObject(doc, "tags");
-	}
-	cJSON_ArrayForEach(t, tags) {
-		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
-		cJSON *item, *found = NULL;
-
-		cJSON_ArrayForEach(item, have)
-			if (json_str(item, "Key") && !strcmp(json_str(item, "Key"), key))
-				found = item;
-		if (found) {
-			cJSON_ReplaceItemInObjectCaseSensitive(found, "Value",
-							       cJSON_CreateString(value));
-			continue;
-		}
-		if (cJSON_GetArraySize(have) >= TAGS_MAX)
-			return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
-				       "A repository can have at most %d tags", TAGS_MAX);
-		item = cJSON_CreateObject();
-		cJSON_AddStringToObject(item, "Key", key);
-		cJSON_AddStringToObject(item, "Value", value);
-		cJSON_AddItemToArray(have, item);
-	}
-	return 0;
-}
+/*
+ * ECR's tags: {Key, Value}, both required; a bad tag is InvalidTagParameterException,
+ * one too many TooManyTagsException.
+ */
+static const struct resource_tag_style ecr_tag_style = {
+	.key = "Key",
+	.value = "Value",
+	.value_required = true,
+	.invalid = E_INVALID_TAG_PARAMETER,
+	.too_many = E_TOO_MANY_TAGS,
+};
 
 /* CreateRepository */
 
@@ -388,7 +297,7 @@ static int create_repository(struct api_ctx *ctx, struct err *err)
 			"'must satisfy regular expression '" NAME_PATTERN "''");
 	r = check_mutability(in, err);
 	if (r == 0)
-		r = check_tags(json_arr(in, "tags"), err);
+		r = resource_tags_validate(&ecr_tag_style, json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
 	if (opts.encryption_type && strcmp(opts.encryption_type, "AES256"))
@@ -397,7 +306,7 @@ static int create_repository(struct api_ctx *ctx, struct err *err)
 			       "encryptionType must be AES256");
 	/* the request's tags as a repository keeps them: {Key, Value}, each key once */
 	tagged = cJSON_CreateObject();
-	r = merge_tags(tagged, json_arr(in, "tags"), err);
+	r = resource_tags_merge(&ecr_tag_style, tagged, json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
 	opts.tags = json_arr(tagged, "tags");
@@ -578,7 +487,7 @@ static int arn_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 
 static int add_tags(cJSON *doc, void *tags, struct err *err)
 {
-	return merge_tags(doc, tags, err);
+	return resource_tags_merge(&ecr_tag_style, doc, tags, err);
 }
 
 static int tag_resource(struct api_ctx *ctx, struct err *err)
@@ -588,7 +497,7 @@ static int tag_resource(struct api_ctx *ctx, struct err *err)
 
 	r = arn_repo(ctx, name, err);
 	if (r == 0)
-		r = check_tags(json_arr(ctx->in, "tags"), err);
+		r = resource_tags_validate(&ecr_tag_style, json_arr(ctx->in, "tags"), err);
 	if (r == 0)
 		r = repo_update(ctx, name, add_tags, (void *)json_arr(ctx->in, "tags"), NULL, err);
 	return r;
@@ -596,23 +505,7 @@ static int tag_resource(struct api_ctx *ctx, struct err *err)
 
 static int remove_tags(cJSON *doc, void *keys, struct err *err)
 {
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
-	const cJSON *k;
-	int r;
-
-	cJSON_ArrayForEach(k, (const cJSON *)keys) {
-		cJSON *item, *next;
-
-		r = check_tag_key(cJSON_IsString(k) ? k->valuestring : NULL, err);
-		if (r < 0)
-			return r;
-		for (item = cJSON_IsArray(have) ? have->child : NULL; item; item = next) {
-			next = item->next;
-			if (json_str(item, "Key") && !strcmp(json_str(item, "Key"), k->valuestring))
-				cJSON_Delete(cJSON_DetachItemViaPointer(have, item));
-		}
-	}
-	return 0;
+	return resource_tags_remove(&ecr_tag_style, doc, keys, err);
 }
 
 static int untag_resource(struct api_ctx *ctx, struct err *err)
