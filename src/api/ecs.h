@@ -26,7 +26,6 @@
 #include "api/api.h"
 
 #define ECS_NAME_MAX 255
-#define ECS_TAGS_MAX 50
 
 /* clusters.c */
 int ecs_create_cluster(struct api_ctx *ctx, struct err *err);
@@ -50,16 +49,16 @@ int ecs_untag_resource(struct api_ctx *ctx, struct err *err);
 int ecs_list_tags_for_resource(struct api_ctx *ctx, struct err *err);
 
 /*
- * Check a request's `tags` list as ECS does (at most 50, keys 1..128 and
- * values 0..256 characters of the allowed set, no "aws:" prefix, no
- * repeated key). NULL is fine.
+ * Check a request's `tags` list ({key, value}) by the rules of
+ * resource_tags.h, InvalidParameterException when it breaks one. NULL is
+ * fine.
  */
 int ecs_tags_validate(const cJSON *tags, struct err *err);
 
 /*
  * Merge tags (a request's list) into the document's "tags" array (created
  * when missing): a key already there takes the new value. Fails when the
- * result would hold more than 50 tags.
+ * result would hold more than RESOURCE_TAGS_MAX tags.
  */
 int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err);
 

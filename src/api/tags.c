@@ -1,127 +1,37 @@
 /*
  * tags.c: TagResource, UntagResource and ListTagsForResource, and the tag
- * rules every resource's create operation shares. A resource keeps its tags
- * in its own document, as a "tags" list of {key, value} in the order they
- * were first set.
+ * rules every resource's create operation shares (resource_tags.c, in ECS's
+ * spelling). A resource keeps its tags in its own document, as a "tags" list
+ * of {key, value} in the order they were first set.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/ecs.h"
+#include "api/resource_tags.h"
 #include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "core/banned.h"
 
-#define TAG_KEY_MAX   128
-#define TAG_VALUE_MAX 256
-
-/* Letters, digits, spaces and _ . : / = + - @ (UTF-8 letters let through). */
-static bool valid_tag_text(const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr(" _.:/=+-@", c))
-			continue;
-		return false;
-	}
-	return true;
-}
-
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-static int check_key(const char *key, struct err *err)
-{
-	if (!key || !*key)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "Tag keys must not be empty");
-	if (utf8_len(key) > TAG_KEY_MAX)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Tag key '%.40s...' is longer than %d characters", key, TAG_KEY_MAX);
-	if (!valid_tag_text(key))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Tag key '%.200s' has characters outside letters, numbers, spaces "
-			       "and _ . : / = + - @",
-			       key);
-	if (!strncasecmp(key, "aws:", 4))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "Tag keys starting with 'aws:' are reserved for AWS use: '%.200s'",
-			       key);
-	return 0;
-}
+/* ECS's tags: {key, value}, the value optional; every mistake InvalidParameterException. */
+static const struct resource_tag_style ecs_tag_style = {
+	.key = "key",
+	.value = "value",
+	.value_required = false,
+	.invalid = E_INVALID_PARAMETER,
+	.too_many = E_INVALID_PARAMETER,
+};
 
 int ecs_tags_validate(const cJSON *tags, struct err *err)
 {
-	const cJSON *t, *u;
-	int r;
-
-	if (!tags)
-		return 0;
-	if (cJSON_GetArraySize(tags) > ECS_TAGS_MAX)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "A resource can have at most %d tags; the request has %d",
-			       ECS_TAGS_MAX, cJSON_GetArraySize(tags));
-	cJSON_ArrayForEach(t, tags) {
-		const char *key = json_str(t, "key");
-		const char *value = json_str(t, "value");
-
-		r = check_key(key, err);
-		if (r < 0)
-			return r;
-		if (!value)
-			value = "";
-		if (utf8_len(value) > TAG_VALUE_MAX)
-			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "The value of tag '%.128s' is longer than %d characters",
-				       key, TAG_VALUE_MAX);
-		if (!valid_tag_text(value))
-			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "The value of tag '%.128s' has characters outside letters, "
-				       "numbers, spaces and _ . : / = + - @",
-				       key);
-		for (u = tags->child; u != t; u = u->next)
-			if (!strcmp(json_str(u, "key"), key))
-				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-					       "Tag key '%.128s' is given more than once", key);
-	}
-	return 0;
+	return resource_tags_validate(&ecs_tag_style, tags, err);
 }
 
 int ecs_tags_merge(cJSON *doc, const cJSON *tags, struct err *err)
 {
-	cJSON *have = ecs_doc_array(doc, "tags");
-	const cJSON *t;
-
-	cJSON_ArrayForEach(t, tags) {
-		const char *key = json_str(t, "key");
-		const char *value = json_str(t, "value");
-		cJSON *item, *found = ecs_find_item(have, "key", key);
-
-		if (found) {
-			cJSON_ReplaceItemInObjectCaseSensitive(
-				found, "value", cJSON_CreateString(value ? value : ""));
-			continue;
-		}
-		if (cJSON_GetArraySize(have) >= ECS_TAGS_MAX)
-			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "A resource can have at most %d tags", ECS_TAGS_MAX);
-		item = cJSON_CreateObject();
-		cJSON_AddStringToObject(item, "key", key);
-		cJSON_AddStringToObject(item, "value", value ? value : "");
-		cJSON_AddItemToArray(have, item);
-	}
-	return 0;
+	return resource_tags_merge(&ecs_tag_style, doc, tags, err);
 }
 
 /*
@@ -268,24 +178,7 @@ int ecs_tag_resource(struct api_ctx *ctx, struct err *err)
 
 static int remove_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
 {
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
-	const cJSON *k;
-	int r;
-
-	cJSON_ArrayForEach(k, json_arr(ctx->in, "tagKeys")) {
-		cJSON *item, *next;
-
-		r = check_key(cJSON_IsString(k) ? k->valuestring : NULL, err);
-		if (r < 0)
-			return r;
-		for (item = have ? have->child : NULL; item; item = next) {
-			next = item->next;
-			if (!strcmp(json_str(item, "key") ? json_str(item, "key") : "",
-				    k->valuestring))
-				cJSON_Delete(cJSON_DetachItemViaPointer(have, item));
-		}
-	}
-	return 0;
+	return resource_tags_remove(&ecs_tag_style, doc, json_arr(ctx->in, "tagKeys"), err);
 }
 
 int ecs_untag_resource(struct api_ctx *ctx, struct err *err)

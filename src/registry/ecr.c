@@ -8,29 +8,27 @@
  * layers (GetDownloadUrlForLayer, BatchCheckLayerAvailability). The image
  * operations are in ecr_images.c.
  *
- * A repository is the document under ecr/repo/NAME (registry.h). Requests
- * may name a registryId: berth serves one registry, the server's account.
- * Messages follow ECR's wording where it is known.
+ * A repository is the document under ecr/repo/NAME (registry.h), created,
+ * changed and deleted through images.c as the OCI distribution API's are;
+ * this file checks ECR's requests and words ECR's answers. Requests may name
+ * a registryId: berth serves one registry, the server's account. Messages
+ * follow ECR's wording where it is known.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "registry/ecr.h"
+#include "registry/images.h"
 #include "api/model.h"
+#include "api/resource_tags.h"
 #include "core/banned.h"
 
 #define REPO_PREFIX "ecr/repo/"
-/* Commit attempts before giving up when other processes keep winning. */
-#define COMMIT_ATTEMPTS 64
-#define TAGS_MAX	50
-#define TAG_KEY_MAX	128
-#define TAG_VALUE_MAX	256
 
 #define NAME_PATTERN   "(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
 #define DIGEST_PATTERN "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
@@ -184,51 +182,20 @@ int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 	return 0;
 }
 
-static void repo_key(struct buf *key, const char *name)
+/* The registry's answer about repository `name`, "not found" worded as ECR words it. */
+static int repo_result(const struct api_ctx *ctx, const char *name, int r, struct err *err)
 {
-	buf_printf(key, REPO_PREFIX "%s", name);
+	if (r < 0 && err->kind == E_REPOSITORY_NOT_FOUND)
+		return ecr_repo_not_found(ctx, name, NULL, err);
+	return r;
 }
 
 int ecr_repo_load(const struct api_ctx *ctx, const char *name, cJSON **ret_doc,
 		  uint64_t *ret_version, struct err *err)
 {
-	struct buf key = BUF_INIT, value = BUF_INIT;
-	cJSON *doc = NULL;
-	int r;
-
-	repo_key(&key, name);
-	r = store_get(ctx->srv->store, buf_str(&key), &value, ret_version, err);
-	if (r == -ENOENT)
-		r = ecr_repo_not_found(ctx, name, NULL, err);
-	if (r == 0) {
-		doc = cJSON_ParseWithLength(buf_str(&value), value.len);
-		if (!doc)
-			r = err_set(err, -EIO, E_ECR_SERVER, "repository '%s' is stored damaged",
-				    name);
-	}
-	buf_release(&key);
-	buf_release(&value);
-	if (r == 0)
-		*ret_doc = doc;
-	return r;
-}
-
-static int repo_save(const struct api_ctx *ctx, const char *name, const cJSON *doc,
-		     uint64_t version, struct err *err)
-{
-	struct store_txn t = STORE_TXN_INIT;
-	struct buf key = BUF_INIT, value = BUF_INIT;
-	int r;
-
-	repo_key(&key, name);
-	json_print(&value, doc);
-	store_txn_check(&t, buf_str(&key), version);
-	store_txn_put(&t, buf_str(&key), value.data, value.len);
-	r = store_commit(ctx->srv->store, &t, NULL, err);
-	store_txn_release(&t);
-	buf_release(&key);
-	buf_release(&value);
-	return r;
+	return repo_result(ctx, name,
+			   registry_repo_load(ctx->srv->registry, name, ret_doc, ret_version, err),
+			   err);
 }
 
 /*
@@ -251,15 +218,6 @@ static int check_mutability(const cJSON *in, struct err *err)
 			       "Invalid parameter at 'imageTagMutabilityExclusionFilters': berth "
 			       "supports no exclusion filters");
 	return 0;
-}
-
-/* Set imageTagMutability in doc from the request. */
-static void set_mutability(cJSON *doc, const cJSON *in)
-{
-	const char *mode = json_str(in, "imageTagMutability");
-
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutability");
-	cJSON_AddStringToObject(doc, "imageTagMutability", mode ? mode : "MUTABLE");
 }
 
 /* The URI clients push to: this server's registry endpoint and the name. */
@@ -297,105 +255,17 @@ static void write_repository(const struct api_ctx *ctx, const cJSON *doc)
 	buf_release(&uri);
 }
 
-/* Letters, digits, spaces and _ . : / = + - @ (UTF-8 letters let through). */
-static bool valid_tag_text(const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr(" _.:/=+-@", c))
-			continue;
-		return false;
-	}
-	return true;
-}
-
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
-static int check_tag_key(const char *key, struct err *err)
-{
-	if (!key || !*key || utf8_len(key) > TAG_KEY_MAX || !valid_tag_text(key))
-		return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-			       "Tag key '%.200s' is invalid: 1 to %d letters, numbers, spaces and "
-			       "_ . : / = + - @",
-			       key ? key : "", TAG_KEY_MAX);
-	if (!strncasecmp(key, "aws:", 4))
-		return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-			       "Tag keys starting with 'aws:' are reserved for AWS use: '%.200s'",
-			       key);
-	return 0;
-}
-
-/* Check a request's tags ([{Key, Value}]); NULL is fine. */
-static int check_tags(const cJSON *tags, struct err *err)
-{
-	const cJSON *t, *u;
-	int r;
-
-	if (tags && cJSON_GetArraySize(tags) > TAGS_MAX)
-		return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
-			       "A repository can have at most %d tags; the request has %d",
-			       TAGS_MAX, cJSON_GetArraySize(tags));
-	cJSON_ArrayForEach(t, tags) {
-		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
-
-		r = check_tag_key(key, err);
-		if (r < 0)
-			return r;
-		if (!value || utf8_len(value) > TAG_VALUE_MAX || !valid_tag_text(value))
-			return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-				       "The value of tag '%.128s' is invalid: 0 to %d letters, "
-				       "numbers, spaces and _ . : / = + - @",
-				       key, TAG_VALUE_MAX);
-		for (u = tags->child; u != t; u = u->next)
-			if (!strcmp(json_str(u, "Key"), key))
-				return err_set(err, -EINVAL, E_INVALID_TAG_PARAMETER,
-					       "Tag key '%.128s' is given more than once", key);
-	}
-	return 0;
-}
-
-/* Merge tags into doc's "tags": a key already there takes the new value. */
-static int merge_tags(cJSON *doc, const cJSON *tags, struct err *err)
-{
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
-	const cJSON *t;
-
-	if (!cJSON_IsArray(have)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "tags");
-		have = cJSON_AddArrayToObject(doc, "tags");
-	}
-	cJSON_ArrayForEach(t, tags) {
-		const char *key = json_str(t, "Key"), *value = json_str(t, "Value");
-		cJSON *item, *found = NULL;
-
-		cJSON_ArrayForEach(item, have)
-			if (json_str(item, "Key") && !strcmp(json_str(item, "Key"), key))
-				found = item;
-		if (found) {
-			cJSON_ReplaceItemInObjectCaseSensitive(found, "Value",
-							       cJSON_CreateString(value));
-			continue;
-		}
-		if (cJSON_GetArraySize(have) >= TAGS_MAX)
-			return err_set(err, -EINVAL, E_TOO_MANY_TAGS,
-				       "A repository can have at most %d tags", TAGS_MAX);
-		item = cJSON_CreateObject();
-		cJSON_AddStringToObject(item, "Key", key);
-		cJSON_AddStringToObject(item, "Value", value);
-		cJSON_AddItemToArray(have, item);
-	}
-	return 0;
-}
+/*
+ * ECR's tags: {Key, Value}, both required; a bad tag is InvalidTagParameterException,
+ * one too many TooManyTagsException.
+ */
+static const struct resource_tag_style ecr_tag_style = {
+	.key = "Key",
+	.value = "Value",
+	.value_required = true,
+	.invalid = E_INVALID_TAG_PARAMETER,
+	.too_many = E_TOO_MANY_TAGS,
+};
 
 /* CreateRepository */
 
@@ -404,11 +274,15 @@ static int create_repository(struct api_ctx *ctx, struct err *err)
 	const cJSON *in = ctx->in;
 	const char *name = json_str(in, "repositoryName");
 	const char *registry_id = json_str(in, "registryId");
-	const cJSON *scan = json_obj(in, "imageScanningConfiguration");
 	const cJSON *enc = json_obj(in, "encryptionConfiguration");
-	const cJSON *tags = json_arr(in, "tags");
-	_cleanup_json_ cJSON *doc = NULL;
-	struct buf key = BUF_INIT, arn = BUF_INIT, res = BUF_INIT, uri = BUF_INIT;
+	struct registry_repo_options opts = {
+		.image_tag_mutability = json_str(in, "imageTagMutability"),
+		.scan_on_push =
+			json_bool(json_obj(in, "imageScanningConfiguration"), "scanOnPush", false),
+		.encryption_type = json_str(enc, "encryptionType"),
+		.kms_key = json_str(enc, "encryptionType") ? json_str(enc, "kmsKey") : NULL,
+	};
+	_cleanup_json_ cJSON *doc = NULL, *tagged = NULL;
 	int r;
 
 	if (registry_id && strcmp(registry_id, ctx->srv->account_id) != 0)
@@ -423,55 +297,21 @@ static int create_repository(struct api_ctx *ctx, struct err *err)
 			"'must satisfy regular expression '" NAME_PATTERN "''");
 	r = check_mutability(in, err);
 	if (r == 0)
-		r = check_tags(tags, err);
+		r = resource_tags_validate(&ecr_tag_style, json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
-	if (enc && json_str(enc, "encryptionType") &&
-	    strcmp(json_str(enc, "encryptionType"), "AES256"))
+	if (opts.encryption_type && strcmp(opts.encryption_type, "AES256"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "Invalid parameter at 'encryptionConfiguration': berth has no KMS; "
 			       "encryptionType must be AES256");
-
-	doc = cJSON_CreateObject();
-	buf_printf(&res, "repository/%s", name);
-	api_arn(ctx->srv, &arn, "ecr", buf_str(&res));
-	repo_uri(ctx, &uri, name);
-	cJSON_AddStringToObject(doc, "repositoryArn", buf_str(&arn));
-	cJSON_AddStringToObject(doc, "registryId", ctx->srv->account_id);
-	cJSON_AddStringToObject(doc, "repositoryName", name);
-	cJSON_AddStringToObject(doc, "repositoryUri", buf_str(&uri));
-	cJSON_AddNumberToObject(doc, "createdAt", (double)ctx->now_ms);
-	set_mutability(doc, in);
-	if (scan)
-		cJSON_AddItemToObject(doc, "imageScanningConfiguration",
-				      cJSON_Duplicate(scan, true));
-	else
-		cJSON_AddItemToObject(doc, "imageScanningConfiguration",
-				      cJSON_Parse("{\"scanOnPush\":false}"));
-	if (enc && json_str(enc, "encryptionType"))
-		cJSON_AddItemToObject(doc, "encryptionConfiguration", cJSON_Duplicate(enc, true));
-	else
-		cJSON_AddItemToObject(doc, "encryptionConfiguration",
-				      cJSON_Parse("{\"encryptionType\":\"AES256\"}"));
-	cJSON_AddArrayToObject(doc, "tags");
-	r = merge_tags(doc, tags, err);
-	buf_release(&arn);
-	buf_release(&res);
-	buf_release(&uri);
+	/* the request's tags as a repository keeps them: {Key, Value}, each key once */
+	tagged = cJSON_CreateObject();
+	r = resource_tags_merge(&ecr_tag_style, tagged, json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
+	opts.tags = json_arr(tagged, "tags");
 
-	repo_key(&key, name);
-	api_lock(buf_str(&key));
-	/* version 0: the key must not exist */
-	r = repo_save(ctx, name, doc, 0, err);
-	api_unlock(buf_str(&key));
-	buf_release(&key);
-	if (r == -ECANCELED)
-		return err_set(err, -EEXIST, E_REPOSITORY_ALREADY_EXISTS,
-			       "The repository with name '%s' already exists in the registry with "
-			       "id '%s'",
-			       name, ctx->srv->account_id);
+	r = registry_repo_create(ctx->srv->registry, name, &opts, ctx->now_ms, &doc, err);
 	if (r < 0)
 		return r;
 	jsonw_key(ctx->out, "repository");
@@ -488,13 +328,10 @@ struct repo_page {
 	bool more;
 };
 
-static int describe_one(void *arg, const struct store_kv *kv)
+static int describe_one(void *arg, const char *name, const cJSON *doc)
 {
 	struct repo_page *p = arg;
-	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
 
-	if (!doc)
-		return 0;
 	if (p->n == p->limit) {
 		p->more = true;
 		return 1;
@@ -502,7 +339,7 @@ static int describe_one(void *arg, const struct store_kv *kv)
 	write_repository(p->ctx, doc);
 	p->n++;
 	buf_reset(&p->last_key);
-	buf_puts(&p->last_key, kv->key);
+	buf_printf(&p->last_key, REPO_PREFIX "%s", name);
 	return 0;
 }
 
@@ -559,8 +396,9 @@ static int describe_repositories(struct api_ctx *ctx, struct err *err)
 	jsonw_arr_begin(ctx->out);
 	/* another account's registry holds nothing here */
 	if (!registry_id || !strcmp(registry_id, ctx->srv->account_id))
-		r = store_scan(ctx->srv->store, REPO_PREFIX, token ? buf_str(&after) : NULL,
-			       describe_one, &p, err);
+		r = registry_repo_scan(ctx->srv->registry,
+				       token ? buf_str(&after) + strlen(REPO_PREFIX) : NULL,
+				       describe_one, &p, err);
 	jsonw_arr_end(ctx->out);
 	if (r == 0 && p.more)
 		api_token_write(ctx->out, buf_str(&p.last_key));
@@ -571,152 +409,43 @@ static int describe_repositories(struct api_ctx *ctx, struct err *err)
 
 /* DeleteRepository */
 
-/* Collects the direct children of a repository's prefix (keys of nested repositories aside). */
-struct child_keys {
-	size_t prefix_len;
-	struct buf *keys; /* NUL-separated */
-	size_t n;
-	bool first_only;
-};
-
-static int collect_child(void *arg, const struct store_kv *kv)
-{
-	struct child_keys *c = arg;
-
-	if (strchr(kv->key + c->prefix_len, '/'))
-		return 0;
-	buf_append(c->keys, kv->key, strlen(kv->key) + 1);
-	c->n++;
-	return c->first_only ? 1 : 0;
-}
-
-static int scan_children(const struct api_ctx *ctx, const char *prefix, bool first_only,
-			 struct buf *keys, size_t *ret_n, struct err *err)
-{
-	struct child_keys c = { strlen(prefix), keys, 0, first_only };
-	int r = store_scan(ctx->srv->store, prefix, NULL, collect_child, &c, err);
-
-	*ret_n = c.n;
-	return r;
-}
-
-static int delete_locked(struct api_ctx *ctx, const char *name, bool force, struct err *err)
-{
-	int r = 0, attempt;
-
-	for (attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
-		_cleanup_json_ cJSON *doc = NULL;
-		struct store_txn t = STORE_TXN_INIT;
-		struct buf prefix = BUF_INIT, keys = BUF_INIT, key = BUF_INIT;
-		uint64_t version;
-		size_t n = 0, i, total = 0;
-
-		r = ecr_repo_load(ctx, name, &doc, &version, err);
-		if (r < 0)
-			return r;
-		ecr_manifest_prefix(&prefix, name);
-		r = scan_children(ctx, buf_str(&prefix), !force, &keys, &n, err);
-		if (r == 0 && n > 0 && !force) {
-			buf_release(&prefix);
-			buf_release(&keys);
-			return err_set(
-				err, -ENOTEMPTY, E_REPOSITORY_NOT_EMPTY,
-				"The repository with name '%s' in registry with id '%s' cannot "
-				"be deleted because it still contains images",
-				name, ctx->srv->account_id);
-		}
-		total += n;
-		buf_reset(&prefix);
-		ecr_tag_prefix(&prefix, name);
-		if (r == 0)
-			r = scan_children(ctx, buf_str(&prefix), false, &keys, &n, err);
-		total += n;
-		buf_reset(&prefix);
-		ecr_blob_prefix(&prefix, name);
-		if (r == 0)
-			r = scan_children(ctx, buf_str(&prefix), false, &keys, &n, err);
-		total += n;
-		buf_release(&prefix);
-		if (r < 0) {
-			buf_release(&keys);
-			return r;
-		}
-		repo_key(&key, name);
-		store_txn_check(&t, buf_str(&key), version);
-		store_txn_delete(&t, buf_str(&key));
-		for (i = 0, n = 0; n < total; n++) {
-			store_txn_delete(&t, keys.data + i);
-			i += strlen(keys.data + i) + 1;
-		}
-		r = store_commit(ctx->srv->store, &t, NULL, err);
-		store_txn_release(&t);
-		buf_release(&keys);
-		buf_release(&key);
-		if (r == 0) {
-			jsonw_key(ctx->out, "repository");
-			write_repository(ctx, doc);
-		}
-		if (r != -ECANCELED)
-			break;
-	}
-	return r;
-}
-
 static int delete_repository(struct api_ctx *ctx, struct err *err)
 {
 	char name[REGISTRY_NAME_MAX + 1];
-	struct buf key = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
 	int r;
 
 	r = ecr_request_repo(ctx, name, err);
+	if (r == 0)
+		r = registry_repo_delete(ctx->srv->registry, name,
+					 json_bool(ctx->in, "force", false), &doc, err);
 	if (r < 0)
-		return r;
-	repo_key(&key, name);
-	api_lock(buf_str(&key));
-	r = delete_locked(ctx, name, json_bool(ctx->in, "force", false), err);
-	api_unlock(buf_str(&key));
-	buf_release(&key);
-	return r;
+		return repo_result(ctx, name, r, err);
+	jsonw_key(ctx->out, "repository");
+	write_repository(ctx, doc);
+	return 0;
 }
 
-/* Load a repository, change it with fn, save it; retried when another writer won. */
+/* Change repository `name`'s document with edit (registry_repo_update). */
 static int repo_update(struct api_ctx *ctx, const char *name,
-		       int (*fn)(struct api_ctx *ctx, cJSON *doc, struct err *err), cJSON **ret_doc,
-		       struct err *err)
+		       int (*edit)(cJSON *doc, void *arg, struct err *err), void *arg,
+		       cJSON **ret_doc, struct err *err)
 {
-	struct buf key = BUF_INIT;
-	int r = 0, attempt;
-
-	repo_key(&key, name);
-	api_lock(buf_str(&key));
-	for (attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
-		cJSON *doc = NULL;
-		uint64_t version;
-
-		r = ecr_repo_load(ctx, name, &doc, &version, err);
-		if (r < 0)
-			break;
-		r = fn(ctx, doc, err);
-		if (r == 0)
-			r = repo_save(ctx, name, doc, version, err);
-		if (r == 0 && ret_doc)
-			*ret_doc = doc;
-		else
-			cJSON_Delete(doc);
-		if (r != -ECANCELED)
-			break;
-	}
-	api_unlock(buf_str(&key));
-	buf_release(&key);
-	return r;
+	return repo_result(ctx, name,
+			   registry_repo_update(ctx->srv->registry, name, edit, arg, ret_doc, err),
+			   err);
 }
 
 /* PutImageTagMutability */
 
-static int apply_mutability(struct api_ctx *ctx, cJSON *doc, struct err *err)
+/* Set imageTagMutability in doc from the request in. */
+static int set_mutability(cJSON *doc, void *in, struct err *err)
 {
+	const char *mode = json_str(in, "imageTagMutability");
+
 	(void)err;
-	set_mutability(doc, ctx->in);
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "imageTagMutability");
+	cJSON_AddStringToObject(doc, "imageTagMutability", mode ? mode : "MUTABLE");
 	return 0;
 }
 
@@ -730,7 +459,7 @@ static int put_image_tag_mutability(struct api_ctx *ctx, struct err *err)
 	if (r == 0)
 		r = check_mutability(ctx->in, err);
 	if (r == 0)
-		r = repo_update(ctx, name, apply_mutability, &doc, err);
+		r = repo_update(ctx, name, set_mutability, (void *)ctx->in, &doc, err);
 	if (r < 0)
 		return r;
 	jsonw_key_str(ctx->out, "registryId", ctx->srv->account_id);
@@ -756,9 +485,9 @@ static int arn_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 	return 0;
 }
 
-static int add_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
+static int add_tags(cJSON *doc, void *tags, struct err *err)
 {
-	return merge_tags(doc, json_arr(ctx->in, "tags"), err);
+	return resource_tags_merge(&ecr_tag_style, doc, tags, err);
 }
 
 static int tag_resource(struct api_ctx *ctx, struct err *err)
@@ -768,31 +497,15 @@ static int tag_resource(struct api_ctx *ctx, struct err *err)
 
 	r = arn_repo(ctx, name, err);
 	if (r == 0)
-		r = check_tags(json_arr(ctx->in, "tags"), err);
+		r = resource_tags_validate(&ecr_tag_style, json_arr(ctx->in, "tags"), err);
 	if (r == 0)
-		r = repo_update(ctx, name, add_tags, NULL, err);
+		r = repo_update(ctx, name, add_tags, (void *)json_arr(ctx->in, "tags"), NULL, err);
 	return r;
 }
 
-static int remove_tags(struct api_ctx *ctx, cJSON *doc, struct err *err)
+static int remove_tags(cJSON *doc, void *keys, struct err *err)
 {
-	cJSON *have = cJSON_GetObjectItemCaseSensitive(doc, "tags");
-	const cJSON *k;
-	int r;
-
-	cJSON_ArrayForEach(k, json_arr(ctx->in, "tagKeys")) {
-		cJSON *item, *next;
-
-		r = check_tag_key(cJSON_IsString(k) ? k->valuestring : NULL, err);
-		if (r < 0)
-			return r;
-		for (item = cJSON_IsArray(have) ? have->child : NULL; item; item = next) {
-			next = item->next;
-			if (json_str(item, "Key") && !strcmp(json_str(item, "Key"), k->valuestring))
-				cJSON_Delete(cJSON_DetachItemViaPointer(have, item));
-		}
-	}
-	return 0;
+	return resource_tags_remove(&ecr_tag_style, doc, keys, err);
 }
 
 static int untag_resource(struct api_ctx *ctx, struct err *err)
@@ -802,7 +515,8 @@ static int untag_resource(struct api_ctx *ctx, struct err *err)
 
 	r = arn_repo(ctx, name, err);
 	if (r == 0)
-		r = repo_update(ctx, name, remove_tags, NULL, err);
+		r = repo_update(ctx, name, remove_tags, (void *)json_arr(ctx->in, "tagKeys"), NULL,
+				err);
 	return r;
 }
 

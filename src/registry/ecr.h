@@ -39,8 +39,9 @@ bool ecr_valid_image_tag(const char *s);
 int ecr_request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err);
 
 /*
- * Load repository `name`'s document (the caller owns it) and its key's
- * version (ret_version may be NULL). RepositoryNotFoundException when absent.
+ * registry_repo_load, with RepositoryNotFoundException worded as ECR words
+ * it: repository `name`'s document (the caller owns it; ret_doc may be NULL
+ * to check that it exists) and its key's version (ret_version may be NULL).
  */
 int ecr_repo_load(const struct api_ctx *ctx, const char *name, cJSON **ret_doc,
 		  uint64_t *ret_version, struct err *err);

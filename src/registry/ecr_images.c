@@ -109,11 +109,10 @@ static const char *tag_status(const struct api_ctx *ctx)
 /* The repository named by the request, which must exist. */
 static int request_repo(const struct api_ctx *ctx, char *ret_name, struct err *err)
 {
-	_cleanup_json_ cJSON *doc = NULL;
 	int r = ecr_request_repo(ctx, ret_name, err);
 
 	if (r == 0)
-		r = ecr_repo_load(ctx, ret_name, &doc, NULL, err);
+		r = ecr_repo_load(ctx, ret_name, NULL, NULL, err);
 	return r;
 }
 
