@@ -649,6 +649,18 @@ int ecr_batch_delete_image(struct api_ctx *ctx, struct err *err)
 		struct err e2 = ERR_INIT;
 
 		r = resolve_id(ctx, name, id, &image, &code, &reason, err);
+		if (r == 0 && !tag) {
+			/* an image an index still names stays, as ECR keeps it */
+			char index[REGISTRY_DIGEST_SIZE];
+
+			r = registry_manifest_referrer(ctx->srv->registry, name, image.digest,
+						       index, err);
+			if (r > 0) {
+				code = "ImageReferencedByManifestList";
+				reason = "Requested image is referenced by a manifest list";
+				r = -ENOENT;
+			}
+		}
 		if (r == 0) {
 			/* with a tag, only that tag goes; with a digest alone, the image */
 			if (tag)

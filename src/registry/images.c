@@ -1016,6 +1016,46 @@ static int manifest_scan_one(void *ctx, const struct store_kv *kv)
 	return s->fn(s->ctx, &img);
 }
 
+struct referrer_scan {
+	size_t prefix_len;
+	const char *digest;
+	char *ret_index;
+	bool found;
+};
+
+static int referrer_one(void *ctx, const struct store_kv *kv)
+{
+	struct referrer_scan *s = ctx;
+	_cleanup_json_ cJSON *doc = NULL;
+	const cJSON *ref;
+
+	if (!registry_digest_valid(kv->key + s->prefix_len))
+		return 0; /* a nested repository's */
+	doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	cJSON_ArrayForEach(ref, json_arr(doc, "references")) {
+		if (cJSON_IsString(ref) && !strcmp(ref->valuestring, s->digest)) {
+			snprintf(s->ret_index, REGISTRY_DIGEST_SIZE, "%s", kv->key + s->prefix_len);
+			s->found = true;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int registry_manifest_referrer(const struct registry *r, const char *repo, const char *digest,
+			       char ret_index[REGISTRY_DIGEST_SIZE], struct err *err)
+{
+	struct referrer_scan s = { .digest = digest, .ret_index = ret_index };
+	struct buf prefix = BUF_INIT;
+	int rc;
+
+	item_key(&prefix, "manifest", repo, "");
+	s.prefix_len = prefix.len;
+	rc = store_scan(r->api->store, buf_str(&prefix), NULL, referrer_one, &s, err);
+	buf_release(&prefix);
+	return rc < 0 ? rc : s.found;
+}
+
 int registry_manifest_scan(const struct registry *r, const char *repo, const char *start_after,
 			   int (*fn)(void *ctx, const struct registry_image *image), void *ctx,
 			   struct err *err)

@@ -166,6 +166,13 @@ int registry_manifest_get(const struct registry *r, const char *repo, const char
 int registry_manifest_delete(struct registry *r, const char *repo, const char *reference,
 			     struct registry_image *ret_image, cJSON **ret_tags, struct err *err);
 
+/*
+ * Whether a manifest of repo (an index or manifest list) names digest among
+ * its manifests: 1 with the first such in ret_index, 0 when none does.
+ */
+int registry_manifest_referrer(const struct registry *r, const char *repo, const char *digest,
+			       char ret_index[REGISTRY_DIGEST_SIZE], struct err *err);
+
 /* The tags of repo naming digest, sorted, as a new cJSON array of strings. */
 int registry_manifest_tags(const struct registry *r, const char *repo, const char *digest,
 			   cJSON **ret_tags, struct err *err);

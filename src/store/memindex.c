@@ -213,13 +213,48 @@ static struct node *last_below(struct memindex *m, const char *key)
 	return update[0] == m->head ? NULL : update[0];
 }
 
+/* Entries copied out of the index, so that callbacks run without its lock. */
+#define SCAN_BATCH 64
+
+struct copied {
+	char *key;
+	char *value;
+	size_t len;
+	uint64_t version;
+};
+
+/*
+ * Copy up to SCAN_BATCH entries of the scan into out, starting at x; returns
+ * how many, and where the next batch starts (NULL at the end of the prefix).
+ */
+static int copy_batch(struct node *x, const char *prefix, size_t n, bool descending,
+		      struct copied *out, struct node **ret_next)
+{
+	int i = 0;
+
+	while (x && !strncmp(x->key, prefix, n) && i < SCAN_BATCH) {
+		out[i].key = strdup(x->key);
+		out[i].value = malloc(x->len + 1);
+		if (!out[i].key || !out[i].value)
+			abort();
+		memcpy(out[i].value, x->value, x->len + 1);
+		out[i].len = x->len;
+		out[i].version = x->version;
+		i++;
+		x = descending ? x->prev : x->next[0];
+	}
+	*ret_next = x && !strncmp(x->key, prefix, n) ? x : NULL;
+	return i;
+}
+
 int memindex_scan(struct memindex *m, const char *prefix, const char *from, bool descending,
 		  int (*fn)(void *ctx, const struct store_kv *kv), void *ctx)
 {
+	struct copied batch[SCAN_BATCH];
 	size_t n = strlen(prefix);
-	char *upper = malloc(n + 2);
-	struct node *x;
-	int r = 0;
+	char *upper = malloc(n + 2), *resume = NULL;
+	struct node *x, *next;
+	int r = 0, count, i;
 
 	if (!upper)
 		abort();
@@ -227,25 +262,38 @@ int memindex_scan(struct memindex *m, const char *prefix, const char *from, bool
 	memcpy(upper, prefix, n);
 	upper[n] = (char)0xff;
 	upper[n + 1] = '\0';
-	pthread_rwlock_rdlock(&m->lock);
-	if (descending) {
-		x = last_below(m, from && strcmp(from, upper) < 0 ? from : upper);
-	} else if (from && strcmp(from, prefix) >= 0) {
-		x = seek(m, from, NULL);
-		if (x && !strcmp(x->key, from))
-			x = x->next[0];
-	} else {
-		x = seek(m, prefix, NULL);
-	}
-	while (x && !strncmp(x->key, prefix, n)) {
-		struct store_kv kv = { x->key, x->value, x->len, x->version };
+	for (;;) {
+		const char *after = resume ? resume : from;
 
-		r = fn(ctx, &kv);
-		if (r != 0)
+		pthread_rwlock_rdlock(&m->lock);
+		if (descending) {
+			x = last_below(m, after && strcmp(after, upper) < 0 ? after : upper);
+		} else if (after && strcmp(after, prefix) >= 0) {
+			x = seek(m, after, NULL);
+			if (x && !strcmp(x->key, after))
+				x = x->next[0];
+		} else {
+			x = seek(m, prefix, NULL);
+		}
+		count = copy_batch(x, prefix, n, descending, batch, &next);
+		pthread_rwlock_unlock(&m->lock);
+
+		for (i = 0; i < count && r == 0; i++) {
+			struct store_kv kv = { batch[i].key, batch[i].value, batch[i].len,
+					       batch[i].version };
+
+			r = fn(ctx, &kv);
+		}
+		free(resume);
+		resume = count ? strdup(batch[count - 1].key) : NULL;
+		for (i = 0; i < count; i++) {
+			free(batch[i].key);
+			free(batch[i].value);
+		}
+		if (r != 0 || !next || !resume)
 			break;
-		x = descending ? x->prev : x->next[0];
 	}
-	pthread_rwlock_unlock(&m->lock);
+	free(resume);
 	free(upper);
 	return r > 0 ? 0 : r;
 }

@@ -5,9 +5,10 @@
  * the write lock, before it answers the batch's callers, so a reader sees a
  * batch entirely or not at all, and never a write that is not yet durable.
  *
- * Readers share a read lock; a scan holds it while it calls back. The lock
- * prefers the writer, so a callback must not call the store at all (a
- * nested read would wait behind a waiting writer that waits for it).
+ * Readers share a read lock, which prefers the writer. A scan copies a
+ * batch of entries under the lock and calls back without it, so callbacks
+ * may read the store; a long scan thus sees each batch as committed when it
+ * was copied, not one snapshot of the whole range.
  */
 #ifndef BERTH_MEMINDEX_H
 #define BERTH_MEMINDEX_H

@@ -103,8 +103,9 @@ int store_get(struct store *s, const char *key, struct buf *ret_value, uint64_t 
  * Call fn for each key that starts with prefix and sorts after start_after
  * (NULL: from the first), in key order. fn returns 0 to go on, a positive
  * number to stop early (store_scan then returns 0), or a negative errno to
- * fail (returned as is). The kv is borrowed for the call only, and fn must
- * not call the store (collect what it needs and act after the scan).
+ * fail (returned as is). The kv is borrowed for the call only. fn may read
+ * the store; a scan over many keys is not one snapshot (a write committed
+ * meanwhile may or may not be seen past the point it reached).
  */
 int store_scan(struct store *s, const char *prefix, const char *start_after,
 	       int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err);
