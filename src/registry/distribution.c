@@ -284,6 +284,7 @@ void registry_http_begin(struct registry *r, struct http_request *req)
 	struct dist_req *d = calloc(1, sizeof(*d));
 	struct buf q = BUF_INIT;
 	const char *m = req->method;
+	bool presigned;
 	int rc;
 
 	if (!d)
@@ -294,9 +295,13 @@ void registry_http_begin(struct registry *r, struct http_request *req)
 	req->sink_ctx = d;
 	req->sink_free = dist_req_free;
 
-	rc = registry_auth_basic(r, http_header(req, "Authorization"), d->now_ms / 1000, &d->err);
+	rc = registry_auth_request(r, req, d->now_ms / 1000, &presigned, &d->err);
 	if (rc == 0)
 		rc = parse_route(d, req->path, &d->err);
+	if (rc == 0 && presigned &&
+	    !(d->route == R_BLOB && (!strcmp(m, "GET") || !strcmp(m, "HEAD"))))
+		rc = err_set(&d->err, -EACCES, E_OCI_DENIED,
+			     "a presigned URL only reads the blob it was made for");
 	if (rc == 0 && d->route == R_NONE)
 		rc = err_set(&d->err, -ENOENT, E_OCI_NAME_UNKNOWN, "no such endpoint");
 	if (rc == 0 && !method_allowed(d->route, m))

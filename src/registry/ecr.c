@@ -666,8 +666,15 @@ static int get_download_url_for_layer(struct api_ctx *ctx, struct err *err)
 			       "The specified layer is not available because it is not associated "
 			       "with an image. Unassociated image layers may be cleaned up at any "
 			       "time.");
-	buf_printf(&url, "http://%s/v2/%s/blobs/%s",
-		   ctx->srv->registry ? ctx->srv->registry->endpoint : "", name, digest);
+	/* as ECR's presigned URL: usable for an hour without other credentials */
+	buf_printf(&prefix, "/v2/%s/blobs/%s", name, digest);
+	r = registry_presign_url(ctx->srv->registry, ctx->access_key, buf_str(&prefix),
+				 ctx->now_ms / 1000, 3600, &url, err);
+	buf_release(&prefix);
+	if (r < 0) {
+		buf_release(&url);
+		return r;
+	}
 	jsonw_key_str(ctx->out, "downloadUrl", buf_str(&url));
 	jsonw_key_str(ctx->out, "layerDigest", digest);
 	buf_release(&url);

@@ -92,4 +92,21 @@ int registry_token_check(const struct registry *r, const char *password, int64_t
 int registry_auth_basic(const struct registry *r, const char *authorization, int64_t now,
 			struct err *err);
 
+/*
+ * Authenticate a /v2/ request: basic auth with a token, or, when the query
+ * is a SigV4 presigned one (what GetDownloadUrlForLayer hands out), that
+ * signature, for service "ecr" in the server's region. *ret_presigned says
+ * which it was: a presigned URL only reads the blob it was made for.
+ */
+int registry_auth_request(const struct registry *r, struct http_request *req, int64_t now,
+			  bool *ret_presigned, struct err *err);
+
+/*
+ * A URL (appended to ret_url) that lets its holder GET path on this server
+ * for expires seconds without other credentials, presigned with
+ * access_key's secret.
+ */
+int registry_presign_url(const struct registry *r, const char *access_key, const char *path,
+			 int64_t now, unsigned expires, struct buf *ret_url, struct err *err);
+
 #endif

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "core/base64.h"
+#include "core/sigv4.h"
 #include "core/util.h"
 #include "registry/registry.h"
 #include "core/banned.h"
@@ -137,5 +138,71 @@ int registry_auth_basic(const struct registry *r, const char *authorization, int
 	}
 	ret = registry_token_check(r, buf_str(&decoded) + 4, now, NULL, err);
 	buf_release(&decoded);
+	return ret;
+}
+
+static const char *request_header(void *ctx, const char *name)
+{
+	return http_header(ctx, name);
+}
+
+static const char *lookup_secret(void *ctx, const char *access_key)
+{
+	return credentials_secret(ctx, access_key);
+}
+
+int registry_auth_request(const struct registry *r, struct http_request *req, int64_t now,
+			  bool *ret_presigned, struct err *err)
+{
+	const char *authorization = http_header(req, "Authorization");
+	struct sigv4_request sreq;
+	struct sigv4_identity id;
+	int ret;
+
+	*ret_presigned = false;
+	if (authorization || !req->query || !strstr(req->query, "X-Amz-Signature="))
+		return registry_auth_basic(r, authorization, now, err);
+	sreq = (struct sigv4_request){
+		.method = req->method,
+		.path = req->path,
+		.query = req->query,
+		.header = request_header,
+		.header_ctx = req,
+		.body = "",
+		.body_len = 0,
+	};
+	ret = sigv4_verify(&sreq, lookup_secret, (void *)&r->api->creds, (time_t)now, &id, err);
+	if (ret == 0 && (strcmp(id.service, "ecr") || strcmp(id.region, r->api->region)))
+		ret = -EACCES;
+	if (ret < 0)
+		return err_set(err, -EACCES, E_OCI_UNAUTHORIZED,
+			       "authentication required: the presigned URL is not valid (%s)",
+			       ret == -EACCES && err->kind == E_NONE ? "wrong scope" : err->msg);
+	*ret_presigned = true;
+	return 0;
+}
+
+int registry_presign_url(const struct registry *r, const char *access_key, const char *path,
+			 int64_t now, unsigned expires, struct buf *ret_url, struct err *err)
+{
+	const char *secret = credentials_secret(&r->api->creds, access_key);
+	const struct sigv4_header host = { "host", r->endpoint };
+	struct sigv4_sign_request sreq = {
+		.method = "GET",
+		.path = path,
+		.headers = &host,
+		.n_headers = 1,
+	};
+	struct sigv4_credentials cred = { .access_key = access_key, .secret = secret };
+	struct buf query = BUF_INIT;
+	int ret;
+
+	if (!secret)
+		return err_set(err, -EACCES, E_UNRECOGNIZED_CLIENT,
+			       "The security token included in the request is invalid.");
+	ret = sigv4_presign(&sreq, &cred, r->api->region, "ecr", (time_t)now, expires, &query, err);
+	if (ret == 0)
+		buf_printf(ret_url, "http://%s%s?%s", r->endpoint, path, buf_str(&query));
+	buf_release(&query);
 	return ret;
 }

@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.error
+import urllib.request
 import uuid
 
 import harness
@@ -1610,6 +1612,20 @@ class EcrOnPushedImages(RegistryCase):
         self.assertEqual(r["layerDigest"], layer)
         u = urllib.parse.urlsplit(r["downloadUrl"])
         self.assertEqual(u.hostname, "127.0.0.1")
+        # presigned: it reads the layer with no other credentials, byte for byte
+        with urllib.request.urlopen(r["downloadUrl"], timeout=30) as resp:
+            self.assertEqual(resp.status, 200)
+            body = resp.read()
+        self.assertEqual("sha256:" + hashlib.sha256(body).hexdigest(), layer)
+        # a changed signature, or the URL's query on another path, is refused
+        bad = r["downloadUrl"][:-1] + ("0" if r["downloadUrl"][-1] != "0" else "1")
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(bad, timeout=30)
+        self.assertEqual(cm.exception.code, 401)
+        other = "http://%s/v2/%s/manifests/latest?%s" % (u.netloc, self.REPO, u.query)
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(other, timeout=30)
+        self.assertIn(cm.exception.code, (401, 403))
         self.assertClientError("LayersNotFoundException", self.ecr.get_download_url_for_layer,
                                repositoryName=self.REPO, layerDigest=ZERO_DIGEST)
 

@@ -529,8 +529,14 @@ static void test_layers(void **state)
 		"'references':['" SHA_A "']}");
 
 	out = ok(f, "GetDownloadUrlForLayer", "{'repositoryName':'web','layerDigest':'" SHA_A "'}");
-	assert_json(out, "{'downloadUrl':'http://127.0.0.1:9400/v2/web/blobs/" SHA_A "',"
-			 "'layerDigest':'" SHA_A "'}");
+	/* a URL presigned for an hour with the caller's key, as ECR's are */
+	assert_string_equal(json_str(out, "layerDigest"), SHA_A);
+	assert_true(startswith(json_str(out, "downloadUrl"),
+			       "http://127.0.0.1:9400/v2/web/blobs/" SHA_A
+			       "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F"));
+	assert_non_null(strstr(json_str(out, "downloadUrl"), "%2Fus-east-1%2Fecr%2Faws4_request"));
+	assert_non_null(strstr(json_str(out, "downloadUrl"), "&X-Amz-Expires=3600&"));
+	assert_non_null(strstr(json_str(out, "downloadUrl"), "&X-Amz-Signature="));
 	cJSON_Delete(out);
 	/* held, but no image uses it */
 	fails(f, "GetDownloadUrlForLayer", "{'repositoryName':'web','layerDigest':'" SHA_B "'}",
