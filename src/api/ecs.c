@@ -10,20 +10,28 @@
 
 static const struct api_operation ecs_ops[] = {
 	{ "CreateCluster", ecs_create_cluster },
+	{ "DeleteAttributes", ecs_delete_attributes },
 	{ "DeleteCluster", ecs_delete_cluster },
 	{ "DeleteTaskDefinitions", ecs_delete_task_definitions },
+	{ "DeregisterContainerInstance", ecs_deregister_container_instance },
 	{ "DeregisterTaskDefinition", ecs_deregister_task_definition },
 	{ "DescribeClusters", ecs_describe_clusters },
+	{ "DescribeContainerInstances", ecs_describe_container_instances },
 	{ "DescribeTaskDefinition", ecs_describe_task_definition },
+	{ "ListAttributes", ecs_list_attributes },
 	{ "ListClusters", ecs_list_clusters },
+	{ "ListContainerInstances", ecs_list_container_instances },
 	{ "ListTagsForResource", ecs_list_tags_for_resource },
 	{ "ListTaskDefinitionFamilies", ecs_list_task_definition_families },
 	{ "ListTaskDefinitions", ecs_list_task_definitions },
+	{ "PutAttributes", ecs_put_attributes },
+	{ "RegisterContainerInstance", ecs_register_container_instance },
 	{ "RegisterTaskDefinition", ecs_register_task_definition },
 	{ "TagResource", ecs_tag_resource },
 	{ "UntagResource", ecs_untag_resource },
 	{ "UpdateCluster", ecs_update_cluster },
 	{ "UpdateClusterSettings", ecs_update_cluster_settings },
+	{ "UpdateContainerInstancesState", ecs_update_container_instances_state },
 };
 
 const struct api_service api_ecs = {

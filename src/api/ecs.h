@@ -43,6 +43,18 @@ int ecs_list_task_definition_families(struct api_ctx *ctx, struct err *err);
 int ecs_deregister_task_definition(struct api_ctx *ctx, struct err *err);
 int ecs_delete_task_definitions(struct api_ctx *ctx, struct err *err);
 
+/* container_instances.c */
+int ecs_register_container_instance(struct api_ctx *ctx, struct err *err);
+int ecs_describe_container_instances(struct api_ctx *ctx, struct err *err);
+int ecs_list_container_instances(struct api_ctx *ctx, struct err *err);
+int ecs_deregister_container_instance(struct api_ctx *ctx, struct err *err);
+int ecs_update_container_instances_state(struct api_ctx *ctx, struct err *err);
+
+/* attributes.c */
+int ecs_put_attributes(struct api_ctx *ctx, struct err *err);
+int ecs_delete_attributes(struct api_ctx *ctx, struct err *err);
+int ecs_list_attributes(struct api_ctx *ctx, struct err *err);
+
 /* tags.c */
 int ecs_tag_resource(struct api_ctx *ctx, struct err *err);
 int ecs_untag_resource(struct api_ctx *ctx, struct err *err);
@@ -77,6 +89,55 @@ int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name,
  */
 int ecs_cluster_load(const struct api_ctx *ctx, const char *name, bool allow_inactive,
 		     cJSON **ret_doc, uint64_t *ret_version, struct err *err);
+
+/* A container instance id: ECS's are 32 hex digits; berth accepts up to 64 of [0-9A-Za-z-]. */
+#define ECS_INSTANCE_ID_MAX 64
+
+/*
+ * Resolve a container instance named by id or ARN (the long form
+ * container-instance/CLUSTER/ID, whose cluster must be `cluster`, or the
+ * old container-instance/ID) to its id, in ret_id (ECS_INSTANCE_ID_MAX + 1
+ * bytes). -EINVAL (err untouched) when ref names no instance of cluster.
+ */
+int ecs_instance_id(const struct api_ctx *ctx, const char *cluster, const char *ref, char *ret_id);
+
+/* Append the key of instance id of cluster ("instance/CLUSTER/ID"). */
+void ecs_instance_key(struct buf *key, const char *cluster, const char *id);
+
+/* Append the ARN of instance id of cluster. */
+void ecs_instance_arn(const struct api_ctx *ctx, struct buf *out, const char *cluster,
+		      const char *id);
+
+/*
+ * The key every write of cluster's container instances locks ("instance/
+ * CLUSTER"): one lock per cluster, since PutAttributes changes several
+ * instances in one transaction and a thread holds one lock at a time.
+ */
+void ecs_instance_lock_key(struct buf *key, const char *cluster);
+
+/*
+ * Load container instance id of cluster (the caller owns *ret_doc) with its
+ * key's version. -ENOENT, err untouched, when there is none.
+ */
+int ecs_instance_load(const struct api_ctx *ctx, const char *cluster, const char *id,
+		      cJSON **ret_doc, uint64_t *ret_version, struct err *err);
+
+/*
+ * Check a list of attributes ({name, value, ...}) against the Attribute
+ * rules: name 1..128 of letters, digits and - _ / \ .; value, when given,
+ * 1..128 of letters, digits, spaces and - _ . @ / \ :, not starting or
+ * ending with a space. InvalidParameterException otherwise.
+ */
+int ecs_attributes_validate(const cJSON *attrs, struct err *err);
+
+/*
+ * Set attributes (validated) in doc's "attributes" ({name, value} only; a
+ * name already there takes the new value). AttributeLimitExceededException
+ * when doc would hold more than ECS_CUSTOM_ATTRIBUTES_MAX custom attributes
+ * (those whose names do not start with "ecs.").
+ */
+#define ECS_CUSTOM_ATTRIBUTES_MAX 10
+int ecs_attributes_merge(cJSON *doc, const cJSON *attrs, struct err *err);
 
 /* Whether s is 1..255 letters, digits, hyphens and underscores. */
 bool ecs_valid_name(const char *s);
