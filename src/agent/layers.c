@@ -81,8 +81,7 @@ static void digest_final(EVP_MD_CTX *md, char ret[LAYER_DIGEST_SIZE])
 		n += snprintf(ret + n, LAYER_DIGEST_SIZE - (size_t)n, "%02x", h[i]);
 }
 
-int layer_path(const char *store_dir, const char *diff_id, struct buf *ret_path,
-	       struct err *err)
+int layer_path(const char *store_dir, const char *diff_id, struct buf *ret_path, struct err *err)
 {
 	if (!layer_digest_valid(diff_id))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "invalid layer diff_id '%.80s'",
@@ -107,7 +106,7 @@ bool layer_exists(const char *store_dir, const char *diff_id)
 /* mkdir -p of STORE/layers/sha256. */
 static int make_store_dirs(const char *store_dir, struct buf *ret_dir, struct err *err)
 {
-	static const char *const parts[] = {"/layers", "/sha256"};
+	static const char *const parts[] = { "/layers", "/sha256" };
 
 	buf_puts(ret_dir, store_dir);
 	if (mkdir(buf_str(ret_dir), 0755) < 0 && errno != EEXIST)
@@ -293,8 +292,7 @@ static int drain(struct unpack *u, struct err *err)
 		return 0;
 	while ((m = raw_read(u->raw, u, &p)) > 0)
 		;
-	return m < 0 ? err_set(err, -EIO, E_SERVER, "reading the layer: %s", strerror(errno))
-		     : 0;
+	return m < 0 ? err_set(err, -EIO, E_SERVER, "reading the layer: %s", strerror(errno)) : 0;
 }
 
 /* --- paths --- */
@@ -354,8 +352,8 @@ static void path_join(const struct path *p, size_t n, struct buf *ret)
  * from the layer's root, never following a symbolic link; missing ones are
  * created (0755) when create is set. Returns the fd or a negative errno.
  */
-static int open_dir(struct unpack *u, const struct path *p, size_t n, bool create,
-		    const char *name, struct err *err)
+static int open_dir(struct unpack *u, const struct path *p, size_t n, bool create, const char *name,
+		    struct err *err)
 {
 	int fd = fcntl(u->root, F_DUPFD_CLOEXEC, 3);
 
@@ -372,7 +370,8 @@ static int open_dir(struct unpack *u, const struct path *p, size_t n, bool creat
 					       name, strerror(e));
 			}
 			fchmodat(fd, p->comp[i], 0755, 0); /* whatever the umask */
-			next = openat(fd, p->comp[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			next = openat(fd, p->comp[i],
+				      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (next < 0) {
 			int e = errno;
@@ -420,9 +419,8 @@ static int sys_fail(struct err *err, const char *name, const char *op, int e)
 static int set_owner_times(struct unpack *u, int dir, const char *base, struct archive_entry *e,
 			   bool times, const char *name, struct err *err)
 {
-	if (u->is_root &&
-	    fchownat(dir, base, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
-		     AT_SYMLINK_NOFOLLOW) < 0)
+	if (u->is_root && fchownat(dir, base, (uid_t)archive_entry_uid(e),
+				   (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
 		return sys_fail(err, name, "chown", errno);
 	if (times) {
 		struct timespec ts[2];
@@ -481,7 +479,8 @@ static int write_file(struct unpack *u, struct archive *a, int dir, const char *
 		r = sys_fail(err, name, "truncate", errno);
 		goto out;
 	}
-	if (u->is_root && fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0) {
+	if (u->is_root &&
+	    fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0) {
 		r = sys_fail(err, name, "chown", errno);
 		goto out;
 	}
@@ -510,8 +509,8 @@ static void record_whiteout(struct unpack *u, char kind, const struct path *p, s
 }
 
 /* `.wh.NAME` or `.wh..wh..opq` in the directory p[0..n-1] (open as dir). */
-static int whiteout(struct unpack *u, int dir, struct path *p, const char *base,
-		    const char *name, struct err *err)
+static int whiteout(struct unpack *u, int dir, struct path *p, const char *base, const char *name,
+		    struct err *err)
 {
 	bool is_dir;
 	int r;
@@ -661,9 +660,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 		if (r == 0)
 			r = add_dir_meta(u, p, e);
 		break;
-	case AE_IFREG:
-		r = write_file(u, a, dir, base, e, name, err);
-		break;
+	case AE_IFREG: r = write_file(u, a, dir, base, e, name, err); break;
 	case AE_IFLNK: {
 		const char *target = archive_entry_symlink(e);
 
@@ -826,7 +823,8 @@ static int unpack_all(struct unpack *u, struct err *err)
 			goto out;
 		}
 		if (++u->info->entries > u->lim->max_entries) {
-			r = err_set(err, -E2BIG, E_LIMIT_EXCEEDED, "layer has more than %llu entries",
+			r = err_set(err, -E2BIG, E_LIMIT_EXCEEDED,
+				    "layer has more than %llu entries",
 				    (unsigned long long)u->lim->max_entries);
 			goto out;
 		}
@@ -850,9 +848,9 @@ int layer_unpack(const char *store_dir, int fd, const struct layer_unpack_opts *
 		 struct layer_info *ret_info, struct err *err)
 {
 	static const struct layer_limits default_limits = LAYER_LIMITS_DEFAULT;
-	struct layer_unpack_opts none = {0};
-	struct layer_info info = {0};
-	struct unpack u = {.root = -1};
+	struct layer_unpack_opts none = { 0 };
+	struct layer_info info = { 0 };
+	struct unpack u = { .root = -1 };
 	struct buf dir = BUF_INIT, tmp_path = BUF_INIT, final = BUF_INIT;
 	char tmp[32] = "", got[LAYER_DIGEST_SIZE];
 	int r, dfd = -1;
@@ -967,9 +965,8 @@ out:
 	return r;
 }
 
-int layer_unpack_file(const char *store_dir, const char *path,
-		      const struct layer_unpack_opts *opts, struct layer_info *ret_info,
-		      struct err *err)
+int layer_unpack_file(const char *store_dir, const char *path, const struct layer_unpack_opts *opts,
+		      struct layer_info *ret_info, struct err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 

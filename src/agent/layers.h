@@ -59,8 +59,8 @@
 
 /* Default limits per layer. */
 #define LAYER_MAX_ENTRIES 500000
-#define LAYER_MAX_PATH	  4096 /* bytes of an entry's name or link target */
-#define LAYER_MAX_DEPTH	  256  /* components of an entry's name */
+#define LAYER_MAX_PATH	  4096		/* bytes of an entry's name or link target */
+#define LAYER_MAX_DEPTH	  256		/* components of an entry's name */
 #define LAYER_MAX_BYTES	  (32ULL << 30) /* uncompressed tar bytes */
 
 struct layer_limits {
@@ -112,9 +112,8 @@ int layer_unpack(const char *store_dir, int fd, const struct layer_unpack_opts *
 		 struct layer_info *ret_info, struct err *err);
 
 /* layer_unpack of the file at path. */
-int layer_unpack_file(const char *store_dir, const char *path,
-		      const struct layer_unpack_opts *opts, struct layer_info *ret_info,
-		      struct err *err);
+int layer_unpack_file(const char *store_dir, const char *path, const struct layer_unpack_opts *opts,
+		      struct layer_info *ret_info, struct err *err);
 
 /* Whether s is "sha256:" followed by 64 lowercase hex digits. */
 bool layer_digest_valid(const char *s);
@@ -123,8 +122,7 @@ bool layer_digest_valid(const char *s);
  * Append the directory of layer diff_id (STORE/layers/sha256/HEX) to
  * ret_path. Returns -EINVAL (E_INVALID_PARAMETER) for an invalid diff_id.
  */
-int layer_path(const char *store_dir, const char *diff_id, struct buf *ret_path,
-	       struct err *err);
+int layer_path(const char *store_dir, const char *diff_id, struct buf *ret_path, struct err *err);
 
 /* Whether layer diff_id is in the store (false for an invalid diff_id). */
 bool layer_exists(const char *store_dir, const char *diff_id);

@@ -179,7 +179,7 @@ static int unpack(struct fixture *f, const struct ent *ents, size_t n, int filte
 		  const struct layer_limits *lim, char *ret_diff_id, struct err *err)
 {
 	struct buf b = BUF_INIT;
-	struct layer_unpack_opts o = {.limits = lim};
+	struct layer_unpack_opts o = { .limits = lim };
 	struct layer_info info;
 	int fd, r;
 
@@ -233,18 +233,18 @@ static void lpath(struct fixture *f, const char *diff_id, const char *rel, char 
 }
 
 static const struct ent basic[] = {
-	{'d', "./", NULL, 0755},
-	{'d', "etc/", NULL, 0750},
-	{'f', "etc/hostname", "berth\n", 0644},
-	{'f', "bin/tool", "#!/bin/sh\necho hi\n", 04755}, /* implicit parent, setuid */
-	{'l', "bin/sh", "/bin/busybox", 0777},
-	{'l', "etc/escape", "../../../../etc/passwd", 0777},
-	{'h', "etc/hostname2", "etc/hostname", 0},
-	{'p', "run/fifo", NULL, 0600},
-	{'f', "/abs/file", "abs", 0600}, /* leading '/' stripped */
-	{'d', "locked/", NULL, 0500},
-	{'f', "locked/inner", "x", 0400},
-	{'f', "empty", NULL, 0},
+	{ 'd', "./", NULL, 0755 },
+	{ 'd', "etc/", NULL, 0750 },
+	{ 'f', "etc/hostname", "berth\n", 0644 },
+	{ 'f', "bin/tool", "#!/bin/sh\necho hi\n", 04755 }, /* implicit parent, setuid */
+	{ 'l', "bin/sh", "/bin/busybox", 0777 },
+	{ 'l', "etc/escape", "../../../../etc/passwd", 0777 },
+	{ 'h', "etc/hostname2", "etc/hostname", 0 },
+	{ 'p', "run/fifo", NULL, 0600 },
+	{ 'f', "/abs/file", "abs", 0600 }, /* leading '/' stripped */
+	{ 'd', "locked/", NULL, 0500 },
+	{ 'f', "locked/inner", "x", 0400 },
+	{ 'f', "empty", NULL, 0 },
 };
 
 static void check_basic(struct fixture *f, const char *diff_id)
@@ -371,8 +371,9 @@ static void test_digests_verified(void **state)
 	struct err err = ERR_INIT;
 	struct buf plain = BUF_INIT, gz = BUF_INIT;
 	char diff_id[LAYER_DIGEST_SIZE], digest[LAYER_DIGEST_SIZE];
-	const char *wrong = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-	struct layer_unpack_opts o = {0};
+	const char *wrong =
+		"sha256:0000000000000000000000000000000000000000000000000000000000000000";
+	struct layer_unpack_opts o = { 0 };
 	struct layer_info info;
 	int fd;
 
@@ -429,7 +430,7 @@ static void test_digests_verified(void **state)
 	check_basic(f, diff_id);
 
 	/* not a tar; an empty input; truncated */
-	fd = blob_fd(f, &(struct buf){.data = "hello, world", .len = 12});
+	fd = blob_fd(f, &(struct buf){ .data = "hello, world", .len = 12 });
 	assert_int_equal(layer_unpack(f->store, fd, NULL, &info, &err), -EBADMSG);
 	close(fd);
 	fd = open("/dev/null", O_RDONLY);
@@ -447,13 +448,13 @@ static void test_digests_verified(void **state)
 static void test_whiteouts(void **state)
 {
 	static const struct ent ents[] = {
-		{'d', "a/", NULL, 0755},
-		{'f', "a/.wh.gone", NULL, 0},
-		{'f', "a/keep", "k", 0},
-		{'d', "o/", NULL, 0755},
-		{'f', "o/.wh..wh..opq", NULL, 0},
-		{'f', ".wh..wh.plnk", NULL, 0}, /* aufs: skipped */
-		{'f', "top/.wh.dir", NULL, 0},
+		{ 'd', "a/", NULL, 0755 },
+		{ 'f', "a/.wh.gone", NULL, 0 },
+		{ 'f', "a/keep", "k", 0 },
+		{ 'd', "o/", NULL, 0755 },
+		{ 'f', "o/.wh..wh..opq", NULL, 0 },
+		{ 'f', ".wh..wh.plnk", NULL, 0 }, /* aufs: skipped */
+		{ 'f', "top/.wh.dir", NULL, 0 },
 	};
 	struct fixture *f = *state;
 	struct err err = ERR_INIT;
@@ -462,8 +463,8 @@ static void test_whiteouts(void **state)
 	ssize_t n;
 	bool devices, opaque_xattr;
 
-	assert_int_equal(unpack(f, ents, ARRAY_SIZE(ents), ARCHIVE_FILTER_GZIP, NULL, diff_id, &err),
-			 0);
+	assert_int_equal(
+		unpack(f, ents, ARRAY_SIZE(ents), ARCHIVE_FILTER_GZIP, NULL, diff_id, &err), 0);
 	lpath(f, diff_id, "a/.wh.gone", p, sizeof(p));
 	assert_int_equal(lstat(p, &st), -1);
 	lpath(f, diff_id, ".wh..wh.plnk", p, sizeof(p));
@@ -485,7 +486,7 @@ static void test_whiteouts(void **state)
 		assert_int_equal(lstat(p, &st), -1);
 	} else {
 		/* the recorded list holds what could not be made */
-		char list[256] = {0};
+		char list[256] = { 0 };
 		FILE *c = fopen(p, "rb");
 		size_t len;
 
@@ -504,7 +505,7 @@ static void test_whiteouts(void **state)
 			      devices ? "yes" : "no", opaque_xattr ? "yes" : "no");
 
 	/* the list's name is reserved */
-	static const struct ent reserved[] = {{'f', ".berth-whiteouts", "w etc", 0}};
+	static const struct ent reserved[] = { { 'f', ".berth-whiteouts", "w etc", 0 } };
 	assert_int_equal(unpack(f, reserved, 1, ARCHIVE_FILTER_NONE, NULL, NULL, &err), -EPERM);
 	assert_store_holds(f, 1);
 }
@@ -515,47 +516,47 @@ static void test_escapes_refused(void **state)
 	struct fixture *f = *state;
 	struct err err = ERR_INIT;
 	char abs_link[160];
-	const struct ent dotdot[] = {{'f', "../x", "bad", 0}};
-	const struct ent abs_dotdot[] = {{'f', "/abs/../../x", "bad", 0}};
-	const struct ent mid_dotdot[] = {{'f', "a/../../x", "bad", 0}};
-	const struct ent deep_dotdot[] = {{'f', "a/b/../../../../outside/x", "bad", 0}};
+	const struct ent dotdot[] = { { 'f', "../x", "bad", 0 } };
+	const struct ent abs_dotdot[] = { { 'f', "/abs/../../x", "bad", 0 } };
+	const struct ent mid_dotdot[] = { { 'f', "a/../../x", "bad", 0 } };
+	const struct ent deep_dotdot[] = { { 'f', "a/b/../../../../outside/x", "bad", 0 } };
 	const struct ent via_symlink[] = {
-		{'l', "s", abs_link, 0777},
-		{'f', "s/file", "bad", 0},
+		{ 'l', "s", abs_link, 0777 },
+		{ 'f', "s/file", "bad", 0 },
 	};
 	const struct ent via_rel_symlink[] = {
-		{'d', "d/", NULL, 0755},
-		{'l', "d/up", "../../../../outside", 0777},
-		{'f', "d/up/file", "bad", 0},
+		{ 'd', "d/", NULL, 0755 },
+		{ 'l', "d/up", "../../../../outside", 0777 },
+		{ 'f', "d/up/file", "bad", 0 },
 	};
 	const struct ent chain[] = {
-		{'l', "a", "b", 0777},
-		{'l', "b", "c", 0777},
-		{'l', "c", abs_link, 0777},
-		{'f', "a/file", "bad", 0},
+		{ 'l', "a", "b", 0777 },
+		{ 'l', "b", "c", 0777 },
+		{ 'l', "c", abs_link, 0777 },
+		{ 'f', "a/file", "bad", 0 },
 	};
 	const struct ent symlink_dir_entry[] = {
-		{'l', "s", abs_link, 0777},
-		{'d', "s/sub/", NULL, 0755},
+		{ 'l', "s", abs_link, 0777 },
+		{ 'd', "s/sub/", NULL, 0755 },
 	};
-	const struct ent hardlink_out[] = {{'h', "pw", "../../etc/passwd", 0}};
-	const struct ent hardlink_abs[] = {{'h', "pw", "/etc/passwd", 0}};
+	const struct ent hardlink_out[] = { { 'h', "pw", "../../etc/passwd", 0 } };
+	const struct ent hardlink_abs[] = { { 'h', "pw", "/etc/passwd", 0 } };
 	const struct ent hardlink_via_symlink[] = {
-		{'l', "s", "/etc", 0777},
-		{'h', "pw", "s/passwd", 0},
+		{ 'l', "s", "/etc", 0777 },
+		{ 'h', "pw", "s/passwd", 0 },
 	};
-	const struct ent hardlink_missing[] = {{'h', "h", "nothing", 0}};
+	const struct ent hardlink_missing[] = { { 'h', "h", "nothing", 0 } };
 	const struct ent whiteout_via_symlink[] = {
-		{'l', "s", abs_link, 0777},
-		{'f', "s/.wh.victim", NULL, 0},
+		{ 'l', "s", abs_link, 0777 },
+		{ 'f', "s/.wh.victim", NULL, 0 },
 	};
-	const struct ent whiteout_dotdot[] = {{'f', "a/.wh...", NULL, 0}};
+	const struct ent whiteout_dotdot[] = { { 'f', "a/.wh...", NULL, 0 } };
 	struct {
 		const char *what;
 		const struct ent *ents;
 		size_t n;
 	} cases[] = {
-#define CASE(x) {#x, x, ARRAY_SIZE(x)}
+#define CASE(x) { #x, x, ARRAY_SIZE(x) }
 		CASE(dotdot),
 		CASE(abs_dotdot),
 		CASE(mid_dotdot),
@@ -593,8 +594,8 @@ static void test_escapes_refused(void **state)
 	/* a hard link to a symbolic link pointing out is fine: it links the link */
 	{
 		const struct ent ok[] = {
-			{'l', "s", "/etc/passwd", 0777},
-			{'h', "h", "s", 0},
+			{ 'l', "s", "/etc/passwd", 0777 },
+			{ 'h', "h", "s", 0 },
 		};
 		char diff_id[LAYER_DIGEST_SIZE], p[256];
 
@@ -613,9 +614,9 @@ static void test_limits(void **state)
 	struct err err = ERR_INIT;
 	struct layer_limits lim = LAYER_LIMITS_DEFAULT;
 	char name[300];
-	const struct ent deep[] = {{'f', "a/b/c/d/e", "x", 0}};
-	const struct ent longname[] = {{'f', name, "x", 0}};
-	const struct ent longlink[] = {{'l', "l", name, 0777}};
+	const struct ent deep[] = { { 'f', "a/b/c/d/e", "x", 0 } };
+	const struct ent longname[] = { { 'f', name, "x", 0 } };
+	const struct ent longlink[] = { { 'l', "l", name, 0777 } };
 
 	lim.max_entries = 5;
 	assert_int_equal(unpack(f, basic, ARRAY_SIZE(basic), ARCHIVE_FILTER_GZIP, &lim, NULL, &err),
@@ -650,15 +651,15 @@ static void test_limits(void **state)
 static void test_replace_and_devices(void **state)
 {
 	static const struct ent ents[] = {
-		{'f', "x", "first", 0},	     {'f', "x", "second", 0}, {'d', "d/", NULL, 0755},
-		{'f', "d/f", "in d", 0},     {'l', "d", "elsewhere", 0777},
-		{'c', "dev/null", NULL, 0666},
+		{ 'f', "x", "first", 0 },	 { 'f', "x", "second", 0 },
+		{ 'd', "d/", NULL, 0755 },	 { 'f', "d/f", "in d", 0 },
+		{ 'l', "d", "elsewhere", 0777 }, { 'c', "dev/null", NULL, 0666 },
 	};
 	struct fixture *f = *state;
 	struct err err = ERR_INIT;
 	struct layer_info info;
 	struct buf b = BUF_INIT;
-	char p[256], data[16] = {0};
+	char p[256], data[16] = { 0 };
 	struct stat st;
 	FILE *c;
 	int fd;
@@ -699,7 +700,7 @@ struct racer {
 static void *race(void *arg)
 {
 	struct racer *x = arg;
-	struct layer_unpack_opts o = {.diff_id = x->diff_id};
+	struct layer_unpack_opts o = { .diff_id = x->diff_id };
 
 	x->r = layer_unpack(x->f->store, x->fd, &o, &x->info, &x->err);
 	return NULL;
@@ -718,7 +719,7 @@ static void test_concurrent_unpacks(void **state)
 	make_tar(basic, ARRAY_SIZE(basic), ARCHIVE_FILTER_GZIP, &gz);
 	sha256_of(&plain, diff_id);
 	for (int i = 0; i < 4; i++) {
-		r[i] = (struct racer){.f = f, .fd = blob_fd(f, &gz), .diff_id = diff_id};
+		r[i] = (struct racer){ .f = f, .fd = blob_fd(f, &gz), .diff_id = diff_id };
 		err_clear(&r[i].err);
 	}
 	for (int i = 0; i < 4; i++)
@@ -743,8 +744,9 @@ static void test_paths(void **state)
 	struct buf b = BUF_INIT;
 
 	(void)state;
-	assert_int_equal(layer_path("/s", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4"
-					  "95991b7852b855",
+	assert_int_equal(layer_path("/s",
+				    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4"
+				    "95991b7852b855",
 				    &b, &err),
 			 0);
 	assert_string_equal(buf_str(&b), "/s/layers/sha256/e3b0c44298fc1c149afbf4c8996fb92427ae41e"
