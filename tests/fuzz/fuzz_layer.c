@@ -67,8 +67,8 @@ static int count(const char *path, char ret_name[256])
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
-	static const struct layer_limits lim = {10000, 16u << 20, 1024, 64};
-	struct layer_unpack_opts opts = {.limits = &lim};
+	static const struct layer_limits lim = { 10000, 16u << 20, 1024, 64 };
+	struct layer_unpack_opts opts = { .limits = &lim };
 	struct layer_info info;
 	struct err err = ERR_INIT;
 	char name[256];
