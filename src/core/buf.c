@@ -100,6 +100,7 @@ char *buf_detach(struct buf *b, size_t *ret_len)
 	char *p;
 
 	buf_grow(b, 0);
+	b->data[b->len] = '\0'; /* an empty buf has never been terminated */
 	p = b->data;
 	if (ret_len)
 		*ret_len = b->len;
