@@ -54,9 +54,19 @@ int registry_blob_read(const struct registry *r, const char *digest, size_t max,
 		       struct err *err);
 
 /*
+ * Hold the garbage collector off while a blob file is made (or stamped
+ * young) and then linked in the store: a collection then sees the link, or
+ * a file younger than itself, whatever the grace period. Shared: any
+ * number of commits hold it at once. Never held while calling registry_gc.
+ */
+void registry_gc_block(struct registry *r);
+void registry_gc_unblock(struct registry *r);
+
+/*
  * Store n bytes of data as a blob (a manifest): written to a temporary file,
  * synced, renamed into place. Its digest goes to ret_digest. Links it into
- * no repository.
+ * no repository: call it inside registry_gc_block together with the store
+ * commit that links it, or a collection may remove it first.
  */
 int registry_blob_put(struct registry *r, const void *data, size_t n,
 		      char ret_digest[REGISTRY_DIGEST_SIZE], struct err *err);
@@ -135,9 +145,11 @@ int registry_upload_sweep(struct registry *r, int64_t now_ms, unsigned *ret_remo
 /*
  * Garbage collection: remove the blob files that no ecr/blob/ and no
  * ecr/manifest/ key references, unless they were written (or mounted) less
- * than r->gc_grace_ms before now_ms: a push links its blobs and manifests
- * well within that. Never races a push: committing a blob and removing it
- * exclude each other. ret_removed (may be NULL) counts removed files.
+ * than r->gc_grace_ms before now_ms (the current time, read before the
+ * call). Never races a push, even with no grace: see registry_gc_block.
+ * An upload is linked to its repository as it completes, so the grace is a
+ * margin, not what protects a push. ret_removed (may be NULL) counts
+ * removed files.
  */
 int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struct err *err);
 
