@@ -40,8 +40,9 @@ struct registry_upload {
 	char uuid[37];
 	char repo[REGISTRY_NAME_MAX + 1];
 	int64_t started_ms;
-	int64_t touched_ms;
-	uint64_t offset; /* bytes taken, hashed, written or in wbuf */
+	int64_t touched_ms;  /* on the callers' clock: last checkout or checkin */
+	int64_t checkout_ms; /* now_ms() when checked out, to advance touched_ms */
+	uint64_t offset;     /* bytes taken, hashed, written or in wbuf */
 	EVP_MD_CTX *md;
 	bool busy;
 	bool broken; /* a write failed: the file lags behind the hash */
@@ -442,6 +443,12 @@ static void remove_files(const struct registry *r, const char *uuid)
 	buf_release(&p);
 }
 
+/* The real time, where a parameter named now_ms hides now_ms(). */
+static int64_t clock_ms(void)
+{
+	return now_ms();
+}
+
 static struct registry_upload *session_new(struct registry *r)
 {
 	struct registry_upload *u = calloc(1, sizeof(*u));
@@ -502,6 +509,7 @@ int registry_upload_start(struct registry *r, const char *repo, int64_t now_ms,
 	uuid_v4(u->uuid);
 	snprintf(u->repo, sizeof(u->repo), "%s", repo);
 	u->started_ms = u->touched_ms = now_ms;
+	u->checkout_ms = clock_ms();
 	u->busy = true;
 
 	pthread_mutex_lock(&b->lock);
@@ -643,6 +651,7 @@ int registry_upload_open(struct registry *r, const char *repo, const char *uuid,
 	}
 	u->busy = true;
 	u->touched_ms = now_ms;
+	u->checkout_ms = clock_ms();
 	pthread_mutex_unlock(&b->lock);
 	rc = session_open_fd(u, 0, err);
 	if (rc < 0) {
@@ -756,6 +765,11 @@ void registry_upload_close(struct registry_upload *u)
 	u->fd = -1;
 	free(u->wbuf);
 	u->wbuf = NULL;
+	/*
+	 * Idle from now, not from when the request began: a PATCH that took
+	 * longer than the maximum age must not make the session look abandoned.
+	 */
+	u->touched_ms += clock_ms() - u->checkout_ms;
 	u->busy = false;
 	pthread_mutex_unlock(&b->lock);
 }

@@ -129,7 +129,7 @@ int registry_upload_write(struct registry_upload *u, const void *data, size_t n,
  */
 int registry_upload_commit(struct registry_upload *u, const char *digest, struct err *err);
 
-/* Check the session back in, kept for the next request. */
+/* Check the session back in, kept for the next request; it is idle from now. */
 void registry_upload_close(struct registry_upload *u);
 
 /* End the session and remove its files (DELETE of the upload). */
