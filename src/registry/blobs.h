@@ -27,6 +27,8 @@
 /* Defaults of struct registry's upload_max_age_ms and gc_grace_ms: 1 hour. */
 #define REGISTRY_UPLOAD_MAX_AGE_MS (3600 * 1000LL)
 #define REGISTRY_GC_GRACE_MS	   (3600 * 1000LL)
+/* Largest of either a server option may set, in seconds: 30 days. */
+#define REGISTRY_AGE_MAX_S 2592000
 
 /* Set up and free the blob store's in-memory state (called by registry_init/release). */
 int registry_blobs_init(struct registry *r, struct err *err);
