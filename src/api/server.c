@@ -172,11 +172,17 @@ static int dev_credentials(const char *data_dir, struct buf *ret_path, struct er
 	return 0;
 }
 
+/*
+ * Run every interval: a line when something was removed, and a failure
+ * once until it changes or the collector succeeds again, so that a pass
+ * every second never fills the log with the same line.
+ */
 static void *gc_main(void *arg)
 {
 	struct gc_thread *g = arg;
 	struct timespec until;
 	struct err err = ERR_INIT;
+	char failed[sizeof(err.msg)] = "";
 	unsigned uploads, blobs;
 
 	pthread_mutex_lock(&g->lock);
@@ -190,12 +196,19 @@ static void *gc_main(void *arg)
 		pthread_mutex_unlock(&g->lock);
 		uploads = blobs = 0;
 		if (registry_upload_sweep(g->registry, now_ms(), &uploads, &err) < 0 ||
-		    registry_gc(g->registry, now_ms(), &blobs, &err) < 0)
-			log_warn("registry garbage collection: %s", err.msg);
-		else if (uploads || blobs)
-			log_info(
-				"registry garbage collection: removed %u blobs and %u upload files",
-				blobs, uploads);
+		    registry_gc(g->registry, now_ms(), &blobs, &err) < 0) {
+			if (strcmp(failed, err.msg) != 0)
+				log_warn("registry garbage collection: %s", err.msg);
+			snprintf(failed, sizeof(failed), "%s", err.msg);
+		} else {
+			if (failed[0])
+				log_info("registry garbage collection works again");
+			failed[0] = '\0';
+			if (uploads || blobs)
+				log_info("registry garbage collection: removed %u blobs and %u "
+					 "upload files",
+					 blobs, uploads);
+		}
 		pthread_mutex_lock(&g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);
