@@ -65,6 +65,13 @@ static void usage(FILE *f, const char *self)
 		"  --registry-gc-interval SECONDS\n"
 		"                        how often unreferenced blobs and abandoned uploads are\n"
 		"                        removed (default 600)\n"
+		"  --registry-gc-grace SECONDS\n"
+		"                        blobs written or mounted less than this ago are\n"
+		"                        never collected, referenced or not (0 to 2592000,\n"
+		"                        default 3600)\n"
+		"  --registry-upload-max-age SECONDS\n"
+		"                        a blob upload idle this long is removed (1 to 2592000,\n"
+		"                        default 3600)\n"
 		"\n"
 		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials.\n",
 		self);
@@ -165,11 +172,17 @@ static int dev_credentials(const char *data_dir, struct buf *ret_path, struct er
 	return 0;
 }
 
+/*
+ * Run every interval: a line when something was removed, and a failure
+ * once until it changes or the collector succeeds again, so that a pass
+ * every second never fills the log with the same line.
+ */
 static void *gc_main(void *arg)
 {
 	struct gc_thread *g = arg;
 	struct timespec until;
 	struct err err = ERR_INIT;
+	char failed[sizeof(err.msg)] = "";
 	unsigned uploads, blobs;
 
 	pthread_mutex_lock(&g->lock);
@@ -183,12 +196,19 @@ static void *gc_main(void *arg)
 		pthread_mutex_unlock(&g->lock);
 		uploads = blobs = 0;
 		if (registry_upload_sweep(g->registry, now_ms(), &uploads, &err) < 0 ||
-		    registry_gc(g->registry, now_ms(), &blobs, &err) < 0)
-			log_warn("registry garbage collection: %s", err.msg);
-		else if (uploads || blobs)
-			log_info(
-				"registry garbage collection: removed %u blobs and %u upload files",
-				blobs, uploads);
+		    registry_gc(g->registry, now_ms(), &blobs, &err) < 0) {
+			if (strcmp(failed, err.msg) != 0)
+				log_warn("registry garbage collection: %s", err.msg);
+			snprintf(failed, sizeof(failed), "%s", err.msg);
+		} else {
+			if (failed[0])
+				log_info("registry garbage collection works again");
+			failed[0] = '\0';
+			if (uploads || blobs)
+				log_info("registry garbage collection: removed %u blobs and %u "
+					 "upload files",
+					 blobs, uploads);
+		}
 		pthread_mutex_lock(&g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -233,6 +253,8 @@ static int run(int argc, char **argv, bool dev)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "registry-create-on-push", no_argument, NULL, 'P' },
 		{ "registry-gc-interval", required_argument, NULL, 'G' },
+		{ "registry-gc-grace", required_argument, NULL, 'g' },
+		{ "registry-upload-max-age", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -245,6 +267,8 @@ static int run(int argc, char **argv, bool dev)
 				.cond = PTHREAD_COND_INITIALIZER };
 	bool create_on_push = false;
 	int64_t gc_interval = 600;
+	int64_t gc_grace_s = REGISTRY_GC_GRACE_MS / 1000;
+	int64_t upload_max_age_s = REGISTRY_UPLOAD_MAX_AGE_MS / 1000;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -282,6 +306,23 @@ static int run(int argc, char **argv, bool dev)
 			if (parse_int64(optarg, 1, 86400 * 7, &gc_interval) < 0) {
 				fprintf(stderr, "%s: --registry-gc-interval takes 1 to 604800\n",
 					self);
+				return 2;
+			}
+			break;
+		case 'g':
+			if (parse_int64(optarg, 0, REGISTRY_AGE_MAX_S, &gc_grace_s) < 0) {
+				fprintf(stderr,
+					"%s: --registry-gc-grace takes 0 to %d seconds, not '%s'\n",
+					self, REGISTRY_AGE_MAX_S, optarg);
+				return 2;
+			}
+			break;
+		case 'U':
+			if (parse_int64(optarg, 1, REGISTRY_AGE_MAX_S, &upload_max_age_s) < 0) {
+				fprintf(stderr,
+					"%s: --registry-upload-max-age takes 1 to %d seconds, not "
+					"'%s'\n",
+					self, REGISTRY_AGE_MAX_S, optarg);
 				return 2;
 			}
 			break;
@@ -348,6 +389,8 @@ static int run(int argc, char **argv, bool dev)
 		return 1;
 	}
 	server.registry.create_on_push = create_on_push;
+	server.registry.gc_grace_ms = gc_grace_s * 1000;
+	server.registry.upload_max_age_ms = upload_max_age_s * 1000;
 	srv->registry = &server.registry; /* the ECR handlers' */
 
 	hopts = (struct http_options){

@@ -6,10 +6,12 @@
  * blobs/sha256/, which is atomic: two writers of the same blob each rename
  * their own copy of identical bytes, and a reader sees one whole file or the
  * other. The collector decides a file is garbage from the store's keys and
- * its age; committing (rename, or touching the file for a mount) holds
- * gc_lock shared and the collector's stat-then-unlink holds it exclusive, so
- * a blob being pushed is always either young or already linked when the
- * collector looks at it.
+ * its age. Committing (stamp and rename, or stamp for a mount) and linking
+ * the blob in the store happen under gc_lock held shared; the collector
+ * takes it exclusive once before it reads the keys (a barrier) and around
+ * each stat-then-unlink, so a blob being pushed is always either linked or
+ * younger than the collection when the collector looks at it, whatever the
+ * grace period.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/cleanup.h"
@@ -37,8 +40,9 @@ struct registry_upload {
 	char uuid[37];
 	char repo[REGISTRY_NAME_MAX + 1];
 	int64_t started_ms;
-	int64_t touched_ms;
-	uint64_t offset; /* bytes taken, hashed, written or in wbuf */
+	int64_t touched_ms;  /* on the callers' clock: last checkout or checkin */
+	int64_t checkout_ms; /* now_ms() when checked out, to advance touched_ms */
+	uint64_t offset;     /* bytes taken, hashed, written or in wbuf */
 	EVP_MD_CTX *md;
 	bool busy;
 	bool broken; /* a write failed: the file lags behind the hash */
@@ -226,23 +230,46 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
+void registry_gc_block(struct registry *r)
+{
+	pthread_rwlock_rdlock(&r->blobs->gc_lock);
+}
+
+void registry_gc_unblock(struct registry *r)
+{
+	pthread_rwlock_unlock(&r->blobs->gc_lock);
+}
+
 /*
- * Make the synced file tmp_path (open as fd) blob `digest`: stamp it as
- * young, sync it, rename it into place, sync the directory.
+ * The times that stamp a blob file young, from the clock registry_gc's
+ * now_ms comes from: the kernel stamps files from a coarser clock that may
+ * lag it by a tick, which would make a file committed just after a
+ * collection began look older than that collection.
+ */
+static void young_times(struct timespec ret_ts[2])
+{
+	clock_gettime(CLOCK_REALTIME, &ret_ts[0]);
+	ret_ts[1] = ret_ts[0];
+}
+
+/*
+ * Make the file tmp_path (open as fd) blob `digest`: stamp it as young,
+ * sync it, rename it into place, sync the directory. The caller holds
+ * registry_gc_block until the blob is linked.
  */
 static int commit_file(struct registry *r, int fd, const char *tmp_path, const char *digest,
 		       struct err *err)
 {
 	struct buf path = BUF_INIT;
+	struct timespec ts[2];
 	int rc = 0;
 
-	if (futimens(fd, NULL) < 0 || fsync(fd) < 0)
+	young_times(ts);
+	if (futimens(fd, ts) < 0 || fsync(fd) < 0)
 		return err_set(err, -errno, E_SERVER, "writing blob %s: %m", digest);
 	registry_blob_path(r, digest, &path);
-	pthread_rwlock_rdlock(&r->blobs->gc_lock);
 	if (rename(tmp_path, buf_str(&path)) < 0)
 		rc = err_set(err, -errno, E_SERVER, "storing blob %s: %m", digest);
-	pthread_rwlock_unlock(&r->blobs->gc_lock);
 	buf_release(&path);
 	if (rc == 0) {
 		buf_printf(&path, "%s/blobs/sha256", r->dir);
@@ -336,22 +363,24 @@ static int put_link(struct registry *r, const char *repo, const char *digest, ui
 int registry_blob_link(struct registry *r, const char *repo, const char *digest, struct err *err)
 {
 	struct buf path = BUF_INIT;
+	struct timespec ts[2];
 	struct stat st;
 	int rc = 0;
 
 	if (!registry_digest_valid(digest))
 		return err_set(err, -EINVAL, E_OCI_DIGEST_INVALID, "invalid digest '%s'", digest);
 	registry_blob_path(r, digest, &path);
-	pthread_rwlock_rdlock(&r->blobs->gc_lock);
+	registry_gc_block(r);
+	young_times(ts);
 	if (stat(buf_str(&path), &st) < 0)
 		rc = err_set(err, -ENOENT, E_OCI_BLOB_UNKNOWN, "blob unknown to registry");
 	else
-		utimensat(AT_FDCWD, buf_str(&path), NULL, 0); /* young again: GC spares it */
-	pthread_rwlock_unlock(&r->blobs->gc_lock);
+		utimensat(AT_FDCWD, buf_str(&path), ts, 0); /* young: a collection spares it */
+	if (rc == 0)
+		rc = put_link(r, repo, digest, (uint64_t)st.st_size, err);
+	registry_gc_unblock(r);
 	buf_release(&path);
-	if (rc < 0)
-		return rc;
-	return put_link(r, repo, digest, (uint64_t)st.st_size, err);
+	return rc;
 }
 
 int registry_blob_unlink(struct registry *r, const char *repo, const char *digest, struct err *err)
@@ -414,6 +443,12 @@ static void remove_files(const struct registry *r, const char *uuid)
 	buf_release(&p);
 }
 
+/* The real time, where a parameter named now_ms hides now_ms(). */
+static int64_t clock_ms(void)
+{
+	return now_ms();
+}
+
 static struct registry_upload *session_new(struct registry *r)
 {
 	struct registry_upload *u = calloc(1, sizeof(*u));
@@ -474,6 +509,7 @@ int registry_upload_start(struct registry *r, const char *repo, int64_t now_ms,
 	uuid_v4(u->uuid);
 	snprintf(u->repo, sizeof(u->repo), "%s", repo);
 	u->started_ms = u->touched_ms = now_ms;
+	u->checkout_ms = clock_ms();
 	u->busy = true;
 
 	pthread_mutex_lock(&b->lock);
@@ -615,6 +651,7 @@ int registry_upload_open(struct registry *r, const char *repo, const char *uuid,
 	}
 	u->busy = true;
 	u->touched_ms = now_ms;
+	u->checkout_ms = clock_ms();
 	pthread_mutex_unlock(&b->lock);
 	rc = session_open_fd(u, 0, err);
 	if (rc < 0) {
@@ -728,6 +765,11 @@ void registry_upload_close(struct registry_upload *u)
 	u->fd = -1;
 	free(u->wbuf);
 	u->wbuf = NULL;
+	/*
+	 * Idle from now, not from when the request began: a PATCH that took
+	 * longer than the maximum age must not make the session look abandoned.
+	 */
+	u->touched_ms += clock_ms() - u->checkout_ms;
 	u->busy = false;
 	pthread_mutex_unlock(&b->lock);
 }
@@ -763,10 +805,12 @@ int registry_upload_commit(struct registry_upload *u, const char *digest, struct
 			       got);
 	}
 	session_path(r, u->uuid, "", &p);
+	registry_gc_block(r);
 	rc = commit_file(r, u->fd, buf_str(&p), digest, err);
-	buf_release(&p);
 	if (rc == 0)
 		rc = put_link(r, u->repo, digest, size, err);
+	registry_gc_unblock(r);
+	buf_release(&p);
 	registry_upload_cancel(u); /* the data file has moved: only the .info is left */
 	return rc;
 }
@@ -876,6 +920,14 @@ int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struc
 	DIR *d;
 	int rc;
 
+	/*
+	 * A barrier: every commit that stamped a file before it has linked it
+	 * too (it held gc_lock shared throughout), so the scan below sees its
+	 * key; every commit after it stamps its file no earlier than now_ms,
+	 * so the age check spares it, even with no grace at all.
+	 */
+	pthread_rwlock_wrlock(&r->blobs->gc_lock);
+	pthread_rwlock_unlock(&r->blobs->gc_lock);
 	rc = store_scan(r->api->store, "ecr/blob/", NULL, collect_digest, &refs, err);
 	if (rc == 0)
 		rc = store_scan(r->api->store, "ecr/manifest/", NULL, collect_digest, &refs, err);

@@ -27,6 +27,8 @@
 /* Defaults of struct registry's upload_max_age_ms and gc_grace_ms: 1 hour. */
 #define REGISTRY_UPLOAD_MAX_AGE_MS (3600 * 1000LL)
 #define REGISTRY_GC_GRACE_MS	   (3600 * 1000LL)
+/* Largest of either a server option may set, in seconds: 30 days. */
+#define REGISTRY_AGE_MAX_S 2592000
 
 /* Set up and free the blob store's in-memory state (called by registry_init/release). */
 int registry_blobs_init(struct registry *r, struct err *err);
@@ -54,9 +56,19 @@ int registry_blob_read(const struct registry *r, const char *digest, size_t max,
 		       struct err *err);
 
 /*
+ * Hold the garbage collector off while a blob file is made (or stamped
+ * young) and then linked in the store: a collection then sees the link, or
+ * a file younger than itself, whatever the grace period. Shared: any
+ * number of commits hold it at once. Never held while calling registry_gc.
+ */
+void registry_gc_block(struct registry *r);
+void registry_gc_unblock(struct registry *r);
+
+/*
  * Store n bytes of data as a blob (a manifest): written to a temporary file,
  * synced, renamed into place. Its digest goes to ret_digest. Links it into
- * no repository.
+ * no repository: call it inside registry_gc_block together with the store
+ * commit that links it, or a collection may remove it first.
  */
 int registry_blob_put(struct registry *r, const void *data, size_t n,
 		      char ret_digest[REGISTRY_DIGEST_SIZE], struct err *err);
@@ -119,7 +131,7 @@ int registry_upload_write(struct registry_upload *u, const void *data, size_t n,
  */
 int registry_upload_commit(struct registry_upload *u, const char *digest, struct err *err);
 
-/* Check the session back in, kept for the next request. */
+/* Check the session back in, kept for the next request; it is idle from now. */
 void registry_upload_close(struct registry_upload *u);
 
 /* End the session and remove its files (DELETE of the upload). */
@@ -135,9 +147,11 @@ int registry_upload_sweep(struct registry *r, int64_t now_ms, unsigned *ret_remo
 /*
  * Garbage collection: remove the blob files that no ecr/blob/ and no
  * ecr/manifest/ key references, unless they were written (or mounted) less
- * than r->gc_grace_ms before now_ms: a push links its blobs and manifests
- * well within that. Never races a push: committing a blob and removing it
- * exclude each other. ret_removed (may be NULL) counts removed files.
+ * than r->gc_grace_ms before now_ms (the current time, read before the
+ * call). Never races a push, even with no grace: see registry_gc_block.
+ * An upload is linked to its repository as it completes, so the grace is a
+ * margin, not what protects a push. ret_removed (may be NULL) counts
+ * removed files.
  */
 int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struct err *err);
 

@@ -643,7 +643,7 @@ int registry_manifest_put(struct registry *r, const char *repo, const char *refe
 	struct manifest_facts f = { 0 };
 	char digest[REGISTRY_DIGEST_SIZE];
 	struct buf rkey = BUF_INIT, mkey = BUF_INIT, tkey = BUF_INIT, value = BUF_INIT;
-	bool is_digest, unchanged = false, locked = false;
+	bool is_digest, unchanged = false, locked = false, blocked = false;
 	const char *mutability;
 	int rc, attempt;
 
@@ -665,8 +665,12 @@ int registry_manifest_put(struct registry *r, const char *repo, const char *refe
 		rc = manifest_check(content_type, data, n, &f, err);
 	if (rc == 0)
 		rc = check_references(r, repo, f.references, err);
-	if (rc == 0)
+	if (rc == 0) {
+		/* the manifest's blob is linked by its key before a collection may look */
+		registry_gc_block(r);
+		blocked = true;
 		rc = registry_blob_put(r, data, n, digest, err);
+	}
 	if (rc < 0)
 		goto out;
 
@@ -775,6 +779,8 @@ int registry_manifest_put(struct registry *r, const char *repo, const char *refe
 	if (locked)
 		api_unlock(buf_str(&tkey));
 out:
+	if (blocked)
+		registry_gc_unblock(r);
 	if (rc == 0 && ret_unchanged)
 		*ret_unchanged = unchanged;
 	cJSON_Delete(f.references);

@@ -1,0 +1,380 @@
+"""
+The registry's garbage collector and upload sweep, against a real server
+collecting every second (--registry-gc-interval 1) with no grace period
+(--registry-gc-grace 0) and uploads removed after one idle second
+(--registry-upload-max-age 1); and the same with a grace of an hour, which
+must spare what it would otherwise remove.
+
+What the collector keeps is what the store references: a manifest a
+repository holds, and a blob a repository holds (ecr/blob/, written by every
+upload and mount, removed by DELETE /v2/NAME/blobs/DIGEST). So an uploaded
+blob stays until its repository lets it go, a deleted manifest's own blob
+goes at once, and its layers go once unlinked unless another repository
+holds them (blobs.h).
+
+No fixed sleeps: every wait polls with a deadline. A collection is known to
+have run when an upload session left idle for it is gone (the sweep runs
+first in each pass): gc_passes(n) waits for n of those.
+"""
+import os
+import threading
+import time
+import uuid
+
+import harness
+from harness import Berth
+import test_registry
+from test_registry import (CREATE_ON_PUSH, IMG, RegistryCase, build, read_blobs_of_layout,
+                           sha256)
+# the images test_registry builds, and removes again; unittest finds them here by name
+from test_registry import setUpModule, tearDownModule  # noqa: F401
+
+GC_EVERY_SECOND = ["--registry-gc-interval", "1", "--registry-upload-max-age", "1"]
+WAIT = 30.0  # seconds: generous for the sanitizer build on a loaded machine
+
+
+class GcCase(RegistryCase):
+    """A server collecting every second with the grace period of cls.grace."""
+
+    grace = "0"
+
+    @classmethod
+    def start_server(cls, create_on_push):
+        b = Berth(extra_args=[CREATE_ON_PUSH, "--registry-gc-grace", cls.grace] + GC_EVERY_SECOND)
+        cls.addClassCleanup(b.cleanup)
+        b.start()
+        return b, True
+
+    # --- waiting on the collector ---
+
+    def wait_for(self, cond, what, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %.0fs" % (what, timeout))
+            time.sleep(0.1)
+
+    def upload_files(self, session_uuid, berth=None):
+        d = os.path.join((berth or self.berth).data_dir, "registry", "uploads")
+        return [n for n in os.listdir(d) if n.startswith(session_uuid)]
+
+    def idle_session(self, repo="gc/marker", data=b"idle", berth=None, password=None):
+        """An upload session with a few bytes, left idle: (its path, its uuid)."""
+        r = self.v2("POST", "/v2/%s/blobs/uploads/" % repo, berth=berth, password=password)
+        self.assertEqual(r.status, 202, r)
+        path = self.upload_path(r)
+        r = self.v2("PATCH", path, data, {"Content-Range": "0-%d" % (len(data) - 1)},
+                    berth=berth, password=password)
+        self.assertEqual(r.status, 202, r)
+        session = r.headers.get("docker-upload-uuid")
+        self.assertTrue(session, r.headers)
+        self.assertTrue(self.upload_files(session, berth), "no files for upload %s" % session)
+        return self.upload_path(r), session
+
+    def gc_passes(self, n=2, berth=None, password=None):
+        """Wait until n more collections ran (each one's sweep removes a session it saw idle)."""
+        for _ in range(n):
+            _, session = self.idle_session(berth=berth, password=password)
+            self.wait_for(lambda: not self.upload_files(session, berth),
+                          "upload %s swept" % session)
+
+    def has_blob(self, digest, berth=None):
+        return os.path.exists(os.path.join(self.blob_dir(berth), digest.split(":", 1)[1]))
+
+    def wait_blob_gone(self, digest, berth=None):
+        self.wait_for(lambda: not self.has_blob(digest, berth), "blob %s collected" % digest)
+
+    def upload(self, repo, data):
+        """POST, then PUT the whole blob: an ordinary two-step upload."""
+        r = self.v2("POST", "/v2/%s/blobs/uploads/" % repo)
+        self.assertEqual(r.status, 202, r)
+        d = sha256(data)
+        r = self.v2("PUT", self.with_query(self.upload_path(r), "digest=" + d), data)
+        self.assertEqual(r.status, 201, r)
+        self.assertTrue(self.has_blob(d))
+        return d
+
+    def orphan_file(self, data, berth=None):
+        """A blob file no key references, as a crash between commit and link leaves."""
+        d = sha256(data)
+        with open(os.path.join(self.blob_dir(berth), d.split(":", 1)[1]), "wb") as f:
+            f.write(data)
+        return d
+
+    def delete_blob(self, repo, digest):
+        r = self.v2("DELETE", "/v2/%s/blobs/%s" % (repo, digest))
+        self.assertEqual(r.status, 202, r)
+
+    def delete_manifest(self, repo, digest):
+        r = self.v2("DELETE", "/v2/%s/manifests/%s" % (repo, digest))
+        self.assertEqual(r.status, 202, r)
+
+    def assertPulls(self, repo, ref, img):
+        """skopeo pulls it, byte for byte."""
+        d = os.path.join(self.tmpdir(), "pull")
+        rc, _, err = self.pull(repo, ref, "oci:%s:x" % d)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(build.read_layout_blob(d, img.digest), img.manifest)
+        self.assertEqual(read_blobs_of_layout(d, img), img.blobs)
+
+
+class NoGrace(GcCase):
+
+    def test_unreferenced_blobs_are_collected(self):
+        self.need_v2()
+        # a file nothing references
+        orphan = self.orphan_file(os.urandom(4096))
+        self.wait_blob_gone(orphan)
+        # an uploaded blob is its repository's until DELETE lets it go
+        data = os.urandom(100000)
+        d = self.upload("gc/orphan", data)
+        self.gc_passes(2)
+        self.assertTrue(self.has_blob(d), "a blob its repository holds was collected")
+        self.assertEqual(self.v2("GET", "/v2/gc/orphan/blobs/" + d).body, data)
+        self.delete_blob("gc/orphan", d)
+        self.wait_blob_gone(d)
+        # and once gone, the repository does not claim it
+        self.assertEqual(self.v2("HEAD", "/v2/gc/orphan/blobs/" + d).status, 404)
+        self.assertBlobFilesValid()
+
+    def test_pushed_image_stays(self):
+        self.need_v2()
+        img = IMG["oci"]
+        self.assertPushed("oci:%s:latest" % test_registry.OCI, "gc/keep", "v1")
+        self.gc_passes(3)
+        for d in list(img.blobs) + [img.digest]:
+            self.assertTrue(self.has_blob(d), "blob %s of a pushed image was collected" % d)
+        self.assertImageReads("gc/keep", "v1", img)
+        self.assertPulls("gc/keep", "v1", img)
+
+    def test_deleted_image_is_collected_shared_layer_stays(self):
+        self.need_v2()
+        a, b = IMG["other"], IMG["oci"]
+        shared = set(a.layer_digests()) & set(b.layer_digests())
+        only_a = (set(a.blobs) - set(b.blobs)) | {a.digest}
+        self.assertTrue(shared and len(only_a) >= 3, (shared, only_a))
+        self.push_http("gc/del-a", a, "v1")
+        self.push_http("gc/del-b", b, "v1")
+        self.gc_passes(1)
+        # the manifest goes: its own blob is referenced by nothing any more
+        self.delete_manifest("gc/del-a", a.digest)
+        self.wait_blob_gone(a.digest)
+        # the layers and config stay while gc/del-a holds them; unlinked, they go
+        self.assertTrue(all(self.has_blob(d) for d in a.blobs))
+        for d in a.blobs:
+            self.delete_blob("gc/del-a", d)
+        for d in only_a:
+            self.wait_blob_gone(d)
+        self.gc_passes(1)
+        for d in shared:
+            self.assertTrue(self.has_blob(d), "shared layer %s was collected" % d)
+        self.assertImageReads("gc/del-b", "v1", b)
+        self.assertPulls("gc/del-b", "v1", b)
+        self.assertBlobFilesValid()
+
+    def test_deleted_image_shares_layers_within_a_repository(self):
+        """Two images in one repository: deleting one and unlinking its own blobs keeps the other."""
+        self.need_v2()
+        a, b = IMG["third"], IMG["oci"]
+        self.push_http("gc/same", a, "a")
+        self.push_http("gc/same", b, "b")
+        self.delete_manifest("gc/same", a.digest)
+        own = set(a.blobs) - set(b.blobs)
+        for d in own:
+            self.delete_blob("gc/same", d)
+        for d in own | {a.digest}:
+            self.wait_blob_gone(d)
+        self.assertImageReads("gc/same", "b", b)
+        self.assertOciError(self.v2("GET", "/v2/gc/same/manifests/a"), 404, "MANIFEST_UNKNOWN")
+
+    def test_idle_upload_is_removed(self):
+        self.need_v2()
+        path, session = self.idle_session("gc/idle", b"some bytes")
+        self.wait_for(lambda: not self.upload_files(session), "upload %s swept" % session)
+        r = self.v2("PATCH", path, b"more", {"Content-Range": "10-13"})
+        self.assertOciError(r, 404, "BLOB_UPLOAD_UNKNOWN")
+        self.assertOciError(self.v2("GET", path), 404, "BLOB_UPLOAD_UNKNOWN")
+
+    def test_upload_idle_time_counts_from_the_end_of_a_request(self):
+        """
+        A PATCH longer than the maximum age leaves its session idle from the
+        end of the request, not from its start. Its own server: uploads live
+        3 s, collections every second, so a sweep surely runs in the 1.5 s
+        after the PATCH, and must spare the session.
+        """
+        self.need_v2()
+        b = self.new_berth(extra_args=[CREATE_ON_PUSH, "--registry-gc-interval", "1",
+                                       "--registry-upload-max-age", "3"])
+        pw = self.get_password(b)
+        chunks = [os.urandom(1000) for _ in range(10)]
+        r = self.v2("POST", "/v2/gc/slow/blobs/uploads/", berth=b, password=pw)
+        self.assertEqual(r.status, 202, r)
+        path = self.upload_path(r)
+
+        def dribble():
+            for c in chunks:
+                time.sleep(0.4)  # 4 s in all: longer than the maximum age
+                yield c
+
+        n = sum(len(c) for c in chunks)
+        r = self.v2("PATCH", path, dribble(), {"Content-Range": "0-%d" % (n - 1),
+                                               "Content-Length": str(n)}, berth=b, password=pw)
+        self.assertEqual(r.status, 202, r)
+        path = self.upload_path(r)
+        time.sleep(1.5)  # at least one sweep, well within the maximum age
+        s = self.v2("GET", path, berth=b, password=pw)
+        self.assertEqual((s.status, s.headers.get("range")), (204, "0-%d" % (n - 1)), s)
+        data = b"".join(chunks)
+        r = self.v2("PUT", self.with_query(path, "digest=" + sha256(data)), berth=b, password=pw)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.v2("GET", "/v2/gc/slow/blobs/" + sha256(data), berth=b,
+                                 password=pw).body, data)
+
+    def test_pushes_while_collecting(self):
+        """Pushes of new and known layers, one after another, with a collection every second."""
+        self.need_v2()
+        pushed = []
+        deadline = time.monotonic() + 4.0  # several collections happen during the loop
+        i = 0
+        while i < 4 or time.monotonic() < deadline:
+            img = build.image("oci", salt="loop %d" % i)  # a new layer 2 and config each time
+            self.push_http("gc/loop", img, "t%d" % i)
+            pushed.append(("gc/loop", "t%d" % i, img))
+            self.assertPushed("oci:%s:latest" % test_registry.OCI, "gc/loop-skopeo", "t%d" % i)
+            pushed.append(("gc/loop-skopeo", "t%d" % i, IMG["oci"]))
+            i += 1
+            self.assertLess(i, 50)
+        self.gc_passes(2)
+        for repo, tag, img in pushed:
+            self.assertImageReads(repo, tag, img)
+        self.assertPulls("gc/loop", "t0", pushed[0][2])
+        self.assertPulls("gc/loop-skopeo", "t%d" % (i - 1), IMG["oci"])
+        self.assertBlobFilesValid()
+
+    def test_concurrent_pushes_while_collecting(self):
+        """Four threads pushing new images by HTTP while collections run."""
+        self.need_v2()
+        results, pushed = {}, {}
+
+        def pusher(t):
+            try:
+                for i in range(4):
+                    img = build.image("oci", salt="thread %d push %d" % (t, i))
+                    self.push_http("gc/conc%d" % t, img, "p%d" % i)
+                    pushed[(t, i)] = img
+                results[t] = "ok"
+            except BaseException as e:  # reported in the test's thread
+                results[t] = repr(e)
+
+        threads = [threading.Thread(target=pusher, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(180)
+        self.assertEqual(results, {t: "ok" for t in range(4)})
+        self.gc_passes(1)
+        for (t, i), img in sorted(pushed.items()):
+            self.assertImageReads("gc/conc%d" % t, "p%d" % i, img)
+
+    def test_many_uploads_while_collecting(self):
+        """
+        Eight threads committing small blobs for three seconds: whenever a
+        collection starts, some commit is between writing its file and
+        linking it. Every blob must survive, with no grace to hide behind.
+        """
+        self.need_v2()
+        stop = time.monotonic() + 3.0
+        results, done = {}, {}
+
+        def uploader(t):
+            mine = []
+            try:
+                while time.monotonic() < stop:
+                    data = os.urandom(64) + b"thread %d blob %d" % (t, len(mine))
+                    d = sha256(data)
+                    r = self.v2("POST", "/v2/gc/many%d/blobs/uploads/?digest=%s" % (t % 2, d),
+                                data)
+                    if r.status != 201:
+                        raise AssertionError("upload %s: %r" % (d, r))
+                    mine.append(d)
+                results[t] = "ok"
+            except BaseException as e:  # reported in the test's thread
+                results[t] = repr(e)
+            done[t] = mine
+
+        threads = [threading.Thread(target=uploader, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        self.assertEqual(results, {t: "ok" for t in range(8)})
+        self.gc_passes(1)
+        lost = [(t, d) for t, ds in done.items() for d in ds if not self.has_blob(d)]
+        self.assertEqual(lost, [], "%d of %d blobs collected while their repository held them"
+                         % (len(lost), sum(len(ds) for ds in done.values())))
+
+    def test_log_is_quiet_when_nothing_is_removed(self):
+        self.need_v2()
+        b = self.new_berth(extra_args=[CREATE_ON_PUSH, "--registry-gc-grace", "0"] +
+                           GC_EVERY_SECOND)
+        pw = self.get_password(b)
+        # one pass that removes something, then at least two that remove nothing
+        d = self.orphan_file(b"log test orphan", berth=b)
+        self.wait_blob_gone(d, berth=b)
+        before = b.log().count("registry garbage collection")
+        time.sleep(2.5)  # two or three passes with nothing to remove
+        after = b.log().count("registry garbage collection")
+        self.assertEqual(after, before, "the collector logged with nothing removed:\n%s"
+                         % b.log_tail(10))
+        self.gc_passes(1, berth=b, password=pw)
+        self.assertLessEqual(b.log().count("registry garbage collection"), before + 2)
+
+
+class WithGrace(GcCase):
+    """An hour's grace: nothing young is collected, referenced or not."""
+
+    grace = "3600"
+
+    def test_young_unreferenced_blobs_stay(self):
+        self.need_v2()
+        orphan = self.orphan_file(os.urandom(2048))
+        data = os.urandom(5000)
+        d = self.upload("grace/app", data)
+        self.delete_blob("grace/app", d)
+        img = IMG["other"]
+        self.push_http("grace/app", img, "v1")
+        self.delete_manifest("grace/app", img.digest)
+        self.gc_passes(3)
+        for x in [orphan, d, img.digest] + list(img.blobs):
+            self.assertTrue(self.has_blob(x), "young blob %s was collected" % x)
+        self.assertBlobFilesValid()
+
+
+class Options(GcCase):
+    """Out-of-range values are refused at start with a message naming the option."""
+
+    def test_invalid_values_refused(self):
+        for opt, val in (("--registry-gc-grace", "-1"), ("--registry-gc-grace", "2592001"),
+                         ("--registry-gc-grace", "1h"), ("--registry-gc-grace", ""),
+                         ("--registry-upload-max-age", "0"),
+                         ("--registry-upload-max-age", "99999999999"),
+                         ("--registry-upload-max-age", "x")):
+            with self.subTest(opt=opt, val=val):
+                b = Berth(extra_args=[opt, val])
+                self.addCleanup(b.cleanup)
+                rc, out, err = b.run_to_exit()
+                self.assertEqual(rc, 2, (out, err))
+                self.assertIn(opt, err)
+                self.assertNotIn("listening", out)
+
+    def test_help_lists_options(self):
+        b = Berth(extra_args=["--help"])
+        self.addCleanup(b.cleanup)
+        rc, out, err = b.run_to_exit()
+        self.assertEqual(rc, 0, err)
+        for opt in ("--registry-gc-grace", "--registry-upload-max-age"):
+            self.assertIn(opt, out)
+
+
+if __name__ == "__main__":
+    harness.main()
