@@ -33,6 +33,8 @@
 #include "registry/registry.h"
 #include "store/store.h"
 
+#include "api_fixture.h"
+
 #include "core/banned.h"
 
 #define ARN(name) "arn:aws:ecr:us-east-1:000000000000:repository/" name
@@ -40,105 +42,21 @@
 #define SHA_B	  "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define SHA_C	  "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 
-static struct credential pairs[] = {
-	{ "AKID", "secret" },
-};
-
-struct fixture {
-	char dir[64];
-	struct store *store;
-	struct api_server srv;
-	struct registry reg;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct err err = ERR_INIT;
+	static const struct api_fixture_opts opts = {
+		.dir_template = "/tmp/berth-test-ecr-XXXXXX",
+		.service = &api_ecr,
+		.registry = true,
+		.msg_substring = true,
+	};
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-test-ecr-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open_sqlite(f->dir, &f->store, &err), 0);
-	f->srv.store = f->store;
-	f->srv.creds.pairs = pairs;
-	f->srv.creds.n = 1;
-	snprintf(f->srv.region, sizeof(f->srv.region), "%s", API_DEFAULT_REGION);
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id), "%s", API_DEFAULT_ACCOUNT_ID);
-	assert_int_equal(registry_init(&f->reg, &f->srv, f->dir, &err), 0);
-	snprintf(f->reg.endpoint, sizeof(f->reg.endpoint), "127.0.0.1:9400");
-	f->srv.registry = &f->reg;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	registry_release(&f->reg);
-	store_free(f->store);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
-}
-
-/* Call op with body (' standing for "); return the parsed answer, status in *ret_status. */
-static cJSON *call_status(struct fixture *f, const char *op, const char *body, int *ret_status)
-{
-	struct http_response resp;
-	char *json = strdup(body);
-	cJSON *out;
-
-	for (char *p = json; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	memset(&resp, 0, sizeof(resp));
-	api_dispatch(&f->srv, &api_ecr, op, json, strlen(json), "AKID", &resp);
-	out = cJSON_Parse(buf_str(&resp.body));
-	if (!out)
-		fail_msg("%s answered non-JSON: %s", op, buf_str(&resp.body));
-	*ret_status = resp.status;
-	buf_release(&resp.body);
-	free(json);
-	return out;
-}
-
-/* The call succeeds; the answer is the caller's. */
-static cJSON *ok(struct fixture *f, const char *op, const char *body)
-{
-	int status;
-	cJSON *out = call_status(f, op, body, &status);
-
-	if (status != 200) {
-		char *s = cJSON_PrintUnformatted(out);
-
-		fail_msg("%s %s: %d %s", op, body, status, s);
-	}
-	return out;
+	return api_fixture_setup(state, &opts);
 }
 
 static void call_ok(struct fixture *f, const char *op, const char *body)
 {
 	cJSON_Delete(ok(f, op, body));
-}
-
-/* The call fails with __type type and a message containing msg (NULL: any). */
-static void fails(struct fixture *f, const char *op, const char *body, const char *type,
-		  const char *msg)
-{
-	int status;
-	cJSON *out = call_status(f, op, body, &status);
-
-	if (status != 400 || strcmp(json_str(out, "__type"), type) ||
-	    (msg && !strstr(json_str(out, "message"), msg))) {
-		char *s = cJSON_PrintUnformatted(out);
-
-		fail_msg("%s %s\n  answered %d %s\n  expected %s: %s", op, body, status, s, type,
-			 msg ? msg : "(any)");
-	}
-	cJSON_Delete(out);
 }
 
 /* v printed compactly equals want (' for "). */
@@ -170,22 +88,6 @@ static void put_key(struct fixture *f, const char *key, const char *value)
 	free(json);
 	assert_int_equal(store_commit(f->store, &t, NULL, &err), 0);
 	store_txn_release(&t);
-}
-
-static int count_one(void *arg, const struct store_kv *kv)
-{
-	(void)kv;
-	(*(int *)arg)++;
-	return 0;
-}
-
-static int count_keys(struct fixture *f, const char *prefix)
-{
-	struct err err = ERR_INIT;
-	int n = 0;
-
-	assert_int_equal(store_scan(f->store, prefix, NULL, count_one, &n, &err), 0);
-	return n;
 }
 
 static void create(struct fixture *f, const char *name)

@@ -31,110 +31,21 @@
 #include "core/util.h"
 #include "store/store.h"
 
-#include "core/banned.h"
+#include "api_fixture.h"
 
-struct fixture {
-	char dir[64];
-	struct store *store;
-	struct api_server srv;
-};
+#include "core/banned.h"
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct err err = ERR_INIT;
+	static const struct api_fixture_opts opts = {
+		.dir_template = "/tmp/berth-test-td-XXXXXX",
+		.service = &api_ecs,
+	};
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/berth-test-td-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open_sqlite(f->dir, &f->store, &err), 0);
-	f->srv.store = f->store;
-	snprintf(f->srv.region, sizeof(f->srv.region), "%s", API_DEFAULT_REGION);
-	snprintf(f->srv.account_id, sizeof(f->srv.account_id), "%s", API_DEFAULT_ACCOUNT_ID);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	store_free(f->store);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
-	return 0;
+	return api_fixture_setup(state, &opts);
 }
 
 #define ARN(rest) "arn:aws:ecs:us-east-1:000000000000:task-definition/" rest
-
-/* Call op with body (' standing for "); return the parsed answer, status in *ret_status. */
-static cJSON *call_status(struct fixture *f, const char *op, const char *body, int *ret_status)
-{
-	struct http_response resp;
-	char *json = strdup(body);
-	cJSON *out;
-
-	for (char *p = json; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	memset(&resp, 0, sizeof(resp));
-	api_dispatch(&f->srv, &api_ecs, op, json, strlen(json), "AKID", &resp);
-	out = cJSON_Parse(buf_str(&resp.body));
-	if (!out)
-		fail_msg("%s answered non-JSON: %s", op, buf_str(&resp.body));
-	*ret_status = resp.status;
-	buf_release(&resp.body);
-	free(json);
-	return out;
-}
-
-/* The call succeeds; the answer is the caller's. */
-static cJSON *ok(struct fixture *f, const char *op, const char *body)
-{
-	int status;
-	cJSON *out = call_status(f, op, body, &status);
-
-	if (status != 200) {
-		char *s = cJSON_PrintUnformatted(out);
-
-		fail_msg("%s %s: %d %s", op, body, status, s);
-	}
-	return out;
-}
-
-/* The call fails with __type type and exactly msg. */
-static void fails(struct fixture *f, const char *op, const char *body, const char *type,
-		  const char *msg)
-{
-	int status;
-	cJSON *out = call_status(f, op, body, &status);
-
-	if (status != 400 || strcmp(json_str(out, "__type"), type) ||
-	    (msg && strcmp(json_str(out, "message"), msg))) {
-		char *s = cJSON_PrintUnformatted(out);
-
-		fail_msg("%s %s\n  answered %d %s\n  expected %s: %s", op, body, status, s, type,
-			 msg ? msg : "(any)");
-	}
-	cJSON_Delete(out);
-}
-
-static int count_one(void *arg, const struct store_kv *kv)
-{
-	(void)kv;
-	(*(int *)arg)++;
-	return 0;
-}
-
-static int count_keys(struct fixture *f, const char *prefix)
-{
-	struct err err = ERR_INIT;
-	int n = 0;
-
-	assert_int_equal(store_scan(f->store, prefix, NULL, count_one, &n, &err), 0);
-	return n;
-}
 
 /* Register a small definition of family; return its revision. */
 static int64_t reg(struct fixture *f, const char *family)
