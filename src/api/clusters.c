@@ -37,18 +37,6 @@ bool ecs_valid_name(const char *s)
 	return true;
 }
 
-void ecs_write_json(struct jsonw *w, const char *key, const cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-
-	if (!s)
-		abort();
-	if (key)
-		jsonw_key(w, key);
-	jsonw_raw(w, s, strlen(s));
-	cJSON_free(s);
-}
-
 cJSON *ecs_doc_array(cJSON *doc, const char *name)
 {
 	cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, name);
@@ -252,7 +240,7 @@ static int write_cluster(struct api_ctx *ctx, const cJSON *doc, unsigned include
 	jsonw_key_str(w, "clusterArn", json_str(doc, "clusterArn"));
 	jsonw_key_str(w, "clusterName", name);
 	if ((include & INCLUDE_CONFIGURATIONS) && (v = json_obj(doc, "configuration")))
-		ecs_write_json(w, "configuration", v);
+		json_write(w, "configuration", v);
 	jsonw_key_str(w, "status", json_str(doc, "status"));
 	jsonw_key_int(w, "registeredContainerInstancesCount", n.instances);
 	jsonw_key_int(w, "runningTasksCount", n.running_tasks);
@@ -274,11 +262,11 @@ static int write_cluster(struct api_ctx *ctx, const cJSON *doc, unsigned include
 	jsonw_arr_end(w);
 	jsonw_key(w, "tags");
 	if ((include & INCLUDE_TAGS) && (v = json_arr(doc, "tags")))
-		ecs_write_json(w, NULL, v);
+		json_write(w, NULL, v);
 	else
 		jsonw_raw(w, "[]", 2);
 	if ((include & INCLUDE_SETTINGS) && (v = json_arr(doc, "settings")))
-		ecs_write_json(w, "settings", v);
+		json_write(w, "settings", v);
 	jsonw_key(w, "capacityProviders");
 	jsonw_raw(w, "[]", 2);
 	jsonw_key(w, "defaultCapacityProviderStrategy");
@@ -288,7 +276,7 @@ static int write_cluster(struct api_ctx *ctx, const cJSON *doc, unsigned include
 		jsonw_raw(w, "[]", 2);
 	}
 	if ((v = json_obj(doc, "serviceConnectDefaults")))
-		ecs_write_json(w, "serviceConnectDefaults", v);
+		json_write(w, "serviceConnectDefaults", v);
 	jsonw_obj_end(w);
 	return 0;
 }

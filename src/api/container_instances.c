@@ -185,7 +185,7 @@ static void write_instance(struct jsonw *w, const cJSON *doc, unsigned what)
 	jsonw_obj_begin(w);
 	for (size_t i = 0; i < ARRAY_SIZE(members); i++)
 		if ((v = json_get(doc, members[i])))
-			ecs_write_json(w, members[i], v);
+			json_write(w, members[i], v);
 	if (json_has(doc, "registeredAt"))
 		jsonw_key_time_ms(w, "registeredAt", json_int(doc, "registeredAt", 0));
 	jsonw_key(w, "attachments");
@@ -193,7 +193,7 @@ static void write_instance(struct jsonw *w, const cJSON *doc, unsigned what)
 	if (what & WRITE_TAGS) {
 		jsonw_key(w, "tags");
 		if ((v = json_arr(doc, "tags")))
-			ecs_write_json(w, NULL, v);
+			json_write(w, NULL, v);
 		else
 			jsonw_raw(w, "[]", 2);
 	}

@@ -148,7 +148,4 @@ cJSON *ecs_doc_array(cJSON *doc, const char *name);
 /* The first object of array whose string member `field` equals value, or NULL. */
 cJSON *ecs_find_item(cJSON *array, const char *field, const char *value);
 
-/* Write a cJSON value as the value of key (spliced, no tree copy). */
-void ecs_write_json(struct jsonw *w, const char *key, const cJSON *v);
-
 #endif

@@ -203,7 +203,7 @@ int ecs_list_tags_for_resource(struct api_ctx *ctx, struct err *err)
 	tags = json_arr(doc, "tags");
 	jsonw_key(ctx->out, "tags");
 	if (tags)
-		ecs_write_json(ctx->out, NULL, tags);
+		json_write(ctx->out, NULL, tags);
 	else
 		jsonw_raw(ctx->out, "[]", 2);
 	return 0;

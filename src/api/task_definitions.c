@@ -208,7 +208,7 @@ static void write_task_definition(struct jsonw *w, const cJSON *doc)
 		if (is_time_member(v->string) && cJSON_IsNumber(v))
 			jsonw_key_time_ms(w, v->string, (int64_t)v->valuedouble);
 		else
-			ecs_write_json(w, v->string, v);
+			json_write(w, v->string, v);
 	}
 	jsonw_obj_end(w);
 }
@@ -219,7 +219,7 @@ static void write_tags(struct jsonw *w, const cJSON *doc)
 
 	jsonw_key(w, "tags");
 	if (tags)
-		ecs_write_json(w, NULL, tags);
+		json_write(w, NULL, tags);
 	else
 		jsonw_raw(w, "[]", 2);
 }

@@ -61,6 +61,18 @@ const cJSON *json_obj(const cJSON *obj, const char *key)
 	return cJSON_IsObject(v) ? v : NULL;
 }
 
+void json_write(struct jsonw *w, const char *key, const cJSON *v)
+{
+	char *s = cJSON_PrintUnformatted(v);
+
+	if (!s)
+		abort();
+	if (key)
+		jsonw_key(w, key);
+	jsonw_raw(w, s, strlen(s));
+	cJSON_free(s);
+}
+
 void json_print(struct buf *out, const cJSON *v)
 {
 	char *s = cJSON_PrintUnformatted(v);

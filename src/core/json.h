@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/jsonw.h"
 
 const cJSON *json_get(const cJSON *obj, const char *key);
 /* The string member, or NULL. */
@@ -25,6 +26,12 @@ bool json_bool(const cJSON *obj, const char *key, bool def);
 const cJSON *json_arr(const cJSON *obj, const char *key);
 /* The object member, or NULL. */
 const cJSON *json_obj(const cJSON *obj, const char *key);
+
+/*
+ * Write v into w as the value of key (NULL: as the next value), printed
+ * compactly and spliced in: how stored JSON goes into a response.
+ */
+void json_write(struct jsonw *w, const char *key, const cJSON *v);
 
 /* Append v printed compactly to out. */
 void json_print(struct buf *out, const cJSON *v);

@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/util.h"
 #include "registry/ecr.h"
+#include "registry/blobs.h"
 #include "registry/images.h"
 #include "api/model.h"
 #include "api/resource_tags.h"
@@ -100,34 +101,6 @@ bool ecr_valid_digest(const char *s)
 	return true;
 }
 
-bool ecr_sha256_digest(const char *s)
-{
-	size_t i;
-
-	if (!s || !startswith(s, "sha256:") || strlen(s) != 7 + 64)
-		return false;
-	for (i = 7; i < 7 + 64; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'f') || (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
-bool ecr_valid_image_tag(const char *s)
-{
-	size_t i, n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > REGISTRY_TAG_MAX)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || (i > 0 && (c == '.' || c == '-'))))
-			return false;
-	}
-	return true;
-}
-
 void ecr_manifest_prefix(struct buf *b, const char *name)
 {
 	buf_printf(b, "ecr/manifest/%s/", name);
@@ -141,18 +114,6 @@ void ecr_tag_prefix(struct buf *b, const char *name)
 void ecr_blob_prefix(struct buf *b, const char *name)
 {
 	buf_printf(b, "ecr/blob/%s/", name);
-}
-
-void ecr_write_json(struct jsonw *w, const char *key, const cJSON *v)
-{
-	char *s = cJSON_PrintUnformatted(v);
-
-	if (!s)
-		abort();
-	if (key)
-		jsonw_key(w, key);
-	jsonw_raw(w, s, strlen(s));
-	cJSON_free(s);
 }
 
 int ecr_repo_not_found(const struct api_ctx *ctx, const char *name, const char *registry_id,
@@ -248,9 +209,9 @@ static void write_repository(const struct api_ctx *ctx, const cJSON *doc)
 	jsonw_key_time_ms(w, "createdAt", json_int(doc, "createdAt", 0));
 	jsonw_key_str(w, "imageTagMutability", json_str(doc, "imageTagMutability"));
 	if ((v = json_obj(doc, "imageScanningConfiguration")))
-		ecr_write_json(w, "imageScanningConfiguration", v);
+		json_write(w, "imageScanningConfiguration", v);
 	if ((v = json_obj(doc, "encryptionConfiguration")))
-		ecr_write_json(w, "encryptionConfiguration", v);
+		json_write(w, "encryptionConfiguration", v);
 	jsonw_obj_end(w);
 	buf_release(&uri);
 }
@@ -535,7 +496,7 @@ static int list_tags_for_resource(struct api_ctx *ctx, struct err *err)
 	tags = json_arr(doc, "tags");
 	jsonw_key(ctx->out, "tags");
 	if (tags)
-		ecr_write_json(ctx->out, NULL, tags);
+		json_write(ctx->out, NULL, tags);
 	else
 		jsonw_raw(ctx->out, "[]", 2);
 	return 0;
@@ -591,7 +552,7 @@ static int blob_link(const struct api_ctx *ctx, const char *name, const char *di
 	_cleanup_json_ cJSON *doc = NULL;
 	int r;
 
-	if (!ecr_sha256_digest(digest))
+	if (!registry_digest_valid(digest))
 		return -ENOENT;
 	ecr_blob_prefix(&key, name);
 	buf_puts(&key, digest);

@@ -24,12 +24,6 @@ bool ecr_valid_repo_name(const char *s);
 /* Whether s is a digest as ECR's pattern has it ("algorithm:hex"). */
 bool ecr_valid_digest(const char *s);
 
-/* Whether s is a digest berth can hold: "sha256:" and 64 lowercase hex digits. */
-bool ecr_sha256_digest(const char *s);
-
-/* Whether s is a tag berth can store under a key (an OCI tag). */
-bool ecr_valid_image_tag(const char *s);
-
 /*
  * The repository a request names (its repositoryName, in ctx->in) after
  * checking its registryId: in ret_name (REGISTRY_NAME_MAX + 1 bytes).
@@ -54,9 +48,6 @@ int ecr_repo_not_found(const struct api_ctx *ctx, const char *name, const char *
 void ecr_manifest_prefix(struct buf *b, const char *name);
 void ecr_tag_prefix(struct buf *b, const char *name);
 void ecr_blob_prefix(struct buf *b, const char *name);
-
-/* Write v (a stored JSON value) under key, or as an array item when key is NULL. */
-void ecr_write_json(struct jsonw *w, const char *key, const cJSON *v);
 
 /* ecr_images.c */
 int ecr_list_images(struct api_ctx *ctx, struct err *err);

@@ -166,7 +166,7 @@ static int page_resume(const struct api_ctx *ctx, const char *repo, struct buf *
 		buf_reset(&prefix);
 		ecr_manifest_prefix(&prefix, repo);
 		if (startswith(buf_str(key), buf_str(&prefix)) &&
-		    ecr_sha256_digest(buf_str(key) + prefix.len))
+		    registry_digest_valid(buf_str(key) + prefix.len))
 			*ret_digest = buf_str(key) + prefix.len;
 		else
 			r = err_set(err, -EINVAL, E_INVALID_PARAMETER,
@@ -359,12 +359,12 @@ static int resolve_id(const struct api_ctx *ctx, const char *repo, const cJSON *
 			      "'[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'";
 		return -ENOENT;
 	}
-	if (tag && !ecr_valid_image_tag(tag)) {
+	if (tag && !registry_tag_valid(tag)) {
 		*ret_code = "InvalidImageTag";
 		*ret_reason = "Invalid request parameters: image tag is not a valid tag";
 		return -ENOENT;
 	}
-	if (digest && !ecr_sha256_digest(digest)) {
+	if (digest && !registry_digest_valid(digest)) {
 		*ret_code = "ImageNotFound";
 		*ret_reason = NOT_FOUND_REASON;
 		return -ENOENT;
@@ -713,7 +713,7 @@ int ecr_put_image(struct api_ctx *ctx, struct err *err)
 	if (!manifest)
 		manifest = "";
 	n = strlen(manifest);
-	if (tag && !ecr_valid_image_tag(tag))
+	if (tag && !registry_tag_valid(tag))
 		return err_set(
 			err, -EINVAL, E_INVALID_PARAMETER,
 			"Invalid parameter at 'imageTag' failed to satisfy constraint: "

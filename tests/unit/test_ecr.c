@@ -30,6 +30,7 @@
 #include "core/util.h"
 #include "registry/blobs.h"
 #include "registry/ecr.h"
+#include "registry/images.h"
 #include "registry/registry.h"
 #include "store/store.h"
 
@@ -117,12 +118,12 @@ static void test_names(void **state)
 	assert_false(ecr_valid_digest("sha256"));
 	assert_false(ecr_valid_digest("sha256:xyz"));
 	assert_false(ecr_valid_digest(":ab"));
-	assert_true(ecr_sha256_digest(SHA_A));
-	assert_false(ecr_sha256_digest(
+	assert_true(registry_digest_valid(SHA_A));
+	assert_false(registry_digest_valid(
 		"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
-	assert_true(ecr_valid_image_tag("v1.0_rc-1"));
-	assert_false(ecr_valid_image_tag(".v1"));
-	assert_false(ecr_valid_image_tag("a/b"));
+	assert_true(registry_tag_valid("v1.0_rc-1"));
+	assert_false(registry_tag_valid(".v1"));
+	assert_false(registry_tag_valid("a/b"));
 }
 
 static void test_create(void **state)
