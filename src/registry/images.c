@@ -869,6 +869,28 @@ int registry_manifest_get(const struct registry *r, const char *repo, const char
 	return rc;
 }
 
+/*
+ * Scan the keys ecr/KIND/REPO/ITEM after item start_after (NULL: from the
+ * first), setting *ret_prefix_len to the length of "ecr/KIND/REPO/" first.
+ */
+static int scan_items(const struct registry *r, const char *kind, const char *repo,
+		      const char *start_after, size_t *ret_prefix_len,
+		      int (*fn)(void *ctx, const struct store_kv *kv), void *ctx, struct err *err)
+{
+	struct buf prefix = BUF_INIT, from = BUF_INIT;
+	int rc;
+
+	item_key(&prefix, kind, repo, "");
+	*ret_prefix_len = prefix.len;
+	if (start_after)
+		item_key(&from, kind, repo, start_after);
+	rc = store_scan(r->api->store, buf_str(&prefix), start_after ? buf_str(&from) : NULL, fn,
+			ctx, err);
+	buf_release(&prefix);
+	buf_release(&from);
+	return rc;
+}
+
 struct tag_scan {
 	size_t prefix_len;
 	int (*fn)(void *ctx, const char *tag, const char *digest);
@@ -895,19 +917,9 @@ int registry_tag_scan(const struct registry *r, const char *repo, const char *st
 		      int (*fn)(void *ctx, const char *tag, const char *digest), void *ctx,
 		      struct err *err)
 {
-	struct buf prefix = BUF_INIT, from = BUF_INIT;
 	struct tag_scan s = { 0, fn, ctx };
-	int rc;
 
-	buf_printf(&prefix, "ecr/tag/%s/", repo);
-	s.prefix_len = prefix.len;
-	if (start_after)
-		buf_printf(&from, "%s%s", buf_str(&prefix), start_after);
-	rc = store_scan(r->api->store, buf_str(&prefix), start_after ? buf_str(&from) : NULL,
-			tag_scan_one, &s, err);
-	buf_release(&prefix);
-	buf_release(&from);
-	return rc;
+	return scan_items(r, "tag", repo, start_after, &s.prefix_len, tag_scan_one, &s, err);
 }
 
 struct tags_of {
@@ -1052,13 +1064,8 @@ int registry_manifest_referrer(const struct registry *r, const char *repo, const
 			       char ret_index[REGISTRY_DIGEST_SIZE], struct err *err)
 {
 	struct referrer_scan s = { .digest = digest, .ret_index = ret_index };
-	struct buf prefix = BUF_INIT;
-	int rc;
+	int rc = scan_items(r, "manifest", repo, NULL, &s.prefix_len, referrer_one, &s, err);
 
-	item_key(&prefix, "manifest", repo, "");
-	s.prefix_len = prefix.len;
-	rc = store_scan(r->api->store, buf_str(&prefix), NULL, referrer_one, &s, err);
-	buf_release(&prefix);
 	return rc < 0 ? rc : s.found;
 }
 
@@ -1066,19 +1073,10 @@ int registry_manifest_scan(const struct registry *r, const char *repo, const cha
 			   int (*fn)(void *ctx, const struct registry_image *image), void *ctx,
 			   struct err *err)
 {
-	struct buf prefix = BUF_INIT, from = BUF_INIT;
 	struct manifest_scan s = { 0, fn, ctx };
-	int rc;
 
-	buf_printf(&prefix, "ecr/manifest/%s/", repo);
-	s.prefix_len = prefix.len;
-	if (start_after)
-		buf_printf(&from, "%s%s", buf_str(&prefix), start_after);
-	rc = store_scan(r->api->store, buf_str(&prefix), start_after ? buf_str(&from) : NULL,
-			manifest_scan_one, &s, err);
-	buf_release(&prefix);
-	buf_release(&from);
-	return rc;
+	return scan_items(r, "manifest", repo, start_after, &s.prefix_len, manifest_scan_one, &s,
+			  err);
 }
 
 static int tags_list_one(void *ctx, const char *tag, const char *digest)
