@@ -37,4 +37,7 @@ char *buf_detach(struct buf *b, size_t *ret_len);
 /* The contents as a C string: "" for an empty buffer. */
 const char *buf_str(const struct buf *b);
 
+/* Release a local buf when it goes out of scope. */
+#define _cleanup_buf_ __attribute__((cleanup(buf_release)))
+
 #endif

@@ -141,3 +141,17 @@ int err_kind_status(enum err_kind kind)
 		return 500;
 	return kinds[kind].status;
 }
+
+enum err_kind err_kind_from_type(const char *type)
+{
+	const char *hash = type ? strrchr(type, '#') : NULL;
+
+	if (!type)
+		return E_CLIENT;
+	if (hash)
+		type = hash + 1;
+	for (int k = E_NONE + 1; k < E__MAX; k++)
+		if (kinds[k].type && strcmp(kinds[k].type, type) == 0)
+			return (enum err_kind)k;
+	return E_CLIENT;
+}

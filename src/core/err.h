@@ -118,6 +118,12 @@ void err_clear(struct err *err);
 /* The `__type` string of a kind ("ClusterNotFoundException"). */
 const char *err_kind_type(enum err_kind kind);
 
+/*
+ * The kind whose `__type` is type, a "namespace#" prefix ignored (what a
+ * client makes of an error answer); E_CLIENT when no kind has it.
+ */
+enum err_kind err_kind_from_type(const char *type);
+
 /* The HTTP status AWS answers with for a kind. */
 int err_kind_status(enum err_kind kind);
 
