@@ -123,6 +123,7 @@ int awsclient_call(struct awsclient *c, const char *service, const char *target,
 	req.body = body;
 	req.body_len = strlen(body);
 	req.max_body = MAX_ANSWER;
+	req.cancel = c->cancel;
 	req.timeout_ms = timeout_ms > 0	     ? timeout_ms
 			 : c->timeout_ms > 0 ? c->timeout_ms
 					     : DEFAULT_TIMEOUT_MS;

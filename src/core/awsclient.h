@@ -18,7 +18,8 @@ struct awsclient {
 	const char *endpoint; /* "http://127.0.0.1:8080" (no trailing '/') */
 	const char *region;
 	struct sigv4_credentials cred;
-	long timeout_ms; /* per request; 0: 60 s */
+	long timeout_ms;	    /* per request; 0: 60 s */
+	const volatile int *cancel; /* see httpc_request.cancel; may be NULL */
 };
 
 /*

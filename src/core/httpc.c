@@ -124,6 +124,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const struct transfer *t = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return *t->req->cancel ? 1 : 0;
+}
+
 static size_t on_read(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *t = arg;
@@ -177,6 +189,11 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	if (req->timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	if (req->cancel) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+	}
 	if (req->follow_redirects) {
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
@@ -223,6 +240,9 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	if (t.read_errno)
 		return err_set(err, -t.read_errno, E_SERVER, "%s %s: reading the request body: %s",
 			       req->method, req->url, strerror(t.read_errno));
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return err_set(err, -ECANCELED, E_SERVER, "%s %s: cancelled", req->method,
+			       req->url);
 	if (rc != CURLE_OK) {
 		r = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
 		    : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED

@@ -44,6 +44,12 @@ struct httpc_request {
 	long timeout_ms;
 	/* Follow redirects (registries redirect blob GETs to storage). */
 	bool follow_redirects;
+	/*
+	 * When not NULL and it becomes non-zero (a signal handler or another
+	 * thread sets it), the transfer is abandoned within about a second:
+	 * -ECANCELED.
+	 */
+	const volatile int *cancel;
 };
 
 #define HTTPC_REQUEST_INIT                   \
