@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/runtime.h"
 #include "main.h"
 #include "core/banned.h"
 
@@ -23,6 +24,7 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
+	{ "shim", cmd_shim, NULL },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },
 	{ "version", cmd_version, "print berth's version" },
 	{ "help", cmd_help, "list the commands" },
@@ -36,7 +38,8 @@ static int cmd_help(int argc, char **argv)
 	(void)argv;
 	printf("usage: berth <command> [options]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		printf("  %-10s %s\n", commands[i].name, commands[i].help);
+		if (commands[i].help) /* internal commands have none */
+			printf("  %-10s %s\n", commands[i].name, commands[i].help);
 	return 0;
 }
 
