@@ -28,6 +28,7 @@
 #include "agent/layers.h"
 #include "core/cleanup.h"
 #include "core/util.h"
+#include "core/digest.h"
 #include "core/banned.h"
 
 #define IO_BUF_SIZE (128u << 10)
@@ -61,24 +62,16 @@ struct unpack {
 
 bool layer_digest_valid(const char *s)
 {
-	if (!s || strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64)
-		return false;
-	for (const char *p = s + 7; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
+	return digest_valid(s);
 }
 
 static void digest_final(EVP_MD_CTX *md, char ret[LAYER_DIGEST_SIZE])
 {
 	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	int n;
 
 	EVP_DigestFinal_ex(md, h, &len);
-	n = snprintf(ret, LAYER_DIGEST_SIZE, "sha256:");
-	for (unsigned int i = 0; i < len && i < 32; i++)
-		n += snprintf(ret + n, LAYER_DIGEST_SIZE - (size_t)n, "%02x", h[i]);
+	digest_format(h, ret);
 }
 
 int layer_path(const char *store_dir, const char *diff_id, struct buf *ret_path, struct err *err)

@@ -28,6 +28,7 @@
 #include "core/cleanup.h"
 #include "core/util.h"
 #include "registry/blobs.h"
+#include "core/digest.h"
 #include "core/banned.h"
 
 /* Bytes of an upload gathered in memory before a write(2). */
@@ -100,40 +101,19 @@ void registry_blobs_release(struct registry *r)
 
 static bool is_hex64(const char *s)
 {
-	size_t i;
+	char d[DIGEST_SIZE + 8];
 
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == '\0';
+	return strlen(s) == 64 && snprintf(d, sizeof(d), "sha256:%s", s) > 0 && digest_valid(d);
 }
 
 bool registry_digest_valid(const char *s)
 {
-	return s && !strncmp(s, "sha256:", 7) && is_hex64(s + 7);
-}
-
-static void hex_digest(const unsigned char md[32], char ret[REGISTRY_DIGEST_SIZE])
-{
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	memcpy(ret, "sha256:", 7);
-	for (i = 0; i < 32; i++) {
-		ret[7 + 2 * i] = hex[md[i] >> 4];
-		ret[8 + 2 * i] = hex[md[i] & 15];
-	}
-	ret[71] = '\0';
+	return digest_valid(s);
 }
 
 void registry_digest_of(const void *data, size_t n, char ret_digest[REGISTRY_DIGEST_SIZE])
 {
-	unsigned char md[32];
-	unsigned int len = 0;
-
-	if (!EVP_Digest(data, n, md, &len, EVP_sha256(), NULL) || len != 32)
-		abort(); /* SHA-256 of memory cannot fail short of a broken libcrypto */
-	hex_digest(md, ret_digest);
+	digest_sha256(data, n, ret_digest);
 }
 
 void registry_blob_path(const struct registry *r, const char *digest, struct buf *ret_path)
@@ -797,7 +777,7 @@ int registry_upload_commit(struct registry_upload *u, const char *digest, struct
 	}
 	if (!EVP_DigestFinal_ex(u->md, md, &len) || len != 32)
 		abort();
-	hex_digest(md, got);
+	digest_format(md, got);
 	if (strcmp(got, digest) != 0) {
 		registry_upload_cancel(u);
 		return err_set(err, -EINVAL, E_OCI_DIGEST_INVALID,
