@@ -1,0 +1,111 @@
+/*
+ * images.h: the agent's images. An OCI distribution client pulls an image
+ * from any registry (anonymous, Basic, or Bearer tokens fetched from the
+ * registry's WWW-Authenticate challenge), picks this machine's platform
+ * from an index or manifest list, checks every digest, and unpacks the
+ * layers into the content-addressed layer store of layers.h, shared by all
+ * images. What was pulled is recorded under DIR/images/ so that a
+ * restarted agent knows it; images no container used for a while are
+ * removed with the layers no other image needs.
+ *
+ * Layout under DIR (the agent's data directory):
+ *   images/HEX.json    one record per image (HEX: its manifest's sha256):
+ *                      {"digest", "references": [...], "config": {...},
+ *                       "diffIds": [...], "size", "pulledAt", "lastUsed"}
+ *   layers/sha256/HEX  the layer store (layers.h)
+ *   downloads/         blobs being downloaded (removed once unpacked)
+ *
+ * Thread-safe: the agent pulls for several tasks at once; two pulls of one
+ * reference at once do the work once.
+ */
+#ifndef BERTH_AGENT_IMAGES_H
+#define BERTH_AGENT_IMAGES_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/layers.h"
+#include "core/err.h"
+
+#define IMAGE_REF_MAX 512
+
+/* As the ECS agent's ECS_IMAGE_PULL_BEHAVIOR. */
+enum image_pull_behavior {
+	IMAGE_PULL_DEFAULT,	  /* pull; when that fails, use the cached image if any */
+	IMAGE_PULL_ALWAYS,	  /* pull; when that fails, fail */
+	IMAGE_PULL_ONCE,	  /* pull only when not cached */
+	IMAGE_PULL_PREFER_CACHED, /* use the cached image when there is one, else pull */
+};
+
+int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, struct err *err);
+
+/* A reference split as Docker splits one ("busybox" is docker.io/library/busybox:latest). */
+struct image_ref {
+	char registry[256];		/* "docker.io", "127.0.0.1:9400" */
+	char repository[256];		/* "library/busybox", "team/web" */
+	char tag[129];			/* "" when only a digest was given */
+	char digest[LAYER_DIGEST_SIZE]; /* "" when none was given */
+};
+
+/* Parse s; E_INVALID_PARAMETER naming what is wrong. */
+int image_ref_parse(const char *s, struct image_ref *ret, struct err *err);
+
+/* Basic credentials for a registry (for berth's own: "AWS" and an ECR token). */
+struct image_auth {
+	const char *username;
+	const char *password;
+};
+
+struct images;
+
+/* Open (creating) the image store of data directory dir. */
+int images_open(const char *dir, struct images **ret, struct err *err);
+void images_close(struct images *s);
+
+/* Registries reached over plain HTTP besides loopback ones ("host:port"); may be called once, before use. */
+void images_set_insecure(struct images *s, const char *const *registries, size_t n);
+
+struct image {
+	char digest[LAYER_DIGEST_SIZE]; /* the platform manifest's digest */
+	char **diff_ids;		/* bottom first */
+	size_t n_layers;
+	cJSON *config; /* the image config document */
+	uint64_t size; /* compressed bytes of its layers */
+};
+
+/*
+ * Make ref available locally as behavior says, and return it (the caller
+ * frees it with image_free). auth may be NULL (anonymous, and Bearer
+ * tokens anonymously). Failures say what failed: E_INVALID_PARAMETER for a
+ * bad reference, E_IMAGE_NOT_FOUND when the registry has no such manifest,
+ * E_ACCESS_DENIED when it refuses the credentials, E_INVALID_LAYER for
+ * content that does not match its digest, E_SERVER otherwise.
+ */
+int image_pull(struct images *s, const char *ref, const struct image_auth *auth,
+	       enum image_pull_behavior behavior, struct image **ret, struct err *err);
+
+/* The image ref names in the store (by reference or digest), or -ENOENT. */
+int image_get(struct images *s, const char *ref, struct image **ret, struct err *err);
+
+void image_free(struct image *img);
+
+/*
+ * Count a container using the image with this manifest digest (in_use) or
+ * one that stopped using it. An image in use is never removed; the time
+ * its last user let go is when its unused period starts.
+ */
+int image_use(struct images *s, const char *digest, bool in_use, struct err *err);
+
+/*
+ * Remove images unused for at least unused_for_ms, then the layers no
+ * remaining image has. ret_removed (may be NULL) counts the images removed.
+ */
+int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, struct err *err);
+
+/* Call fn for every image record (a JSON document as described above). */
+int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), void *ctx,
+	       struct err *err);
+
+#endif

@@ -1,0 +1,509 @@
+/*
+ * pull.c: pulling one image from an OCI distribution registry (pull.h).
+ *
+ * Auth follows the registry's 401 challenge: `Basic` is answered with the
+ * credentials given; `Bearer realm=...,service=...,scope=...` with a token
+ * fetched from the realm (with the credentials as Basic auth when there are
+ * some), as the Docker token protocol has it. The Authorization found is
+ * kept for the rest of the pull.
+ *
+ * Nothing is trusted before it is checked: a manifest asked for by digest
+ * must hash to it, one asked for by tag must hash to Docker-Content-Digest
+ * when the registry sends one; the config must hash to the manifest's
+ * config descriptor, list as many diff_ids as there are layers; each layer
+ * is written to a temporary file and unpacked by layer_unpack, which checks
+ * both its compressed digest and its diff_id before it becomes visible.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "agent/pull.h"
+#include "core/base64.h"
+#include "core/cleanup.h"
+#include "core/digest.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/banned.h"
+
+#define MT_OCI_MANIFEST	   "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX	   "application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST	   "application/vnd.docker.distribution.manifest.list.v2+json"
+#define ACCEPT_MANIFESTS \
+	"Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
+
+#define REQUEST_TIMEOUT_MS (30L * 60 * 1000)
+#define HEADER_MAX	   4096
+
+struct client {
+	struct httpc *http;
+	const struct pull_target *t;
+	const char *scheme;
+	const char *host;
+	struct buf authorization; /* "Authorization: ..." once known */
+};
+
+/* --- auth -------------------------------------------------------------- */
+
+/* The value of parameter name in a challenge (`realm="x",service="y"`). */
+static bool challenge_param(const char *ch, const char *name, struct buf *out)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = ch; (p = strcasestr(p, name)); p += n) {
+		const char *v, *end;
+
+		if (p != ch && p[-1] != ' ' && p[-1] != ',')
+			continue;
+		if (p[n] != '=')
+			continue;
+		v = p + n + 1;
+		if (*v == '"') {
+			v++;
+			end = strchr(v, '"');
+		} else {
+			end = v + strcspn(v, ", ");
+		}
+		if (!end)
+			return false;
+		buf_append(out, v, (size_t)(end - v));
+		return true;
+	}
+	return false;
+}
+
+/* Percent-encode s for a query string. */
+static void query_escape(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			buf_putc(out, (char)c);
+		else
+			buf_printf(out, "%%%02X", c);
+	}
+}
+
+static void basic_header(const struct image_auth *auth, struct buf *out)
+{
+	_cleanup_buf_ struct buf pair = BUF_INIT;
+
+	buf_printf(&pair, "%s:%s", auth->username, auth->password ? auth->password : "");
+	buf_puts(out, "Authorization: Basic ");
+	base64_encode(out, pair.data, pair.len, false);
+}
+
+/* Answer a challenge: set c->authorization, or fail. */
+static int authenticate(struct client *c, const char *challenge, struct err *err)
+{
+	const struct image_auth *auth = c->t->auth;
+	_cleanup_buf_ struct buf realm = BUF_INIT, service = BUF_INIT, scope = BUF_INIT,
+				 url = BUF_INIT, basic = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
+	struct httpc_response resp;
+	struct httpc_request req = HTTPC_REQUEST_INIT;
+	const char *headers[2] = { NULL, NULL };
+	const char *token;
+	int r;
+
+	buf_reset(&c->authorization);
+	if (!strncasecmp(challenge, "Basic", 5)) {
+		if (!auth || !auth->username)
+			return err_set(err, -EACCES, E_ACCESS_DENIED,
+				       "%s asks for credentials and none were given", c->host);
+		basic_header(auth, &c->authorization);
+		return 0;
+	}
+	if (strncasecmp(challenge, "Bearer", 6) != 0 ||
+	    !challenge_param(challenge, "realm", &realm))
+		return err_set(err, -EACCES, E_ACCESS_DENIED,
+			       "%s answers with an authentication challenge berth does not know: "
+			       "%.100s",
+			       c->host, challenge);
+	if (strncmp(buf_str(&realm), "http://", 7) != 0 &&
+	    strncmp(buf_str(&realm), "https://", 8) != 0)
+		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s: bad token realm %.200s", c->host,
+			       buf_str(&realm));
+	buf_puts(&url, buf_str(&realm));
+	buf_putc(&url, strchr(buf_str(&realm), '?') ? '&' : '?');
+	if (challenge_param(challenge, "service", &service)) {
+		buf_puts(&url, "service=");
+		query_escape(&url, buf_str(&service));
+		buf_putc(&url, '&');
+	}
+	if (!challenge_param(challenge, "scope", &scope))
+		buf_printf(&scope, "repository:%s:pull", c->t->ref->repository);
+	buf_puts(&url, "scope=");
+	query_escape(&url, buf_str(&scope));
+	if (auth && auth->username) {
+		basic_header(auth, &basic);
+		headers[0] = buf_str(&basic);
+	}
+	req.method = "GET";
+	req.url = buf_str(&url);
+	req.headers = headers;
+	req.max_body = 1 << 20;
+	req.timeout_ms = 60000;
+	req.follow_redirects = true;
+	httpc_response_init(&resp);
+	r = httpc_do(c->http, &req, &resp, err);
+	if (r == 0 && resp.status != 200)
+		r = err_set(err, -EACCES,
+			    resp.status == 401 || resp.status == 403 ? E_ACCESS_DENIED : E_SERVER,
+			    "%s: the token service %s answered %ld", c->host, buf_str(&realm),
+			    resp.status);
+	if (r == 0) {
+		doc = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+		token = json_str(doc, "token") ? json_str(doc, "token")
+					       : json_str(doc, "access_token");
+		if (!token || !*token || strlen(token) > 16384)
+			r = err_set(err, -EPROTO, E_SERVER,
+				    "%s: the token service answered no token", c->host);
+		else
+			buf_printf(&c->authorization, "Authorization: Bearer %s", token);
+	}
+	httpc_response_release(&resp);
+	return r;
+}
+
+/* --- requests ---------------------------------------------------------- */
+
+/*
+ * GET path of the registry (answering one auth challenge), into resp's body
+ * or sink_fd. Returns 0 with any status but 401.
+ */
+static int get(struct client *c, const char *path, const char *accept, int sink_fd, size_t max_body,
+	       struct httpc_response *resp, struct err *err)
+{
+	_cleanup_buf_ struct buf url = BUF_INIT;
+
+	buf_printf(&url, "%s://%s%s", c->scheme, c->host, path);
+	for (int attempt = 0;; attempt++) {
+		struct httpc_request req = HTTPC_REQUEST_INIT;
+		const char *headers[3] = { NULL, NULL, NULL };
+		char challenge[HEADER_MAX];
+		size_t n = 0;
+		int r;
+
+		if (c->authorization.len)
+			headers[n++] = buf_str(&c->authorization);
+		if (accept)
+			headers[n++] = accept;
+		req.method = "GET";
+		req.url = buf_str(&url);
+		req.headers = headers;
+		req.sink_fd = sink_fd;
+		req.max_body = max_body;
+		req.timeout_ms = REQUEST_TIMEOUT_MS;
+		req.follow_redirects = true;
+		if (sink_fd >= 0 && (ftruncate(sink_fd, 0) < 0 || lseek(sink_fd, 0, SEEK_SET) < 0))
+			return err_set(err, -errno, E_SERVER, "truncating a download: %s",
+				       strerror(errno));
+		r = httpc_do(c->http, &req, resp, err);
+		if (r < 0)
+			return r;
+		if (resp->status != 401)
+			return 0;
+		if (attempt > 0 ||
+		    !httpc_header(resp, "WWW-Authenticate", challenge, sizeof(challenge)))
+			return err_set(err, -EACCES, E_ACCESS_DENIED,
+				       "%s refused the credentials for %s (401)", c->host,
+				       c->t->ref->repository);
+		r = authenticate(c, challenge, err);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* The registry's error for a status that is not 200. */
+static int status_error(const struct client *c, const struct httpc_response *resp, const char *what,
+			struct err *err)
+{
+	if (resp->status == 404)
+		return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND, "%s/%s: %s not found", c->host,
+			       c->t->ref->repository, what);
+	if (resp->status == 403)
+		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s/%s: access to %s denied", c->host,
+			       c->t->ref->repository, what);
+	return err_set(err, -EIO, E_SERVER, "%s/%s: %s: HTTP %ld", c->host, c->t->ref->repository,
+		       what, resp->status);
+}
+
+/* A manifest or index by tag or digest, checked; ret_digest is its digest. */
+static int get_manifest(struct client *c, const char *reference, const char *expect_digest,
+			cJSON **ret_doc, char ret_digest[DIGEST_SIZE], struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT;
+	struct httpc_response resp;
+	char header[256];
+	int r;
+
+	buf_printf(&path, "/v2/%s/manifests/%s", c->t->ref->repository, reference);
+	httpc_response_init(&resp);
+	r = get(c, buf_str(&path), ACCEPT_MANIFESTS, -1, PULL_DOC_MAX, &resp, err);
+	if (r == -EFBIG)
+		err_set(err, r, E_LIMIT_EXCEEDED, "%s/%s: the manifest is over %u bytes", c->host,
+			c->t->ref->repository, PULL_DOC_MAX);
+	if (r == 0 && resp.status != 200)
+		r = status_error(c, &resp, "manifest", err);
+	if (r == 0) {
+		digest_sha256(resp.body.data ? resp.body.data : "", resp.body.len, ret_digest);
+		if (expect_digest && strcmp(expect_digest, ret_digest) != 0)
+			r = err_set(err, -EBADMSG, E_INVALID_LAYER,
+				    "%s/%s: the manifest's content is %s, not the %s asked for",
+				    c->host, c->t->ref->repository, ret_digest, expect_digest);
+		else if (!expect_digest &&
+			 httpc_header(&resp, "Docker-Content-Digest", header, sizeof(header)) &&
+			 digest_valid(header) && strcmp(header, ret_digest) != 0)
+			r = err_set(err, -EBADMSG, E_INVALID_LAYER,
+				    "%s/%s: the manifest's content is %s, the registry says %s",
+				    c->host, c->t->ref->repository, ret_digest, header);
+	}
+	if (r == 0) {
+		*ret_doc =
+			cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+		if (!cJSON_IsObject(*ret_doc)) {
+			cJSON_Delete(*ret_doc);
+			*ret_doc = NULL;
+			r = err_set(err, -EBADMSG, E_SERVER, "%s/%s: the manifest is not JSON",
+				    c->host, c->t->ref->repository);
+		}
+	}
+	httpc_response_release(&resp);
+	return r;
+}
+
+static bool is_index(const cJSON *doc)
+{
+	const char *mt = json_str(doc, "mediaType");
+
+	if (mt)
+		return !strcmp(mt, MT_OCI_INDEX) || !strcmp(mt, MT_DOCKER_LIST);
+	return cJSON_IsArray(json_get(doc, "manifests")) && !json_get(doc, "layers");
+}
+
+const char *pull_machine_arch(const char **ret_variant)
+{
+	static struct utsname u;
+
+	*ret_variant = NULL;
+	if (uname(&u) < 0)
+		return "amd64";
+	if (!strcmp(u.machine, "x86_64"))
+		return "amd64";
+	if (!strcmp(u.machine, "aarch64")) {
+		*ret_variant = "v8";
+		return "arm64";
+	}
+	if (!strncmp(u.machine, "armv7", 5)) {
+		*ret_variant = "v7";
+		return "arm";
+	}
+	if (!strcmp(u.machine, "i686") || !strcmp(u.machine, "i386"))
+		return "386";
+	return u.machine;
+}
+
+int pull_select_platform(const cJSON *index, const char *os, const char *arch, const char *variant,
+			 char ret_digest[LAYER_DIGEST_SIZE], const char **ret_media_type,
+			 struct err *err)
+{
+	const cJSON *list = json_arr(index, "manifests"), *best = NULL;
+
+	for (const cJSON *m = list ? list->child : NULL; m; m = m->next) {
+		const cJSON *p = json_obj(m, "platform");
+		const char *v = json_str(p, "variant");
+
+		if (!p || !json_str(p, "os") || !json_str(p, "architecture") ||
+		    strcmp(json_str(p, "os"), os) != 0 ||
+		    strcmp(json_str(p, "architecture"), arch) != 0)
+			continue;
+		if (!digest_valid(json_str(m, "digest")))
+			continue;
+		/* an exact variant wins; an entry without one does when nothing better comes */
+		if (variant && v && !strcmp(v, variant)) {
+			best = m;
+			break;
+		}
+		if (!best && (!v || !variant))
+			best = m;
+	}
+	if (!best)
+		return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND,
+			       "no manifest for platform %s/%s%s%s in the image index", os, arch,
+			       variant ? "/" : "", variant ? variant : "");
+	snprintf(ret_digest, LAYER_DIGEST_SIZE, "%s", json_str(best, "digest"));
+	if (ret_media_type)
+		*ret_media_type = json_str(best, "mediaType");
+	return 0;
+}
+
+/* The image config, checked against its descriptor. */
+static int get_config(struct client *c, const cJSON *descriptor, cJSON **ret, struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT;
+	const char *digest = json_str(descriptor, "digest");
+	struct httpc_response resp;
+	char got[DIGEST_SIZE];
+	int r;
+
+	if (!digest_valid(digest))
+		return err_set(err, -EBADMSG, E_SERVER, "%s/%s: the manifest has no valid config",
+			       c->host, c->t->ref->repository);
+	buf_printf(&path, "/v2/%s/blobs/%s", c->t->ref->repository, digest);
+	httpc_response_init(&resp);
+	r = get(c, buf_str(&path), NULL, -1, PULL_DOC_MAX, &resp, err);
+	if (r == 0 && resp.status != 200)
+		r = status_error(c, &resp, "config", err);
+	if (r == 0) {
+		digest_sha256(resp.body.data ? resp.body.data : "", resp.body.len, got);
+		if (strcmp(got, digest) != 0)
+			r = err_set(err, -EBADMSG, E_INVALID_LAYER,
+				    "%s/%s: the config's content is %s, not %s", c->host,
+				    c->t->ref->repository, got, digest);
+	}
+	if (r == 0) {
+		*ret = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+		if (!cJSON_IsObject(*ret)) {
+			cJSON_Delete(*ret);
+			*ret = NULL;
+			r = err_set(err, -EBADMSG, E_SERVER, "%s/%s: the config is not JSON",
+				    c->host, c->t->ref->repository);
+		}
+	}
+	httpc_response_release(&resp);
+	return r;
+}
+
+/* Download layer descriptor and unpack it as diff_id (skipped when the store has it). */
+static int get_layer(struct client *c, const cJSON *descriptor, const char *diff_id,
+		     struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, file = BUF_INIT;
+	const char *digest = json_str(descriptor, "digest");
+	struct layer_unpack_opts opts = { .diff_id = diff_id, .digest = digest };
+	struct httpc_response resp;
+	char hex[17];
+	int fd, r;
+
+	if (layer_exists(c->t->store_dir, diff_id))
+		return 0;
+	if (!digest_valid(digest))
+		return err_set(err, -EBADMSG, E_SERVER, "%s/%s: a layer has no valid digest",
+			       c->host, c->t->ref->repository);
+	random_hex(hex, 8);
+	buf_printf(&file, "%s/%s.%s", c->t->downloads_dir, digest + 7, hex);
+	fd = open(buf_str(&file), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&file), strerror(errno));
+	unlink(buf_str(&file)); /* only this fd holds it: nothing is left whatever happens */
+	buf_printf(&path, "/v2/%s/blobs/%s", c->t->ref->repository, digest);
+	httpc_response_init(&resp);
+	r = get(c, buf_str(&path), NULL, fd, 0, &resp, err);
+	if (r == 0 && resp.status != 200)
+		r = status_error(c, &resp, digest, err);
+	httpc_response_release(&resp);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = err_set(err, -errno, E_SERVER, "seek: %s", strerror(errno));
+	if (r == 0)
+		r = layer_unpack(c->t->store_dir, fd, &opts, NULL, err);
+	close(fd);
+	if (r < 0)
+		return err_wrap(err, "%s/%s: layer %s", c->host, c->t->ref->repository, digest);
+	return 0;
+}
+
+static bool loopback(const char *host)
+{
+	return !strncmp(host, "127.", 4) || !strncmp(host, "localhost", 9) ||
+	       !strncmp(host, "[::1]", 5);
+}
+
+int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *ret, struct err *err)
+{
+	struct client c = { .http = http, .t = t };
+	_cleanup_json_ cJSON *doc = NULL;
+	char digest[DIGEST_SIZE];
+	const cJSON *layers, *diff_ids;
+	const char *variant, *arch = pull_machine_arch(&variant);
+	size_t n_layers = 0, n_diff = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	buf_init(&c.authorization);
+	c.host = !strcmp(t->ref->registry, "docker.io") ? "registry-1.docker.io" : t->ref->registry;
+	c.scheme = t->insecure || loopback(c.host) ? "http" : "https";
+
+	r = get_manifest(&c, t->ref->digest[0] ? t->ref->digest : t->ref->tag,
+			 t->ref->digest[0] ? t->ref->digest : NULL, &doc, digest, err);
+	if (r == 0 && is_index(doc)) {
+		char child[DIGEST_SIZE];
+		const char *mt;
+
+		r = pull_select_platform(doc, "linux", arch, variant, child, &mt, err);
+		cJSON_Delete(doc);
+		doc = NULL;
+		if (r == 0)
+			r = get_manifest(&c, child, child, &doc, digest, err);
+		if (r == 0 && is_index(doc))
+			r = err_set(err, -EBADMSG, E_SERVER, "%s/%s: an index inside an index",
+				    c.host, t->ref->repository);
+	}
+	if (r < 0)
+		goto out;
+	layers = json_arr(doc, "layers");
+	if (!layers || !json_obj(doc, "config")) {
+		r = err_set(err, -EBADMSG, E_SERVER, "%s/%s: not an image manifest (%s)", c.host,
+			    t->ref->repository, json_str(doc, "mediaType") ?: "no media type");
+		goto out;
+	}
+	r = get_config(&c, json_obj(doc, "config"), &ret->config, err);
+	if (r < 0)
+		goto out;
+	diff_ids = json_arr(json_obj(ret->config, "rootfs"), "diff_ids");
+	for (const cJSON *l = layers->child; l; l = l->next)
+		n_layers++;
+	for (const cJSON *d = diff_ids ? diff_ids->child : NULL; d; d = d->next)
+		if (cJSON_IsString(d) && digest_valid(d->valuestring))
+			n_diff++;
+	if (n_layers == 0 || n_layers != n_diff) {
+		r = err_set(err, -EBADMSG, E_INVALID_LAYER,
+			    "%s/%s: the manifest has %zu layers and the config %zu diff_ids",
+			    c.host, t->ref->repository, n_layers, n_diff);
+		goto out;
+	}
+	{
+		const cJSON *l = layers->child, *d = diff_ids->child;
+
+		for (; l && d && r == 0; l = l->next, d = d->next) {
+			r = get_layer(&c, l, d->valuestring, err);
+			ret->size += (uint64_t)json_int(l, "size", 0);
+		}
+	}
+	if (r < 0)
+		goto out;
+	ret->diff_ids = cJSON_Duplicate(diff_ids, true);
+	snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
+out:
+	buf_release(&c.authorization);
+	if (r < 0)
+		pulled_release(ret);
+	return r;
+}
+
+void pulled_release(struct pulled *p)
+{
+	cJSON_Delete(p->config);
+	cJSON_Delete(p->diff_ids);
+	p->config = NULL;
+	p->diff_ids = NULL;
+}
