@@ -36,6 +36,7 @@ struct api_server {
 	char region[32];
 	char account_id[16];
 	struct registry *registry; /* borrowed: the image registry (ECR, /v2/) */
+	struct agent_hub *agents;  /* long polls and liveness of agents (agent_protocol.c) */
 };
 
 /* One request as a handler sees it. */
@@ -46,6 +47,12 @@ struct api_ctx {
 	int64_t now_ms;
 	const char *access_key; /* who signed the request */
 	const char *operation;
+	/*
+	 * The HTTP request (NULL outside a server, in tests): a handler that
+	 * answers later sets it up for resumption (http.h) and sets suspend.
+	 */
+	struct http_request *http;
+	bool suspend;
 };
 
 typedef int (*api_fn)(struct api_ctx *ctx, struct err *err);
@@ -64,7 +71,8 @@ struct api_service {
 };
 
 extern const struct api_service api_ecs;
-extern const struct api_service api_ecr; /* registry/ecr.c */
+extern const struct api_service api_ecr;   /* registry/ecr.c */
+extern const struct api_service api_agent; /* agent_protocol.c: berth's agents */
 
 /* Answer one POST / request of the JSON protocol (routing, auth, errors). */
 void api_handle(struct api_server *srv, struct http_request *req, struct http_response *resp);
@@ -84,7 +92,13 @@ int api_route(const char *target, const struct api_service **ret_svc, const char
  */
 void api_dispatch(struct api_server *srv, const struct api_service *svc, const char *op,
 		  const char *body, size_t body_len, const char *access_key,
-		  struct http_response *resp);
+		  struct http_request *req, struct http_response *resp);
+
+/* Fill resp with a 200 answer whose JSON body is body (an answer given after a suspension). */
+void api_answer(struct http_response *resp, const char *body, size_t len);
+
+/* Fill resp with an error answer. */
+void api_answer_error(struct http_response *resp, const struct err *err);
 
 /*
  * Hold the in-process lock of a resource's key around a read-modify-write

@@ -86,7 +86,7 @@ static int count_custom(const cJSON *attrs)
 	cJSON_ArrayForEach(a, attrs) {
 		const char *name = json_str(a, "name");
 
-		n += name && !startswith(name, "ecs.");
+		n += name && !startswith(name, "ecs.") && !startswith(name, "com.amazonaws.ecs.");
 	}
 	return n;
 }

@@ -43,6 +43,55 @@ int ecs_list_task_definition_families(struct api_ctx *ctx, struct err *err);
 int ecs_deregister_task_definition(struct api_ctx *ctx, struct err *err);
 int ecs_delete_task_definitions(struct api_ctx *ctx, struct err *err);
 
+/*
+ * The task definition ref names (family: its latest ACTIVE revision;
+ * family:revision; an ARN), the caller owns *ret_doc. -ENOENT (err
+ * untouched) when there is none.
+ */
+int ecs_task_definition_resolve(const struct api_ctx *ctx, const char *ref, cJSON **ret_doc,
+				struct err *err);
+
+/* Write a stored task definition as the API shows it (no tags, times in seconds). */
+void ecs_task_definition_write(struct jsonw *w, const cJSON *doc);
+
+/* tasks.c */
+int ecs_run_task(struct api_ctx *ctx, struct err *err);
+int ecs_start_task(struct api_ctx *ctx, struct err *err);
+int ecs_stop_task(struct api_ctx *ctx, struct err *err);
+int ecs_describe_tasks(struct api_ctx *ctx, struct err *err);
+int ecs_list_tasks(struct api_ctx *ctx, struct err *err);
+
+/* task_state.c: what agents report */
+int ecs_submit_task_state_change(struct api_ctx *ctx, struct err *err);
+int ecs_submit_container_state_change(struct api_ctx *ctx, struct err *err);
+
+#define ECS_TASK_ID_MAX 64
+
+/*
+ * The id of the task ref names in cluster: an id, or an ARN of the long form
+ * task/CLUSTER/ID (of this cluster) or the old task/ID. -EINVAL when it
+ * names none.
+ */
+int ecs_task_id(const struct api_ctx *ctx, const char *cluster, const char *ref,
+		char ret[ECS_TASK_ID_MAX + 1]);
+
+/* Load task id of cluster (the caller owns *ret_doc); -ENOENT, err untouched, when absent. */
+int ecs_task_load(const struct api_ctx *ctx, const char *cluster, const char *id, cJSON **ret_doc,
+		  uint64_t *ret_version, struct err *err);
+
+/* Append the key of task id of cluster ("task/CLUSTER/ID"). */
+void ecs_task_key(struct buf *key, const char *cluster, const char *id);
+
+/* Write a stored task as a Task (internal members left out; tags only when asked). */
+void ecs_task_write(struct jsonw *w, const cJSON *doc, bool tags);
+
+/*
+ * Call fn with each task of cluster (a parsed document, borrowed) whose
+ * container instance is instance_id (NULL: every task).
+ */
+int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
+		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);
+
 /* container_instances.c */
 int ecs_register_container_instance(struct api_ctx *ctx, struct err *err);
 int ecs_describe_container_instances(struct api_ctx *ctx, struct err *err);
@@ -134,7 +183,7 @@ int ecs_attributes_validate(const cJSON *attrs, struct err *err);
  * Set attributes (validated) in doc's "attributes" ({name, value} only; a
  * name already there takes the new value). AttributeLimitExceededException
  * when doc would hold more than ECS_CUSTOM_ATTRIBUTES_MAX custom attributes
- * (those whose names do not start with "ecs.").
+ * (those whose names start with neither "ecs." nor "com.amazonaws.ecs.").
  */
 #define ECS_CUSTOM_ATTRIBUTES_MAX 10
 int ecs_attributes_merge(cJSON *doc, const cJSON *attrs, struct err *err);

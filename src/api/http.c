@@ -123,6 +123,8 @@ static void request_free(struct http_request *req)
 	}
 	if (req->sink_free)
 		req->sink_free(req->sink_ctx);
+	if (req->resume_free)
+		req->resume_free(req->resume_ctx);
 	buf_release(&req->body);
 	buf_release(&req->query_buf);
 	free(req);
@@ -227,10 +229,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	memset(&resp, 0, sizeof(resp));
 	resp.status = 500;
-	srv->handler(srv->ctx, req, &resp);
+	if (req->suspended) {
+		/* back from a suspension: the one who resumed it has the answer */
+		req->suspended = false;
+		req->resume(req->resume_ctx, req, &resp);
+	} else {
+		srv->handler(srv->ctx, req, &resp);
+	}
+	if (resp.suspend && req->resume) {
+		buf_release(&resp.body);
+		req->suspended = true;
+		MHD_suspend_connection(conn);
+		if (req->on_suspended)
+			req->on_suspended(req->resume_ctx, req);
+		return MHD_YES;
+	}
 	ret = send_response(conn, &resp);
 	buf_release(&resp.body);
 	return ret;
+}
+
+void http_resume(struct http_request *req)
+{
+	MHD_resume_connection(req->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -299,7 +320,7 @@ int http_server_start(const struct http_options *opts, struct http_server **ret,
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct http_server *srv;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 	int r;
 

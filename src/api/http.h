@@ -21,6 +21,7 @@
 
 struct MHD_Connection;
 struct http_merged;
+struct http_response;
 
 /*
  * Where a streamed body goes: called with each chunk as it arrives. A
@@ -49,10 +50,23 @@ struct http_request {
 	uint64_t body_received; /* bytes of body read so far */
 	struct buf query_buf;
 	struct http_merged *merged; /* header values joined for lookups */
+	/*
+	 * A request answered later (a long poll): the handler sets
+	 * http_response.suspend and these. Once the connection is suspended,
+	 * on_suspended(resume_ctx) is called; whoever then calls http_resume()
+	 * gets resume(resume_ctx, ...) called on a server thread to fill the
+	 * response. resume_free(resume_ctx) runs when the request ends.
+	 */
+	void (*on_suspended)(void *resume_ctx, struct http_request *req);
+	void (*resume)(void *resume_ctx, struct http_request *req, struct http_response *resp);
+	void (*resume_free)(void *resume_ctx);
+	void *resume_ctx;
+	bool suspended;
 };
 
 struct http_response {
 	int status;
+	bool suspend;		  /* answer later: see http_request.resume */
 	const char *content_type; /* static string */
 	struct buf body;
 	/*
@@ -77,6 +91,9 @@ struct http_response {
  * request ends. NULL when absent.
  */
 const char *http_header(struct http_request *req, const char *name);
+
+/* Resume a request suspended for a long poll (any thread; once per suspension). */
+void http_resume(struct http_request *req);
 
 /* Add a response header (silently dropped past HTTP_HEADERS_MAX). */
 void http_response_header(struct http_response *resp, const char *name, const char *value);

@@ -25,7 +25,7 @@
 
 #define CONTENT_TYPE "application/x-amz-json-1.1"
 
-static const struct api_service *services[] = { &api_ecs, &api_ecr };
+static const struct api_service *services[] = { &api_ecs, &api_ecr, &api_agent };
 
 static void write_error(struct http_response *resp, const struct err *err)
 {
@@ -96,7 +96,7 @@ static int parse_body(const char *body, size_t len, cJSON **ret, struct err *err
 
 void api_dispatch(struct api_server *srv, const struct api_service *svc, const char *op,
 		  const char *body, size_t body_len, const char *access_key,
-		  struct http_response *resp)
+		  struct http_request *req, struct http_response *resp)
 {
 	const struct model_operation *mop;
 	const struct api_operation *aop;
@@ -136,6 +136,7 @@ void api_dispatch(struct api_server *srv, const struct api_service *svc, const c
 		.now_ms = now_ms(),
 		.access_key = access_key,
 		.operation = op,
+		.http = req,
 	};
 	r = aop->fn(&ctx, &err);
 	cJSON_Delete(in);
@@ -147,9 +148,26 @@ void api_dispatch(struct api_server *srv, const struct api_service *svc, const c
 		write_error(resp, &err);
 		return;
 	}
+	if (ctx.suspend) {
+		resp->suspend = true;
+		return;
+	}
 	jsonw_obj_end(&w);
 	resp->status = 200;
 	resp->content_type = CONTENT_TYPE;
+}
+
+void api_answer(struct http_response *resp, const char *body, size_t len)
+{
+	buf_reset(&resp->body);
+	buf_append(&resp->body, body, len);
+	resp->status = 200;
+	resp->content_type = CONTENT_TYPE;
+}
+
+void api_answer_error(struct http_response *resp, const struct err *err)
+{
+	write_error(resp, err);
 }
 
 int api_route(const char *target, const struct api_service **ret_svc, const char **ret_op,
@@ -232,7 +250,7 @@ void api_handle(struct api_server *srv, struct http_request *req, struct http_re
 		write_error(resp, &err);
 		return;
 	}
-	api_dispatch(srv, svc, op, req->body.data, req->body.len, id.access_key, resp);
+	api_dispatch(srv, svc, op, req->body.data, req->body.len, id.access_key, req, resp);
 	log_debug("%s %s -> %d", svc->signing_name, op, resp->status);
 }
 

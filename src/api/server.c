@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/agent_hub.h"
 #include "api/api.h"
 #include "api/http.h"
 #include "core/log.h"
@@ -69,6 +70,9 @@ static void usage(FILE *f, const char *self)
 		"                        blobs written or mounted less than this ago are\n"
 		"                        never collected, referenced or not (0 to 2592000,\n"
 		"                        default 3600)\n"
+		"  --agent-timeout SECONDS\n"
+		"                        an agent that has not polled for this long is marked\n"
+		"                        agentConnected=false (1 to 86400, default 60)\n"
 		"  --registry-upload-max-age SECONDS\n"
 		"                        a blob upload idle this long is removed (1 to 2592000,\n"
 		"                        default 3600)\n"
@@ -255,6 +259,7 @@ static int run(int argc, char **argv, bool dev)
 		{ "registry-gc-interval", required_argument, NULL, 'G' },
 		{ "registry-gc-grace", required_argument, NULL, 'g' },
 		{ "registry-upload-max-age", required_argument, NULL, 'U' },
+		{ "agent-timeout", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -269,6 +274,7 @@ static int run(int argc, char **argv, bool dev)
 	int64_t gc_interval = 600;
 	int64_t gc_grace_s = REGISTRY_GC_GRACE_MS / 1000;
 	int64_t upload_max_age_s = REGISTRY_UPLOAD_MAX_AGE_MS / 1000;
+	int64_t agent_timeout_s = 60;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -323,6 +329,14 @@ static int run(int argc, char **argv, bool dev)
 					"%s: --registry-upload-max-age takes 1 to %d seconds, not "
 					"'%s'\n",
 					self, REGISTRY_AGE_MAX_S, optarg);
+				return 2;
+			}
+			break;
+		case 'A':
+			if (parse_int64(optarg, 1, 86400, &agent_timeout_s) < 0) {
+				fprintf(stderr,
+					"%s: --agent-timeout takes 1 to 86400 seconds, not '%s'\n",
+					self, optarg);
 				return 2;
 			}
 			break;
@@ -392,6 +406,15 @@ static int run(int argc, char **argv, bool dev)
 	server.registry.gc_grace_ms = gc_grace_s * 1000;
 	server.registry.upload_max_age_ms = upload_max_age_s * 1000;
 	srv->registry = &server.registry; /* the ECR handlers' */
+	r = agent_hub_new(srv, agent_timeout_s * 1000, &srv->agents, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		registry_release(&server.registry);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
 
 	hopts = (struct http_options){
 		.listen = listen,
@@ -404,6 +427,7 @@ static int run(int argc, char **argv, bool dev)
 	r = http_server_start(&hopts, &http, &port, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
+		agent_hub_free(srv->agents);
 		registry_release(&server.registry);
 		store_free(srv->store);
 		credentials_release(&srv->creds);
@@ -415,7 +439,9 @@ static int run(int argc, char **argv, bool dev)
 	gc.interval_s = gc_interval;
 	if (pthread_create(&gc.thread, NULL, gc_main, &gc) != 0) {
 		fprintf(stderr, "%s: cannot start the registry's collector thread\n", self);
+		agent_hub_close(srv->agents);
 		http_server_stop(http);
+		agent_hub_free(srv->agents);
 		registry_release(&server.registry);
 		store_free(srv->store);
 		credentials_release(&srv->creds);
@@ -439,7 +465,9 @@ static int run(int argc, char **argv, bool dev)
 
 	log_info("stopping");
 	gc_stop(&gc);
+	agent_hub_close(srv->agents);
 	http_server_stop(http);
+	agent_hub_free(srv->agents);
 	registry_release(&server.registry);
 	store_free(srv->store);
 	credentials_release(&srv->creds);

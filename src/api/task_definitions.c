@@ -197,7 +197,7 @@ static bool is_time_member(const char *key)
 }
 
 /* Write a stored revision as a TaskDefinition: all but its tags, times in seconds. */
-static void write_task_definition(struct jsonw *w, const cJSON *doc)
+void ecs_task_definition_write(struct jsonw *w, const cJSON *doc)
 {
 	const cJSON *v;
 
@@ -294,9 +294,22 @@ int ecs_register_task_definition(struct api_ctx *ctx, struct err *err)
 	if (r < 0)
 		return r;
 	jsonw_key(ctx->out, "taskDefinition");
-	write_task_definition(ctx->out, doc);
+	ecs_task_definition_write(ctx->out, doc);
 	write_tags(ctx->out, doc);
 	return 0;
+}
+
+int ecs_task_definition_resolve(const struct api_ctx *ctx, const char *ref, cJSON **ret_doc,
+				struct err *err)
+{
+	struct td_ref parsed;
+	int r = parse_ref(ctx, ref, &parsed);
+
+	if (r == 0 && parsed.revision)
+		r = revision_load(ctx, parsed.family, parsed.revision, ret_doc, NULL, err);
+	else if (r == 0)
+		r = latest_active(ctx, parsed.family, ret_doc, err);
+	return r == -EINVAL || r == -ERANGE ? -ENOENT : r;
 }
 
 int ecs_describe_task_definition(struct api_ctx *ctx, struct err *err)
@@ -320,7 +333,7 @@ int ecs_describe_task_definition(struct api_ctx *ctx, struct err *err)
 	if (r < 0)
 		return r;
 	jsonw_key(ctx->out, "taskDefinition");
-	write_task_definition(ctx->out, doc);
+	ecs_task_definition_write(ctx->out, doc);
 	if (tags)
 		write_tags(ctx->out, doc);
 	return 0;
@@ -603,7 +616,7 @@ int ecs_deregister_task_definition(struct api_ctx *ctx, struct err *err)
 	if (r < 0)
 		return r;
 	jsonw_key(ctx->out, "taskDefinition");
-	write_task_definition(ctx->out, doc);
+	ecs_task_definition_write(ctx->out, doc);
 	return 0;
 }
 
@@ -666,7 +679,7 @@ int ecs_delete_task_definitions(struct api_ctx *ctx, struct err *err)
 				      "The specified task definition is still in ACTIVE status. "
 				      "Please deregister the target and try again.");
 		else if (r == 0)
-			write_task_definition(ctx->out, doc);
+			ecs_task_definition_write(ctx->out, doc);
 		if (r < 0 && r != -ENOENT && r != -EBUSY)
 			break;
 		r = 0;

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memset(&resp, 0, sizeof(resp));
-	api_dispatch(&srv, svc, op, (const char *)nl + 1, size - n - 1, "AKIDFUZZ", &resp);
+	api_dispatch(&srv, svc, op, (const char *)nl + 1, size - n - 1, "AKIDFUZZ", NULL, &resp);
 	if (resp.status < 200 || resp.status >= 600)
 		abort();
 	/* a 5xx is a bug for any input: client mistakes must be 4xx */

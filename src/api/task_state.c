@@ -1,0 +1,302 @@
+/*
+ * task_state.c: a task's changes of state. Agents report them with ECS's
+ * own SubmitTaskStateChange and SubmitContainerStateChange; StopTask asks
+ * for one. Reports are idempotent and only move forward: a report that
+ * repeats the current state, or would move it back in ECS's lifecycle,
+ * is acknowledged and changes nothing (the agent retries reports until
+ * they are acknowledged, so any of them may arrive twice, or late).
+ *
+ * Reaching RUNNING sets startedAt and connectivity; reaching STOPPED sets
+ * stoppedAt, executionStoppedAt, desiredStatus STOPPED, and a stopCode
+ * when none was set: TaskFailedToStart when no container ever ran,
+ * EssentialContainerExited otherwise; the resources the task reserved
+ * return to its instance.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/agent_hub.h"
+#include "api/ecs.h"
+#include "api/task_state.h"
+#include "core/cleanup.h"
+#include "core/json.h"
+#include "core/util.h"
+#include "sched/placement.h"
+#include "store/store.h"
+#include "core/banned.h"
+
+static const char *const lifecycle[] = {
+	"PROVISIONING", "PENDING",  "ACTIVATING",     "RUNNING",
+	"DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED",
+};
+
+int task_status_rank(const char *status)
+{
+	for (size_t i = 0; status && i < ARRAY_SIZE(lifecycle); i++)
+		if (!strcmp(status, lifecycle[i]))
+			return (int)i;
+	return -1;
+}
+
+static void set_str(cJSON *doc, const char *key, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+	cJSON_AddStringToObject(doc, key, value);
+}
+
+static void set_num(cJSON *doc, const char *key, double value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+	cJSON_AddNumberToObject(doc, key, value);
+}
+
+static void set_copy(cJSON *doc, const char *key, const cJSON *v)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+	cJSON_AddItemToObject(doc, key, cJSON_Duplicate(v, true));
+}
+
+/* Which of its instance's counts a task in doc's state belongs in. */
+static const char *count_class(const cJSON *doc)
+{
+	int rank = task_status_rank(json_str(doc, "lastStatus"));
+
+	if (rank == task_status_rank("STOPPED"))
+		return "";
+	return rank >= task_status_rank("RUNNING") ? "running" : "pending";
+}
+
+static void count_add(cJSON *inst, const char *cls, int delta)
+{
+	const char *key = !strcmp(cls, "running")   ? "runningTasksCount"
+			  : !strcmp(cls, "pending") ? "pendingTasksCount"
+						    : NULL;
+	int64_t n;
+
+	if (!key)
+		return;
+	n = json_int(inst, key, 0) + delta;
+	set_num(inst, key, (double)(n < 0 ? 0 : n));
+}
+
+int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char *id, cJSON *doc,
+		      uint64_t version, struct err *err)
+{
+	_cleanup_buf_ struct buf key = BUF_INIT, ikey = BUF_INIT;
+	_cleanup_json_ cJSON *inst = NULL;
+	const char *instance_id = json_str(doc, "_instanceId");
+	const char *was = json_str(doc, "_counted") ? json_str(doc, "_counted") : "";
+	const char *now = count_class(doc);
+	bool stopped = !strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED");
+	struct store_txn txn = STORE_TXN_INIT;
+	uint64_t iversion = 0;
+	char *json;
+	int r;
+
+	set_num(doc, "version", (double)(json_int(doc, "version", 0) + 1));
+	if (instance_id && (strcmp(was, now) != 0 || (stopped && json_get(doc, "_needs")))) {
+		r = ecs_instance_load(ctx, cluster, instance_id, &inst, &iversion, err);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	if (inst) {
+		count_add(inst, was, -1);
+		count_add(inst, now, 1);
+		if (stopped && json_get(doc, "_needs")) {
+			struct placement_needs needs;
+
+			placement_needs_from_json(json_get(doc, "_needs"), &needs);
+			placement_release(inst, &needs);
+		}
+		ecs_instance_key(&ikey, cluster, instance_id);
+		json = cJSON_PrintUnformatted(inst);
+		store_txn_check(&txn, buf_str(&ikey), iversion);
+		store_txn_put(&txn, buf_str(&ikey), json, strlen(json));
+		free(json);
+	}
+	set_str(doc, "_counted", now);
+	if (stopped)
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, "_needs");
+	ecs_task_key(&key, cluster, id);
+	json = cJSON_PrintUnformatted(doc);
+	store_txn_check(&txn, buf_str(&key), version);
+	store_txn_put(&txn, buf_str(&key), json, strlen(json));
+	free(json);
+	r = store_commit(ctx->srv->store, &txn, NULL, err);
+	store_txn_release(&txn);
+	if (r == 0 && instance_id)
+		agent_hub_notify(ctx->srv->agents, cluster, instance_id);
+	return r;
+}
+
+/* --- applying reports -------------------------------------------------- */
+
+/* A report's time (epoch seconds) as milliseconds, or 0. */
+static int64_t report_time(const cJSON *in, const char *key)
+{
+	const cJSON *v = json_get(in, key);
+
+	return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)(v->valuedouble * 1000) : 0;
+}
+
+static cJSON *find_container(cJSON *doc, const char *name)
+{
+	cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "containers");
+
+	for (cJSON *c = list ? list->child : NULL; c; c = c->next)
+		if (name && json_str(c, "name") && !strcmp(json_str(c, "name"), name))
+			return c;
+	return NULL;
+}
+
+/* Apply one container's report; whether it changed anything. */
+static bool apply_container(cJSON *c, const cJSON *change)
+{
+	const char *status = json_str(change, "status");
+	int have = task_status_rank(json_str(c, "lastStatus"));
+	int want = task_status_rank(status);
+	bool changed = false;
+
+	if (!status || want <= have)
+		return false;
+	set_str(c, "lastStatus", status);
+	changed = true;
+	if (json_str(change, "runtimeId"))
+		set_str(c, "runtimeId", json_str(change, "runtimeId"));
+	if (json_str(change, "imageDigest"))
+		set_str(c, "imageDigest", json_str(change, "imageDigest"));
+	if (cJSON_IsNumber(json_get(change, "exitCode")))
+		set_num(c, "exitCode", json_get(change, "exitCode")->valuedouble);
+	if (json_str(change, "reason"))
+		set_str(c, "reason", json_str(change, "reason"));
+	if (cJSON_IsArray(json_get(change, "networkBindings")))
+		set_copy(c, "networkBindings", json_get(change, "networkBindings"));
+	return changed;
+}
+
+/* Whether a container of the task ever ran (it has a runtime id and ran, or an exit code). */
+static bool ever_ran(const cJSON *doc)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, json_arr(doc, "containers"))
+		if (json_has(c, "exitCode") || !strcmp(json_str(c, "lastStatus") ?: "", "RUNNING"))
+			return true;
+	return false;
+}
+
+/* Apply a task's report to doc; whether it changed anything. */
+static bool apply_task(const struct api_ctx *ctx, cJSON *doc, const cJSON *in)
+{
+	const char *status = json_str(in, "status");
+	const char *reason = json_str(in, "reason");
+	int have = task_status_rank(json_str(doc, "lastStatus"));
+	int want = task_status_rank(status);
+	bool changed = false;
+	const cJSON *change;
+	static const char *const times[] = { "pullStartedAt", "pullStoppedAt" };
+
+	if (have == task_status_rank("STOPPED"))
+		return false; /* a stopped task is final */
+	cJSON_ArrayForEach(change, json_arr(in, "containers")) {
+		cJSON *c = find_container(doc, json_str(change, "containerName"));
+
+		if (c && apply_container(c, change))
+			changed = true;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
+		int64_t t = report_time(in, times[i]);
+
+		if (t && !json_has(doc, times[i])) {
+			set_num(doc, times[i], (double)t);
+			changed = true;
+		}
+	}
+	if (want > have) {
+		changed = true;
+		set_str(doc, "lastStatus", status);
+		if (want >= task_status_rank("RUNNING") && !json_has(doc, "startedAt") &&
+		    want < task_status_rank("STOPPED")) {
+			set_num(doc, "startedAt", (double)ctx->now_ms);
+			set_str(doc, "connectivity", "CONNECTED");
+			set_num(doc, "connectivityAt", (double)ctx->now_ms);
+		}
+		if (want >= task_status_rank("DEACTIVATING") && !json_has(doc, "stoppingAt"))
+			set_num(doc, "stoppingAt", (double)ctx->now_ms);
+		if (want == task_status_rank("STOPPED")) {
+			int64_t exec = report_time(in, "executionStoppedAt");
+			cJSON *c;
+
+			set_str(doc, "desiredStatus", "STOPPED");
+			set_num(doc, "stoppedAt", (double)ctx->now_ms);
+			set_num(doc, "executionStoppedAt", (double)(exec ? exec : ctx->now_ms));
+			if (!json_str(doc, "stopCode"))
+				set_str(doc, "stopCode",
+					ever_ran(doc) ? "EssentialContainerExited"
+						      : "TaskFailedToStart");
+			if (!json_str(doc, "stoppedReason"))
+				set_str(doc, "stoppedReason",
+					reason && *reason ? reason : "Task stopped");
+			/* containers the agent did not report are stopped with their task */
+			cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "containers"))
+				if (strcmp(json_str(c, "lastStatus") ?: "", "STOPPED"))
+					set_str(c, "lastStatus", "STOPPED");
+		}
+	}
+	return changed;
+}
+
+/* Load the task a report names, under the cluster's lock; apply, commit. */
+static int report(struct api_ctx *ctx, const cJSON *in, struct err *err)
+{
+	char cluster[ECS_NAME_MAX + 1], id[ECS_TASK_ID_MAX + 1];
+	_cleanup_buf_ struct buf lock = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
+	uint64_t version;
+	int r;
+
+	r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), cluster, err);
+	if (r < 0)
+		return r;
+	if (ecs_task_id(ctx, cluster, json_str(ctx->in, "task"), id) < 0)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "The referenced task was not found.");
+	ecs_instance_lock_key(&lock, cluster);
+	api_lock(buf_str(&lock));
+	r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+	if (r == -ENOENT)
+		r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
+			    "The referenced task was not found.");
+	if (r == 0 && apply_task(ctx, doc, in))
+		r = task_state_commit(ctx, cluster, id, doc, version, err);
+	api_unlock(buf_str(&lock));
+	if (r < 0)
+		return r;
+	jsonw_key_str(ctx->out, "acknowledgment", "ACK");
+	return 0;
+}
+
+int ecs_submit_task_state_change(struct api_ctx *ctx, struct err *err)
+{
+	const char *status = json_str(ctx->in, "status");
+
+	if (status && task_status_rank(status) < 0)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "status '%.32s' is not a task status", status);
+	return report(ctx, ctx->in, err);
+}
+
+int ecs_submit_container_state_change(struct api_ctx *ctx, struct err *err)
+{
+	_cleanup_json_ cJSON *in = cJSON_CreateObject();
+	cJSON *list = cJSON_AddArrayToObject(in, "containers"), *c = cJSON_Duplicate(ctx->in, true);
+	const char *status = json_str(ctx->in, "status");
+
+	if (!status || task_status_rank(status) < 0)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "status must be PENDING, RUNNING or STOPPED");
+	cJSON_AddItemToArray(list, c);
+	return report(ctx, in, err);
+}

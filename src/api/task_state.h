@@ -1,0 +1,32 @@
+/*
+ * task_state.h: writing a changed task, with what its change means for
+ * its container instance (task counts, resources given back at STOPPED),
+ * and the ECS lifecycle order that state reports may only move forward in.
+ */
+#ifndef BERTH_API_TASK_STATE_H
+#define BERTH_API_TASK_STATE_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "api/api.h"
+
+/*
+ * The rank of a task status in ECS's lifecycle (PROVISIONING 0, PENDING,
+ * ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED 7),
+ * -1 for anything else. A container's PENDING, RUNNING and STOPPED rank
+ * the same way.
+ */
+int task_status_rank(const char *status);
+
+/*
+ * Write doc, changed by the caller from the stored version `version`, as
+ * task id of cluster: its version member goes up by one; when its status
+ * moved between pending, running and stopped its instance's counts follow,
+ * and at STOPPED the resources it reserved are given back, once. The
+ * caller holds the cluster's instance lock. Wakes the agent's long poll.
+ */
+int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char *id, cJSON *doc,
+		      uint64_t version, struct err *err);
+
+#endif
