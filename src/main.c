@@ -23,6 +23,7 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "agent", cmd_agent, "run the agent of one host: its tasks' containers" },
 	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
 	{ "shim", cmd_shim, NULL },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },

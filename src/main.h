@@ -10,4 +10,7 @@
 int cmd_server(int argc, char **argv);
 int cmd_dev(int argc, char **argv);
 
+/* agent/agent.c */
+int cmd_agent(int argc, char **argv);
+
 #endif

@@ -321,6 +321,108 @@ class Berth(Server):
         return unsigned_request(self.endpoint, operation, body, **kw)
 
 
+class Agent(Server):
+    """
+    A `berth agent` joined to a running Berth server's cluster, with its own
+    data directory (kept across stop()/kill()/start(), as a host's disk is).
+
+    cleanup() also removes what the agent's containers leave when a test
+    kills it: their shims, runc's state, mounts under the data directory and
+    berth's cgroups.
+    """
+
+    name = "agent"
+
+    def __init__(self, server, cluster="default", extra_args=()):
+        super().__init__()
+        self.server = server
+        self.cluster = cluster
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.extra_args = list(extra_args)
+        self.instance_arn = None
+
+    def argv(self):
+        return [BERTH_BIN, "agent", "--server", self.server.endpoint, "--cluster", self.cluster,
+                "--data-dir", self.data_dir, "--region", self.server.region,
+                "--poll-wait", "5", "--log-level", "debug"] + self.extra_args
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AWS_") and not k.startswith("BERTH_")}
+        env["BERTH_ACCESS_KEY_ID"] = self.server.access_key
+        env["BERTH_SECRET_ACCESS_KEY"] = self.server.secret_key
+        return env
+
+    def start(self, timeout=START_TIMEOUT):
+        """Start and wait until it has registered; returns self."""
+        seen = len(self.log())
+        self._spawn(self.argv(), self.env(), subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log()[seen:]
+            for line in text.splitlines():
+                if "registered as " in line:
+                    self.instance_arn = line.split("registered as ")[-1].strip()
+                    return self
+            if self.proc.poll() is not None:
+                rc = self.proc.wait()
+                self._reap()
+                raise ServerError("berth agent exited with status %s before registering:\n%s"
+                                  % (rc, self.log_tail()))
+            time.sleep(0.05)
+        self.kill()
+        raise ServerError("berth agent did not register within %.0fs:\n%s"
+                          % (timeout, self.log_tail()))
+
+    def cleanup(self):
+        rc = None
+        if self.proc is not None and self.proc.poll() is None:
+            rc = self.stop()
+        log = self.log_tail(60) if rc not in (None, 0) else ""
+        self.remove_containers()
+        super().cleanup()
+        if rc not in (None, 0):
+            raise ServerError("berth agent exited with status %s on SIGTERM:\n%s" % (rc, log))
+
+    def shims(self):
+        """Pids of the shims serving this agent's containers."""
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if len(argv) > 1 and argv[1] == b"shim" and \
+                    any(self.data_dir.encode() in a for a in argv):
+                pids.append(int(pid))
+        return pids
+
+    def remove_containers(self):
+        """Kill every container and shim of this agent and undo their mounts and cgroups."""
+        root = os.path.join(self.data_dir, "runc")
+        if os.path.isdir(root):
+            out = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True,
+                                 timeout=30).stdout.decode().split()
+            for cid in out:
+                subprocess.run(["runc", "--root", root, "kill", cid, "KILL"],
+                               capture_output=True, timeout=30)
+            for cid in out:
+                subprocess.run(["runc", "--root", root, "delete", "--force", cid],
+                               capture_output=True, timeout=30)
+        for pid in self.shims():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f]
+        for m in sorted((m for m in mounts if m.startswith(self.tmp)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
+
+
 class Moto(Server):
     """`moto_server` on a free loopback port (skip when moto is not installed)."""
 

@@ -104,7 +104,7 @@ static cJSON *call_status(struct fixture *f, const char *op, const char *body, i
 		if (*p == '\'')
 			*p = '"';
 	memset(&resp, 0, sizeof(resp));
-	api_dispatch(&f->srv, f->opts->service, op, json, strlen(json), "AKID", &resp);
+	api_dispatch(&f->srv, f->opts->service, op, json, strlen(json), "AKID", NULL, &resp);
 	out = cJSON_Parse(buf_str(&resp.body));
 	if (!out)
 		fail_msg("%s answered non-JSON: %s", op, buf_str(&resp.body));

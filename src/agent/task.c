@@ -1,0 +1,1017 @@
+/*
+ * task.c: the task engine. Each task placed on this instance has a thread
+ * that pulls its images, starts its containers through the runtime, watches
+ * them, stops them when the server asks or when an essential one exits,
+ * and reports each change (SubmitTaskStateChange, SubmitContainerStateChange).
+ *
+ * What the thread learns is written to DATA-DIR/tasks/ID.json before it is
+ * reported, so an agent that restarts picks up a task where it was: its
+ * containers kept running under their shims, and the last report is sent
+ * again (the server ignores a repeated report).
+ *
+ * Container order: a container with dependsOn starts when its conditions
+ * hold (START: the other container started; COMPLETE: it exited; SUCCESS:
+ * it exited 0; HEALTHY is taken as START until health checks exist). A
+ * condition that can no longer hold stops the task, as ECS does.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/images.h"
+#include "agent/runtime.h"
+#include "core/base64.h"
+#include "core/cleanup.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/jsonw.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/banned.h"
+
+#define WATCH_INTERVAL_MS    200
+#define DEFAULT_STOP_TIMEOUT 30
+#define TASK_RECORD_MAX	     (4u << 20)
+#define CONTAINER_NAME_MAX   255
+#define RUNTIME_ID_MAX	     128
+#define STATUS_MAX	     16
+#define REASON_MAX	     255
+
+enum container_phase {
+	C_PENDING, /* not started yet */
+	C_RUNNING, /* started */
+	C_STOPPED, /* exited, or never started and never will */
+};
+
+struct agent_container {
+	char name[CONTAINER_NAME_MAX + 1];
+	char runtime_id[RUNTIME_ID_MAX];
+	char image_digest[LAYER_DIGEST_SIZE];
+	char reason[REASON_MAX + 1];
+	enum container_phase phase;
+	bool essential;
+	bool has_exit;
+	int exit_code;
+	cJSON *def; /* the container definition, overrides merged (owned) */
+};
+
+struct agent_task {
+	struct agent_task *next;
+	struct agent *agent;
+	char arn[AGENT_ARN_MAX];
+	char id[AGENT_ID_MAX];
+	cJSON *doc; /* the server's Task document with its taskDefinition (owned) */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop_wanted; /* desiredStatus STOPPED */
+	bool forgotten;	  /* the server no longer lists it */
+	bool finished;	  /* the thread has ended */
+	/* owned by the thread */
+	struct agent_container *containers;
+	size_t n_containers;
+	char reported[STATUS_MAX]; /* the task status last acknowledged */
+	char stop_reason[REASON_MAX + 1];
+	int64_t pull_started_ms, pull_stopped_ms, stopped_ms;
+	struct awsclient api;
+};
+
+static const char *phase_name(enum container_phase p)
+{
+	return p == C_PENDING ? "PENDING" : p == C_RUNNING ? "RUNNING" : "STOPPED";
+}
+
+static struct agent_container *find_container(struct agent_task *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_containers; i++)
+		if (!strcmp(t->containers[i].name, name))
+			return &t->containers[i];
+	return NULL;
+}
+
+static bool wants_stop(struct agent_task *t)
+{
+	bool stop;
+
+	pthread_mutex_lock(&t->lock);
+	stop = t->stop_wanted || t->forgotten;
+	pthread_mutex_unlock(&t->lock);
+	return stop;
+}
+
+static bool leaving(struct agent_task *t)
+{
+	return t->agent->stopping;
+}
+
+/* Wait up to ms, or until the task is told something. */
+static void task_wait(struct agent_task *t, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&t->lock);
+	if (!t->stop_wanted && !t->forgotten && !t->agent->stopping)
+		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* --- the record under DATA-DIR/tasks ----------------------------------- */
+
+static void record_path(const struct agent_task *t, struct buf *out)
+{
+	buf_printf(out, "%s/%s.json", buf_str(&t->agent->tasks_dir), t->id);
+}
+
+static void save_record(struct agent_task *t)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
+	struct jsonw w;
+	int r;
+
+	jsonw_init(&w, &data);
+	jsonw_obj_begin(&w);
+	jsonw_key_str(&w, "taskArn", t->arn);
+	jsonw_key_str(&w, "reported", t->reported);
+	jsonw_key_str(&w, "stopReason", t->stop_reason);
+	jsonw_key_int(&w, "pullStartedAt", t->pull_started_ms);
+	jsonw_key_int(&w, "pullStoppedAt", t->pull_stopped_ms);
+	jsonw_key_int(&w, "stoppedAt", t->stopped_ms);
+	jsonw_key(&w, "containers");
+	jsonw_arr_begin(&w);
+	for (size_t i = 0; i < t->n_containers; i++) {
+		const struct agent_container *c = &t->containers[i];
+
+		jsonw_obj_begin(&w);
+		jsonw_key_str(&w, "name", c->name);
+		jsonw_key_str(&w, "runtimeId", c->runtime_id);
+		jsonw_key_str(&w, "imageDigest", c->image_digest);
+		jsonw_key_str(&w, "phase", phase_name(c->phase));
+		jsonw_key_str(&w, "reason", c->reason);
+		if (c->has_exit)
+			jsonw_key_int(&w, "exitCode", c->exit_code);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	record_path(t, &path);
+	r = fs_write_atomic(buf_str(&path), data.data, data.len);
+	if (r < 0)
+		log_error("task %s: writing %s: %s", t->id, buf_str(&path), strerror(-r));
+}
+
+/* Copy src into dst of n bytes, cut to fit. */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	size_t len = src ? strnlen(src, n - 1) : 0;
+
+	if (len)
+		memcpy(dst, src, len);
+	dst[len] = 0;
+}
+
+/* Take back what a previous run of the agent knew of this task. */
+static bool load_record(struct agent_task *t)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
+
+	record_path(t, &path);
+	if (fs_read_file(buf_str(&path), TASK_RECORD_MAX, &data) < 0)
+		return false;
+	doc = cJSON_ParseWithLength(data.data, data.len);
+	if (!doc)
+		return false;
+	copy_str(t->reported, sizeof(t->reported), json_str(doc, "reported"));
+	copy_str(t->stop_reason, sizeof(t->stop_reason), json_str(doc, "stopReason"));
+	t->pull_started_ms = json_int(doc, "pullStartedAt", 0);
+	t->pull_stopped_ms = json_int(doc, "pullStoppedAt", 0);
+	t->stopped_ms = json_int(doc, "stoppedAt", 0);
+	for (const cJSON *c = json_arr(doc, "containers") ? json_arr(doc, "containers")->child
+							  : NULL;
+	     c; c = c->next) {
+		struct agent_container *ac = find_container(t, json_str(c, "name") ?: "");
+		const char *phase = json_str(c, "phase");
+
+		if (!ac)
+			continue;
+		copy_str(ac->runtime_id, sizeof(ac->runtime_id), json_str(c, "runtimeId"));
+		copy_str(ac->image_digest, sizeof(ac->image_digest), json_str(c, "imageDigest"));
+		copy_str(ac->reason, sizeof(ac->reason), json_str(c, "reason"));
+		ac->phase = !phase			? C_PENDING
+			    : !strcmp(phase, "RUNNING") ? C_RUNNING
+			    : !strcmp(phase, "STOPPED") ? C_STOPPED
+							: C_PENDING;
+		if (json_has(c, "exitCode")) {
+			ac->has_exit = true;
+			ac->exit_code = (int)json_int(c, "exitCode", 0);
+		}
+	}
+	return true;
+}
+
+static void remove_record(struct agent_task *t)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT;
+
+	record_path(t, &path);
+	unlink(buf_str(&path));
+}
+
+/* --- reports ----------------------------------------------------------- */
+
+static void write_time(struct jsonw *w, const char *key, int64_t ms)
+{
+	if (ms > 0)
+		jsonw_key_time_ms(w, key, ms);
+}
+
+static void write_container_change(struct jsonw *w, const struct agent_container *c)
+{
+	if (c->runtime_id[0])
+		jsonw_key_str(w, "runtimeId", c->runtime_id);
+	if (c->image_digest[0])
+		jsonw_key_str(w, "imageDigest", c->image_digest);
+	jsonw_key_str(w, "status", phase_name(c->phase));
+	if (c->has_exit)
+		jsonw_key_int(w, "exitCode", c->exit_code);
+	if (c->reason[0])
+		jsonw_key_str(w, "reason", c->reason);
+}
+
+/*
+ * Report the task's status with every container's: retried until the
+ * server answers. Returns false when the server refused it for good (it no
+ * longer knows the task) or the agent is stopping.
+ */
+static bool report_task(struct agent_task *t, const char *status)
+{
+	_cleanup_buf_ struct buf body = BUF_INIT, answer = BUF_INIT;
+	struct err err = ERR_INIT;
+	struct jsonw w;
+	int r;
+
+	jsonw_init(&w, &body);
+	jsonw_obj_begin(&w);
+	jsonw_key_str(&w, "cluster", t->agent->cfg.cluster);
+	jsonw_key_str(&w, "task", t->arn);
+	jsonw_key_str(&w, "status", status);
+	if (!strcmp(status, "STOPPED") && t->stop_reason[0])
+		jsonw_key_str(&w, "reason", t->stop_reason);
+	jsonw_key(&w, "containers");
+	jsonw_arr_begin(&w);
+	for (size_t i = 0; i < t->n_containers; i++) {
+		jsonw_obj_begin(&w);
+		jsonw_key_str(&w, "containerName", t->containers[i].name);
+		write_container_change(&w, &t->containers[i]);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	write_time(&w, "pullStartedAt", t->pull_started_ms);
+	write_time(&w, "pullStoppedAt", t->pull_stopped_ms);
+	if (!strcmp(status, "STOPPED"))
+		write_time(&w, "executionStoppedAt", t->stopped_ms);
+	jsonw_obj_end(&w);
+
+	save_record(t);
+	r = agent_call(t->agent, &t->api, ECS_TARGET("SubmitTaskStateChange"), buf_str(&body), 0,
+		       &answer, &err);
+	if (r < 0) {
+		if (!leaving(t))
+			log_warn("task %s: reporting %s: %s", t->id, status, err.msg);
+		return false;
+	}
+	copy_str(t->reported, sizeof(t->reported), status);
+	save_record(t);
+	log_info("task %s: %s", t->id, status);
+	return true;
+}
+
+/* Report one container's change (its task's status stays what it is). */
+static void report_container(struct agent_task *t, const struct agent_container *c)
+{
+	_cleanup_buf_ struct buf body = BUF_INIT, answer = BUF_INIT;
+	struct err err = ERR_INIT;
+	struct jsonw w;
+
+	save_record(t);
+	jsonw_init(&w, &body);
+	jsonw_obj_begin(&w);
+	jsonw_key_str(&w, "cluster", t->agent->cfg.cluster);
+	jsonw_key_str(&w, "task", t->arn);
+	jsonw_key_str(&w, "containerName", c->name);
+	write_container_change(&w, c);
+	jsonw_obj_end(&w);
+	if (agent_call(t->agent, &t->api, ECS_TARGET("SubmitContainerStateChange"), buf_str(&body),
+		       0, &answer, &err) < 0 &&
+	    !leaving(t))
+		log_warn("task %s: reporting container %s: %s", t->id, c->name, err.msg);
+}
+
+/* --- building the containers ------------------------------------------- */
+
+/* Replace (or add) key of obj with a copy of v. */
+static void set_copy(cJSON *obj, const char *key, const cJSON *v)
+{
+	cJSON *copy = cJSON_Duplicate(v, true);
+
+	if (!copy)
+		return;
+	if (cJSON_GetObjectItemCaseSensitive(obj, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, copy);
+	else
+		cJSON_AddItemToObject(obj, key, copy);
+}
+
+/*
+ * A container definition with its override applied, as ECS applies one:
+ * command replaces, environment adds to (and wins over) the definition's,
+ * cpu, memory and memoryReservation replace.
+ */
+static cJSON *merge_override(const cJSON *def, const cJSON *override)
+{
+	static const char *const replaced[] = { "command", "cpu", "memory", "memoryReservation" };
+	cJSON *out = cJSON_Duplicate(def, true);
+	const cJSON *env = json_arr(override, "environment");
+
+	if (!out || !override)
+		return out;
+	for (size_t i = 0; i < ARRAY_SIZE(replaced); i++)
+		if (json_get(override, replaced[i]))
+			set_copy(out, replaced[i], json_get(override, replaced[i]));
+	if (env) {
+		cJSON *list = cJSON_GetObjectItemCaseSensitive(out, "environment");
+
+		if (!list) {
+			list = cJSON_AddArrayToObject(out, "environment");
+		}
+		for (const cJSON *e = env->child; e; e = e->next) {
+			const char *name = json_str(e, "name");
+			cJSON *old = NULL;
+			int idx = 0;
+
+			for (cJSON *o = list->child; name && o; o = o->next, idx++)
+				if (json_str(o, "name") && !strcmp(json_str(o, "name"), name)) {
+					old = o;
+					break;
+				}
+			if (old)
+				cJSON_DeleteItemFromArray(list, idx);
+			cJSON_AddItemToArray(list, cJSON_Duplicate(e, true));
+		}
+	}
+	return out;
+}
+
+static const cJSON *container_override(const cJSON *task, const char *name)
+{
+	const cJSON *list = json_arr(json_obj(task, "overrides"), "containerOverrides");
+
+	for (const cJSON *o = list ? list->child : NULL; o; o = o->next)
+		if (json_str(o, "name") && !strcmp(json_str(o, "name"), name))
+			return o;
+	return NULL;
+}
+
+/* The containers of the task, from its task definition and overrides. */
+static int build_containers(struct agent_task *t, struct err *err)
+{
+	const cJSON *td = json_obj(t->doc, "taskDefinition");
+	const cJSON *defs = json_arr(td, "containerDefinitions");
+	size_t n = 0;
+
+	for (const cJSON *d = defs ? defs->child : NULL; d; d = d->next)
+		n++;
+	if (n == 0)
+		return err_set(err, -EINVAL, E_CLIENT, "the task definition has no containers");
+	t->containers = calloc(n, sizeof(*t->containers));
+	if (!t->containers)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	for (const cJSON *d = defs->child; d; d = d->next) {
+		struct agent_container *c = &t->containers[t->n_containers++];
+		const char *name = json_str(d, "name") ?: "";
+
+		copy_str(c->name, sizeof(c->name), name);
+		c->essential = json_bool(d, "essential", true);
+		c->def = merge_override(d, container_override(t->doc, name));
+		if (!c->def)
+			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+		/* a runtime id unique on this host: the task id and the container's index */
+		snprintf(c->runtime_id, sizeof(c->runtime_id), "%s-%zu", t->id,
+			 t->n_containers - 1);
+	}
+	return 0;
+}
+
+/* --- images ------------------------------------------------------------ */
+
+/* Whether image names a repository of the agent's own server's registry. */
+static bool on_own_registry(const struct agent *a, const char *image)
+{
+	const char *host = strstr(a->cfg.server, "://");
+	size_t n;
+
+	if (!host)
+		return false;
+	host += 3;
+	n = strcspn(host, "/");
+	return !strncmp(image, host, n) && image[n] == '/';
+}
+
+/*
+ * The ECR token of the agent's server (GetAuthorizationToken), for pulls
+ * from its registry: user "AWS", the token as password, as `docker login`
+ * with `aws ecr get-login-password` does.
+ */
+static int own_registry_token(struct agent_task *t, struct buf *ret_password, struct err *err)
+{
+	_cleanup_buf_ struct buf answer = BUF_INIT, decoded = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL;
+	const cJSON *data;
+	const char *token, *colon;
+	int r;
+
+	r = awsclient_call(&t->api, "ecr",
+			   "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken", "{}", 0,
+			   &answer, err);
+	if (r < 0)
+		return err_wrap(err, "getting the registry's token");
+	doc = cJSON_ParseWithLength(answer.data, answer.len);
+	data = json_arr(doc, "authorizationData");
+	token = data && data->child ? json_str(data->child, "authorizationToken") : NULL;
+	if (!token || base64_decode(&decoded, token, strlen(token)) < 0 ||
+	    !(colon = strchr(buf_str(&decoded), ':')))
+		return err_set(err, -EPROTO, E_SERVER, "GetAuthorizationToken: no token answered");
+	buf_puts(ret_password, colon + 1);
+	return 0;
+}
+
+/* Pull every container's image; the first failure stops the task. */
+static int pull_images(struct agent_task *t, struct err *err)
+{
+	enum image_pull_behavior behavior;
+	int r = image_pull_behavior_parse(t->agent->cfg.pull_behavior, &behavior, err);
+
+	if (r < 0)
+		return r;
+	t->pull_started_ms = now_ms();
+	for (size_t i = 0; i < t->n_containers && !wants_stop(t) && !leaving(t); i++) {
+		struct agent_container *c = &t->containers[i];
+		const char *ref = json_str(c->def, "image");
+		_cleanup_buf_ struct buf password = BUF_INIT;
+		struct image_auth auth = { 0 };
+		struct image *img = NULL;
+
+		if (c->image_digest[0] || !ref)
+			continue;
+		if (on_own_registry(t->agent, ref)) {
+			r = own_registry_token(t, &password, err);
+			if (r < 0)
+				goto failed;
+			auth.username = "AWS";
+			auth.password = buf_str(&password);
+		}
+		r = image_pull(t->agent->images, ref, auth.username ? &auth : NULL, behavior, &img,
+			       err);
+		if (r < 0)
+			goto failed;
+		copy_str(c->image_digest, sizeof(c->image_digest), img->digest);
+		image_free(img);
+		continue;
+	failed:
+		snprintf(c->reason, sizeof(c->reason), "CannotPullContainerError: %.220s",
+			 err->msg);
+		return r;
+	}
+	t->pull_stopped_ms = now_ms();
+	return 0;
+}
+
+/* --- running ----------------------------------------------------------- */
+
+static int start_container(struct agent_task *t, struct agent_container *c, struct err *err)
+{
+	const char *ref = json_str(c->def, "image");
+	const char *mode = json_str(json_obj(t->doc, "taskDefinition"), "networkMode");
+	struct image *img = NULL;
+	struct container_spec spec = { 0 };
+	struct container_state st;
+	int r;
+
+	r = image_get(t->agent->images, ref, &img, err);
+	if (r < 0)
+		goto out;
+	spec.id = c->runtime_id;
+	spec.layers_dir = t->agent->cfg.data_dir;
+	spec.diff_ids = (const char *const *)img->diff_ids;
+	spec.n_layers = img->n_layers;
+	spec.image_config = img->config;
+	spec.container_def = c->def;
+	spec.hostname = json_str(c->def, "hostname");
+	/*
+	 * host: the host's network. Every other mode gets a network namespace
+	 * of its own (loopback only until the bridge and awsvpc networks
+	 * exist).
+	 */
+	spec.network = mode && !strcmp(mode, "host") ? CONTAINER_NET_HOST : CONTAINER_NET_PRIVATE;
+	spec.runtime = t->agent->cfg.runtime;
+	r = image_use(t->agent->images, img->digest, true, err);
+	if (r == 0)
+		r = container_start(buf_str(&t->agent->containers_dir), &spec, &st, err);
+out:
+	image_free(img);
+	if (r < 0) {
+		/* the runtime's failures already say which kind they are */
+		if (!strncmp(err->msg, "Cannot", 6))
+			snprintf(c->reason, sizeof(c->reason), "%.250s", err->msg);
+		else
+			snprintf(c->reason, sizeof(c->reason), "CannotStartContainerError: %.220s",
+				 err->msg);
+		c->phase = C_STOPPED;
+		return r;
+	}
+	c->phase = C_RUNNING;
+	return 0;
+}
+
+/* Whether c's dependsOn conditions hold; *ret_never when they never will. */
+static bool dependencies_met(struct agent_task *t, const struct agent_container *c, bool *ret_never)
+{
+	const cJSON *deps = json_arr(c->def, "dependsOn");
+
+	*ret_never = false;
+	for (const cJSON *d = deps ? deps->child : NULL; d; d = d->next) {
+		const struct agent_container *o =
+			find_container(t, json_str(d, "containerName") ?: "");
+		const char *cond = json_str(d, "condition") ?: "START";
+
+		if (!o)
+			continue; /* RegisterTaskDefinition refuses unknown names */
+		if (!strcmp(cond, "START") || !strcmp(cond, "HEALTHY")) {
+			if (o->phase == C_PENDING)
+				return false;
+			if (o->phase == C_STOPPED && !o->has_exit) {
+				*ret_never = true;
+				return false;
+			}
+		} else {
+			if (o->phase != C_STOPPED)
+				return false;
+			if (!strcmp(cond, "SUCCESS") && (!o->has_exit || o->exit_code != 0)) {
+				*ret_never = true;
+				return false;
+			}
+			if (!strcmp(cond, "COMPLETE") && !o->has_exit) {
+				*ret_never = true;
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/*
+ * Start what can start now. Returns -1 when the task cannot go on (a
+ * container failed to start, or a dependency can never be met), else the
+ * number of containers still waiting.
+ */
+static int start_ready(struct agent_task *t)
+{
+	int waiting = 0;
+
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		struct err err = ERR_INIT;
+		bool never;
+
+		if (c->phase != C_PENDING)
+			continue;
+		if (!dependencies_met(t, c, &never)) {
+			if (never) {
+				c->phase = C_STOPPED;
+				snprintf(c->reason, sizeof(c->reason),
+					 "DependencyConditionNotMet: a container it depends on did "
+					 "not meet its condition");
+				if (c->essential)
+					return -1;
+				report_container(t, c);
+				continue;
+			}
+			waiting++;
+			continue;
+		}
+		if (start_container(t, c, &err) < 0) {
+			log_warn("task %s: container %s: %s", t->id, c->name, c->reason);
+			return -1;
+		}
+		log_info("task %s: container %s started (%s)", t->id, c->name, c->runtime_id);
+		save_record(t);
+		if (!strcmp(t->reported, "RUNNING"))
+			report_container(t, c);
+	}
+	return waiting;
+}
+
+/* Look at each running container; record those that exited. Returns whether an essential one did. */
+static bool watch_containers(struct agent_task *t, bool *ret_changed)
+{
+	bool essential_exited = false;
+
+	*ret_changed = false;
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		struct container_state st;
+		struct err err = ERR_INIT;
+
+		if (c->phase != C_RUNNING)
+			continue;
+		if (container_state(buf_str(&t->agent->containers_dir), c->runtime_id, &st, &err) <
+		    0) {
+			if (err.code != -ENOENT)
+				continue; /* cannot tell now; look again */
+			c->phase = C_STOPPED;
+			copy_str(c->reason, sizeof(c->reason), "the container's state is gone");
+		} else if (st.exited) {
+			c->phase = C_STOPPED;
+			c->has_exit = true;
+			c->exit_code = st.exit_code;
+			if (st.reason[0])
+				copy_str(c->reason, sizeof(c->reason), st.reason);
+		} else {
+			continue;
+		}
+		*ret_changed = true;
+		log_info("task %s: container %s exited (%d)", t->id, c->name, c->exit_code);
+		if (c->essential)
+			essential_exited = true;
+	}
+	return essential_exited;
+}
+
+static int stop_timeout(const struct agent_container *c)
+{
+	int64_t s = json_int(c->def, "stopTimeout", DEFAULT_STOP_TIMEOUT);
+
+	return s < 0 ? DEFAULT_STOP_TIMEOUT : (int)s;
+}
+
+/* Stop every running container (SIGTERM, then SIGKILL after its stopTimeout). */
+static void stop_containers(struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		struct err err = ERR_INIT;
+
+		if (c->phase != C_RUNNING)
+			continue;
+		if (container_stop(buf_str(&t->agent->containers_dir), c->runtime_id,
+				   stop_timeout(c), &err) < 0 &&
+		    err.code != -ENOENT)
+			log_warn("task %s: stopping %s: %s", t->id, c->name, err.msg);
+	}
+	for (;;) {
+		bool changed, running = false;
+
+		watch_containers(t, &changed);
+		for (size_t i = 0; i < t->n_containers; i++)
+			if (t->containers[i].phase == C_RUNNING)
+				running = true;
+		if (!running || leaving(t))
+			break;
+		usleep(WATCH_INTERVAL_MS * 1000);
+	}
+	for (size_t i = 0; i < t->n_containers; i++)
+		if (t->containers[i].phase == C_PENDING)
+			t->containers[i].phase = C_STOPPED;
+}
+
+/* Remove what the task's containers leave on the host. */
+static void remove_containers(struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		struct err err = ERR_INIT;
+
+		if (container_remove(buf_str(&t->agent->containers_dir), c->runtime_id, &err) < 0 &&
+		    err.code != -ENOENT)
+			log_warn("task %s: removing %s: %s", t->id, c->name, err.msg);
+		if (c->image_digest[0])
+			image_use(t->agent->images, c->image_digest, false, &err);
+	}
+}
+
+/* --- the task's thread ------------------------------------------------- */
+
+static bool any_running(const struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++)
+		if (t->containers[i].phase == C_RUNNING)
+			return true;
+	return false;
+}
+
+static bool all_stopped(const struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++)
+		if (t->containers[i].phase != C_STOPPED)
+			return false;
+	return true;
+}
+
+/* The task has ended: report it STOPPED and clean up. */
+static void finish(struct agent_task *t)
+{
+	if (!t->stopped_ms)
+		t->stopped_ms = now_ms();
+	for (size_t i = 0; i < t->n_containers; i++)
+		if (t->containers[i].phase == C_PENDING)
+			t->containers[i].phase = C_STOPPED;
+	if (strcmp(t->reported, "STOPPED") != 0 && !report_task(t, "STOPPED"))
+		if (leaving(t))
+			return; /* a restarted agent reports it */
+	remove_containers(t);
+	remove_record(t);
+}
+
+static void run(struct agent_task *t)
+{
+	struct err err = ERR_INIT;
+	bool recovered = load_record(t);
+
+	if (recovered && !strcmp(t->reported, "STOPPED")) {
+		finish(t);
+		return;
+	}
+	if (!recovered) {
+		save_record(t);
+		if (pull_images(t, &err) < 0) {
+			log_warn("task %s: %s", t->id, err.msg);
+			copy_str(t->stop_reason, sizeof(t->stop_reason),
+				 "CannotPullContainerError");
+			for (size_t i = 0; i < t->n_containers; i++)
+				if (t->containers[i].reason[0])
+					copy_str(t->stop_reason, sizeof(t->stop_reason),
+						 t->containers[i].reason);
+			finish(t);
+			return;
+		}
+	}
+
+	while (!leaving(t)) {
+		bool changed, essential_exited;
+		int waiting;
+
+		if (wants_stop(t)) {
+			stop_containers(t);
+			if (!t->stop_reason[0])
+				copy_str(t->stop_reason, sizeof(t->stop_reason), "Task stopped");
+			break;
+		}
+		waiting = start_ready(t);
+		if (waiting < 0) {
+			copy_str(t->stop_reason, sizeof(t->stop_reason),
+				 "Essential container in task failed to start");
+			for (size_t i = 0; i < t->n_containers; i++)
+				if (t->containers[i].essential && t->containers[i].reason[0] &&
+				    t->containers[i].phase == C_STOPPED &&
+				    !t->containers[i].has_exit)
+					copy_str(t->stop_reason, sizeof(t->stop_reason),
+						 t->containers[i].reason);
+			stop_containers(t);
+			break;
+		}
+		if (strcmp(t->reported, "RUNNING") != 0 && waiting == 0 && any_running(t))
+			report_task(t, "RUNNING");
+		essential_exited = watch_containers(t, &changed);
+		if (changed) {
+			for (size_t i = 0; i < t->n_containers; i++)
+				if (t->containers[i].phase == C_STOPPED &&
+				    t->containers[i].has_exit)
+					report_container(t, &t->containers[i]);
+		}
+		if (essential_exited) {
+			copy_str(t->stop_reason, sizeof(t->stop_reason),
+				 "Essential container in task exited");
+			stop_containers(t);
+			break;
+		}
+		if (all_stopped(t)) {
+			copy_str(t->stop_reason, sizeof(t->stop_reason),
+				 "All containers in task exited");
+			break;
+		}
+		task_wait(t, WATCH_INTERVAL_MS);
+	}
+	if (leaving(t))
+		return; /* the containers run on; a restarted agent carries on */
+	finish(t);
+}
+
+static void *task_thread(void *arg)
+{
+	struct agent_task *t = arg;
+	struct err err = ERR_INIT;
+
+	if (agent_client_init(t->agent, &t->api, &err) < 0) {
+		log_error("task %s: %s", t->id, err.msg);
+	} else if (build_containers(t, &err) < 0) {
+		log_error("task %s: %s", t->id, err.msg);
+		copy_str(t->stop_reason, sizeof(t->stop_reason), err.msg);
+		report_task(t, "STOPPED");
+		remove_record(t);
+	} else {
+		run(t);
+	}
+	agent_client_release(&t->api);
+	pthread_mutex_lock(&t->lock);
+	t->finished = true;
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static void task_free(struct agent_task *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_containers; i++)
+		cJSON_Delete(t->containers[i].def);
+	free(t->containers);
+	cJSON_Delete(t->doc);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->cond);
+	free(t);
+}
+
+/* The task id: the last component of its ARN. */
+static const char *arn_id(const char *arn)
+{
+	const char *slash = strrchr(arn, '/');
+
+	return slash ? slash + 1 : arn;
+}
+
+void agent_task_update(struct agent *a, const cJSON *task)
+{
+	const char *arn = json_str(task, "taskArn");
+	const char *desired = json_str(task, "desiredStatus");
+	struct agent_task *t;
+
+	if (!arn || strlen(arn) >= AGENT_ARN_MAX || strlen(arn_id(arn)) >= AGENT_ID_MAX ||
+	    !json_obj(task, "taskDefinition"))
+		return;
+	pthread_mutex_lock(&a->lock);
+	for (t = a->tasks; t; t = t->next)
+		if (!strcmp(t->arn, arn))
+			break;
+	if (t) {
+		pthread_mutex_lock(&t->lock);
+		if (desired && !strcmp(desired, "STOPPED") && !t->stop_wanted) {
+			t->stop_wanted = true;
+			pthread_cond_broadcast(&t->cond);
+		}
+		pthread_mutex_unlock(&t->lock);
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		goto out;
+	t->agent = a;
+	copy_str(t->arn, sizeof(t->arn), arn);
+	copy_str(t->id, sizeof(t->id), arn_id(arn));
+	t->doc = cJSON_Duplicate(task, true);
+	t->stop_wanted = desired && !strcmp(desired, "STOPPED");
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	if (!t->doc || pthread_create(&t->thread, NULL, task_thread, t) != 0) {
+		log_error("task %s: cannot start its thread", t->id);
+		task_free(t);
+		goto out;
+	}
+	t->next = a->tasks;
+	a->tasks = t;
+out:
+	pthread_mutex_unlock(&a->lock);
+}
+
+void agent_task_forget_unlisted(struct agent *a, const cJSON *listed)
+{
+	pthread_mutex_lock(&a->lock);
+	for (struct agent_task *t = a->tasks; t; t = t->next) {
+		bool found = false;
+
+		for (const cJSON *l = listed ? listed->child : NULL; l && !found; l = l->next)
+			found = json_str(l, "taskArn") && !strcmp(json_str(l, "taskArn"), t->arn);
+		if (found)
+			continue;
+		pthread_mutex_lock(&t->lock);
+		if (!t->forgotten) {
+			t->forgotten = true;
+			pthread_cond_broadcast(&t->cond);
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+void agent_task_reap(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	for (struct agent_task **p = &a->tasks; *p;) {
+		struct agent_task *t = *p;
+		bool done;
+
+		pthread_mutex_lock(&t->lock);
+		done = t->finished && t->forgotten;
+		pthread_mutex_unlock(&t->lock);
+		if (!done) {
+			p = &t->next;
+			continue;
+		}
+		*p = t->next;
+		pthread_join(t->thread, NULL);
+		task_free(t);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+void agent_task_shutdown(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	for (struct agent_task *t = a->tasks; t; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+	}
+	while (a->tasks) {
+		struct agent_task *t = a->tasks;
+
+		a->tasks = t->next;
+		pthread_join(t->thread, NULL);
+		task_free(t);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * After the agent's first poll: the records of tasks the server no longer
+ * lists belong to tasks that ended while the agent was away (or whose end
+ * it reported just before it went): stop and remove what is left of them.
+ */
+void agent_task_sweep(struct agent *a)
+{
+	DIR *d = opendir(buf_str(&a->tasks_dir));
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
+		_cleanup_json_ cJSON *doc = NULL;
+		const char *arn;
+		bool known = false;
+		size_t n = strlen(e->d_name);
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+			continue;
+		buf_printf(&path, "%s/%s", buf_str(&a->tasks_dir), e->d_name);
+		if (fs_read_file(buf_str(&path), TASK_RECORD_MAX, &data) < 0)
+			continue;
+		doc = cJSON_ParseWithLength(data.data, data.len);
+		arn = json_str(doc, "taskArn");
+		pthread_mutex_lock(&a->lock);
+		for (struct agent_task *t = a->tasks; t && arn && !known; t = t->next)
+			known = !strcmp(t->arn, arn);
+		pthread_mutex_unlock(&a->lock);
+		if (known)
+			continue;
+		log_info("agent: cleaning up task %s, which ended while the agent was away",
+			 arn ? arn_id(arn) : e->d_name);
+		for (const cJSON *c = json_arr(doc, "containers")
+					      ? json_arr(doc, "containers")->child
+					      : NULL;
+		     c; c = c->next) {
+			const char *id = json_str(c, "runtimeId");
+			struct err err = ERR_INIT;
+
+			if (!id || !*id)
+				continue;
+			container_stop(buf_str(&a->containers_dir), id, 10, &err);
+			container_remove(buf_str(&a->containers_dir), id, &err);
+			if (json_str(c, "imageDigest") && *json_str(c, "imageDigest"))
+				image_use(a->images, json_str(c, "imageDigest"), false, &err);
+		}
+		unlink(buf_str(&path));
+	}
+	closedir(d);
+}

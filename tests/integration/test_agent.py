@@ -1,0 +1,269 @@
+"""
+berth agent end to end: a real `berth server` with its registry, a real
+`berth agent` on this machine running containers with runc, driven with
+boto3 and the aws CLI as a user of ECS would: register a task definition
+whose image was pushed to the server with skopeo, RunTask, wait for the
+task, StopTask, and read what DescribeTasks says about it.
+
+What a container did is read back from its exit code (`sh -c 'test ...'`),
+so the tests need no log shipping. Every container, shim, mount and
+directory is removed at the end (harness.Agent.cleanup).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import harness
+from harness import Agent, Berth, BerthTestCase
+
+sys.path.insert(0, os.path.join(harness.ROOT, "tests", "images"))
+import build  # noqa: E402
+
+CLUSTER = "itest"
+IMGDIR = None
+
+
+def setUpModule():
+    global IMGDIR
+    IMGDIR = tempfile.mkdtemp(prefix="berth-itest-agent-images-")
+    build.write_layout(os.path.join(IMGDIR, "oci"), {"latest": build.image("oci")})
+    os.makedirs(os.path.join(IMGDIR, "home"))
+
+
+def tearDownModule():
+    if IMGDIR:
+        shutil.rmtree(IMGDIR, ignore_errors=True)
+
+
+def skopeo_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    home = os.path.join(IMGDIR, "home")
+    env.update({"HOME": home, "XDG_RUNTIME_DIR": home,
+                "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+                "REGISTRY_AUTH_FILE": os.path.join(home, "auth.json")})
+    return env
+
+
+def runc_available():
+    return shutil.which("runc") is not None and os.geteuid() == 0
+
+
+class AgentTest(BerthTestCase):
+    shared_server = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not runc_available():
+            raise harness.unittest.SkipTest("needs root and runc")
+        cls.berth = Berth(extra_args=["--registry-create-on-push"])
+        cls.berth.start()
+        cls.addClassCleanup(cls.berth.cleanup)
+        cls.ecs = cls.berth.client("ecs")
+        cls.ecs.create_cluster(clusterName=CLUSTER)
+        cls.host = "127.0.0.1:%d" % cls.berth.port
+        cls.image = "%s/itest/busybox:latest" % cls.host
+        cls.push(cls.image)
+        cls.agent = Agent(cls.berth, cluster=CLUSTER)
+        cls.addClassCleanup(cls.agent.cleanup)
+        cls.agent.start()
+
+    @classmethod
+    def push(cls, ref):
+        rc, pw, err = cls.berth.aws("ecr", "get-login-password")
+        assert rc == 0, err
+        pw = pw.strip()
+        p = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
+                            "AWS:" + pw, "oci:%s:latest" % os.path.join(IMGDIR, "oci"),
+                            "docker://" + ref], env=skopeo_env(), capture_output=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr.decode()
+
+    # --- helpers ---
+
+    def register(self, family, containers, **kw):
+        for c in containers:
+            c.setdefault("image", self.image)
+            c.setdefault("memory", 64)
+        r = self.ecs.register_task_definition(family=family, containerDefinitions=containers,
+                                              **kw)
+        return r["taskDefinition"]["taskDefinitionArn"]
+
+    def run_task(self, td, **kw):
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition=td, **kw)
+        self.assertEqual(r["failures"], [])
+        self.assertEqual(len(r["tasks"]), 1)
+        return r["tasks"][0]["taskArn"]
+
+    def wait(self, arn, waiter, timeout=90):
+        self.ecs.get_waiter(waiter).wait(cluster=CLUSTER, tasks=[arn],
+                                        WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
+        return self.describe(arn)
+
+    def describe(self, arn):
+        r = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])
+        self.assertEqual(r["failures"], [])
+        return r["tasks"][0]
+
+    def remaining(self):
+        r = self.ecs.describe_container_instances(cluster=CLUSTER,
+                                                  containerInstances=[self.agent.instance_arn])
+        ci = r["containerInstances"][0]
+        return {x["name"]: x.get("integerValue") for x in ci["remainingResources"]}, ci
+
+    def runc_ids(self):
+        root = os.path.join(self.agent.data_dir, "runc")
+        if not os.path.isdir(root):
+            return []
+        p = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True,
+                           timeout=30)
+        return p.stdout.decode().split()
+
+    # --- tests ---
+
+    def test_registration(self):
+        res, ci = self.remaining()
+        self.assertTrue(ci["agentConnected"])
+        self.assertEqual(ci["status"], "ACTIVE")
+        reg = {x["name"]: x for x in ci["registeredResources"]}
+        self.assertEqual(reg["CPU"]["integerValue"], os.cpu_count() * 1024)
+        self.assertGreater(reg["MEMORY"]["integerValue"], 0)
+        self.assertIn("22", reg["PORTS"]["stringSetValue"])
+        attrs = {a["name"]: a.get("value") for a in ci["attributes"]}
+        self.assertEqual(attrs["ecs.os-type"], "linux")
+        self.assertIn("ecs.cpu-architecture", attrs)
+        self.assertEqual(ci["versionInfo"]["agentVersion"].split(".")[0], "0")
+
+    def test_exit_code_and_essential(self):
+        td = self.register("exit3", [{"name": "main", "command": ["sh", "-c", "exit 3"]}])
+        before, _ = self.remaining()
+        arn = self.run_task(td)
+        t = self.wait(arn, "tasks_stopped")
+        self.assertEqual(t["lastStatus"], "STOPPED")
+        self.assertEqual(t["desiredStatus"], "STOPPED")
+        self.assertEqual(t["stopCode"], "EssentialContainerExited")
+        self.assertEqual(t["stoppedReason"], "Essential container in task exited")
+        c = t["containers"][0]
+        self.assertEqual(c["lastStatus"], "STOPPED")
+        self.assertEqual(c["exitCode"], 3)
+        self.assertTrue(c.get("runtimeId"))
+        self.assertTrue(c.get("imageDigest", "").startswith("sha256:"))
+        self.assertLessEqual(t["pullStartedAt"], t["pullStoppedAt"])
+        self.assertLessEqual(t["pullStoppedAt"], t["stoppedAt"])
+        # resources are released once the task has stopped
+        deadline = time.monotonic() + 10
+        while self.remaining()[0] != before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.remaining()[0], before)
+        # and the container is gone from the host
+        deadline = time.monotonic() + 10
+        while c["runtimeId"] in self.runc_ids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertNotIn(c["runtimeId"], self.runc_ids())
+
+    def test_environment_and_overrides(self):
+        td = self.register("envcheck", [{
+            "name": "main",
+            "command": ["sh", "-c", 'test "$FOO" = from-def && exit 10 || exit 11'],
+            "environment": [{"name": "FOO", "value": "from-def"}],
+        }])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        self.assertEqual(t["containers"][0]["exitCode"], 10)
+        over = {"containerOverrides": [{
+            "name": "main",
+            "command": ["sh", "-c", 'test "$FOO" = over && test "$BAR" = b && exit 20 || exit 21'],
+            "environment": [{"name": "FOO", "value": "over"}, {"name": "BAR", "value": "b"}],
+        }]}
+        t = self.wait(self.run_task(td, overrides=over), "tasks_stopped")
+        self.assertEqual(t["containers"][0]["exitCode"], 20)
+        self.assertEqual(t["overrides"]["containerOverrides"][0]["name"], "main")
+
+    def test_run_and_stop(self):
+        td = self.register("sleeper", [{
+            "name": "main",
+            "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+        }])
+        arn = self.run_task(td)
+        t = self.wait(arn, "tasks_running")
+        self.assertEqual(t["lastStatus"], "RUNNING")
+        self.assertIn("startedAt", t)
+        self.assertEqual(t["containers"][0]["lastStatus"], "RUNNING")
+        self.assertIn(t["containers"][0]["runtimeId"], self.runc_ids())
+        self.ecs.stop_task(cluster=CLUSTER, task=arn, reason="itest stops it")
+        t = self.wait(arn, "tasks_stopped", timeout=60)
+        self.assertEqual(t["stopCode"], "UserInitiated")
+        self.assertEqual(t["stoppedReason"], "itest stops it")
+        self.assertEqual(t["containers"][0]["exitCode"], 0)
+
+    def test_stop_timeout_kills(self):
+        # PID 1 ignoring SIGTERM is killed after stopTimeout
+        td = self.register("stubborn", [{
+            "name": "main", "stopTimeout": 2,
+            "command": ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"],
+        }])
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_running")
+        t0 = time.monotonic()
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        t = self.wait(arn, "tasks_stopped", timeout=60)
+        self.assertGreaterEqual(time.monotonic() - t0, 2)
+        self.assertEqual(t["containers"][0]["exitCode"], 137)
+
+    def test_depends_on_and_non_essential(self):
+        td = self.register("ordered", [
+            {"name": "init", "essential": False, "command": ["sh", "-c", "exit 0"]},
+            {"name": "app", "command": ["sh", "-c", "exit 5"],
+             "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}]},
+        ])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
+        self.assertEqual(codes, {"init": 0, "app": 5})
+        self.assertEqual(t["stopCode"], "EssentialContainerExited")
+
+    def test_pull_failure(self):
+        td = self.register("nopull", [{"name": "main",
+                                       "image": "%s/itest/missing:latest" % self.host}])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        self.assertEqual(t["stopCode"], "TaskFailedToStart")
+        self.assertTrue(t["stoppedReason"].startswith("CannotPullContainerError"),
+                        t["stoppedReason"])
+        self.assertNotIn("exitCode", t["containers"][0])
+
+    def test_agent_restart_keeps_containers(self):
+        td = self.register("survivor", [{
+            "name": "main",
+            "command": ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 1; done"],
+        }])
+        arn = self.run_task(td)
+        t = self.wait(arn, "tasks_running")
+        rid = t["containers"][0]["runtimeId"]
+        # a crash: the container keeps running under its shim
+        self.agent.kill()
+        self.assertIn(rid, self.runc_ids())
+        self.assertTrue(self.agent.shims())
+        self.agent.start()
+        self.assertEqual(self.describe(arn)["lastStatus"], "RUNNING")
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        t = self.wait(arn, "tasks_stopped", timeout=60)
+        self.assertEqual(t["containers"][0]["exitCode"], 7)
+        self.assertNotIn(rid, self.runc_ids())
+
+    def test_exit_while_agent_away(self):
+        td = self.register("quick", [{"name": "main",
+                                      "command": ["sh", "-c", "sleep 2; exit 9"]}])
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_running")
+        self.agent.stop()
+        time.sleep(3)
+        self.assertEqual(self.describe(arn)["lastStatus"], "RUNNING")
+        self.agent.start()
+        t = self.wait(arn, "tasks_stopped")
+        self.assertEqual(t["containers"][0]["exitCode"], 9)
+
+
+if __name__ == "__main__":
+    harness.main()
