@@ -20,7 +20,7 @@ LDFLAGS   ?=
 SRCS      := $(sort $(wildcard src/core/*.c src/store/*.c src/api/*.c src/registry/*.c \
 	src/sched/*.c src/agent/*.c src/cli/*.c))
 OBJS      := $(SRCS:%.c=$(O)/%.o)
-MAIN_OBJ  := $(O)/src/main.o
+MAIN_OBJ  := $(O)/src/main.o $(O)/src/dev.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -56,7 +56,7 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libberth.a
 fuzz-replay: $(FUZZ_REPLAY)
 	@tests/run-fuzz-replay $(O)
 
-test-unit: $(UNIT_BINS)
+test-unit: $(UNIT_BINS) $(O)/berth
 	@tests/run-unit $(UNIT_BINS)
 
 test-integration: berth

@@ -4,10 +4,28 @@
 #ifndef BERTH_MAIN_H
 #define BERTH_MAIN_H
 
+#include <stdbool.h>
+
 #define BERTH_VERSION "0.1.0"
 
 /* api/server.c */
 int cmd_server(int argc, char **argv);
+
+/*
+ * What runs beside the server in one process (berth dev): started once it
+ * listens (with its endpoint, its first key pair, its region and data
+ * directory), stopping before it stops.
+ */
+struct server_hooks {
+	void (*started)(void *ctx, const char *endpoint, const char *access_key,
+			const char *secret_key, const char *region, const char *data_dir);
+	void (*stopping)(void *ctx);
+	void *ctx;
+};
+
+int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks);
+
+/* dev.c */
 int cmd_dev(int argc, char **argv);
 
 /* agent/agent.c */

@@ -245,7 +245,7 @@ static void registry_endpoint(char *out, size_t size, const char *listen, unsign
 	snprintf(out, size, "%s:%u", host, port);
 }
 
-static int run(int argc, char **argv, bool dev)
+int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks)
 {
 	static const struct option options[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -460,10 +460,20 @@ static int run(int argc, char **argv, bool dev)
 		       port);
 	fflush(stdout);
 
+	if (hooks && hooks->started) {
+		char endpoint[64];
+
+		snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%u", port);
+		hooks->started(hooks->ctx, endpoint, srv->creds.pairs[0].access_key,
+			       srv->creds.pairs[0].secret_key, srv->region, data_dir);
+	}
+
 	while (sigwait(&stop_signals, &c) != 0)
 		;
 
 	log_info("stopping");
+	if (hooks && hooks->stopping)
+		hooks->stopping(hooks->ctx);
 	gc_stop(&gc);
 	agent_hub_close(srv->agents);
 	http_server_stop(http);
@@ -477,10 +487,5 @@ static int run(int argc, char **argv, bool dev)
 
 int cmd_server(int argc, char **argv)
 {
-	return run(argc, argv, false);
-}
-
-int cmd_dev(int argc, char **argv)
-{
-	return run(argc, argv, true);
+	return server_run(argc, argv, false, NULL);
 }

@@ -379,8 +379,14 @@ static int start(struct fixture *f, const char *id, const char *def_json,
 	};
 	int r = container_start(f->state, &spec, st, err);
 
-	if (r < 0)
+	if (r < 0) {
+		char cmd[512];
+
 		print_message("container_start %s: %s\n", id, err->msg);
+		snprintf(cmd, sizeof(cmd), "cat %s/%s/shim.log 2>/dev/null", f->state, id);
+		if (system(cmd) < 0)
+			print_message("(no shim.log)\n");
+	}
 
 	cJSON_Delete(def);
 	cJSON_Delete(img);
@@ -459,6 +465,7 @@ static void test_stop_escalates(void **state)
 	usleep(200000);
 	assert_int_equal(container_stop(f->state, "term", 10, &err), 0);
 	assert_int_equal(container_state(f->state, "term", &st, &err), 0);
+
 	assert_true(st.exited);
 	assert_int_equal(st.exit_code, 42);
 	assert_int_equal(container_remove(f->state, "term", &err), 0);

@@ -1,0 +1,345 @@
+"""
+Tasks on the server side, with fake agents written here that speak the
+real agent protocol (docs/agent-protocol.md): RegisterContainerInstance,
+BerthAgent_V1.Poll signed with botocore's SigV4, and ECS's
+SubmitTaskStateChange. No containers run: these tests pin what RunTask,
+StartTask, StopTask, DescribeTasks and ListTasks answer, how placement
+reserves and gives back resources, how reports are applied, and how the
+long poll behaves (woken at once, holding no server thread, surviving a
+server restart). test_agent.py runs the same with real containers.
+"""
+import json
+import threading
+import time
+
+import harness
+from harness import Berth, BerthTestCase
+
+CLUSTER = "tasks"
+AGENT = "BerthAgent_V1."
+
+
+def register(ecs, cluster, cpu=2048, memory=4096, ports=("22",), attributes=()):
+    r = ecs.register_container_instance(
+        cluster=cluster,
+        totalResources=[
+            {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": list(ports)},
+            {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
+        ],
+        versionInfo={"agentVersion": "0.1.0"},
+        attributes=[{"name": "ecs.os-type", "value": "linux"}] + list(attributes))
+    return r["containerInstance"]["containerInstanceArn"]
+
+
+class FakeAgent:
+    def __init__(self, berth, cluster, arn):
+        self.berth, self.cluster, self.arn, self.seq = berth, cluster, arn, 0
+
+    def poll(self, wait=0, since=None):
+        body = {"cluster": self.cluster, "containerInstance": self.arn,
+                "since": self.seq if since is None else since, "waitSeconds": wait}
+        r = self.berth.request(AGENT + "Poll", json.dumps(body))
+        assert r.status == 200, (r.status, r.body)
+        doc = json.loads(r.body)
+        self.seq = doc["seq"]
+        return doc
+
+    def report(self, task, status, containers=None, reason=None):
+        kw = {"cluster": self.cluster, "task": task, "status": status}
+        if containers is not None:
+            kw["containers"] = containers
+        if reason:
+            kw["reason"] = reason
+        return self.berth.client().submit_task_state_change(**kw)
+
+
+class TasksTest(BerthTestCase):
+    server_kw = {"extra_args": ["--agent-timeout", "3", "--threads", "2"]}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ecs.create_cluster(clusterName=CLUSTER)
+        cls.arns = [register(cls.ecs, CLUSTER, attributes=[{"name": "zone", "value": z}])
+                    for z in ("a", "b")]
+        cls.agents = [FakeAgent(cls.berth, CLUSTER, a) for a in cls.arns]
+        for a in cls.agents:
+            a.poll()
+        cls.td = cls.ecs.register_task_definition(
+            family="web", containerDefinitions=[
+                {"name": "app", "image": "busybox", "memory": 512, "cpu": 256,
+                 "portMappings": [{"containerPort": 80}]},
+                {"name": "side", "image": "busybox", "memoryReservation": 64}],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    def setUp(self):
+        # keep both fake agents connected
+        for a in self.agents:
+            a.poll()
+
+    def remaining(self, arn):
+        ci = self.ecs.describe_container_instances(cluster=CLUSTER, containerInstances=[arn])
+        ci = ci["containerInstances"][0]
+        return {r["name"]: r.get("integerValue") for r in ci["remainingResources"]}, ci
+
+    def stop_all(self, arns):
+        for t in arns:
+            self.ecs.stop_task(cluster=CLUSTER, task=t)
+        for a in self.agents:
+            for t in a.poll()["tasks"]:
+                if t["taskArn"] in arns:
+                    a.report(t["taskArn"], "STOPPED")
+
+    def test_run_places_reserves_and_releases(self):
+        before = [self.remaining(a)[0] for a in self.arns]
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="web", count=4, startedBy="itest",
+                              tags=[{"key": "k", "value": "v"}])
+        self.assertEqual(r["failures"], [])
+        tasks = r["tasks"]
+        self.assertEqual(len(tasks), 4)
+        by_instance = {}
+        for t in tasks:
+            by_instance.setdefault(t["containerInstanceArn"], []).append(t["taskArn"])
+            self.assertEqual(t["lastStatus"], "PENDING")
+            self.assertEqual(t["desiredStatus"], "RUNNING")
+            self.assertEqual(t["group"], "family:web")
+            self.assertEqual(t["launchType"], "EC2")
+            self.assertEqual(t["memory"], "576")
+            self.assertEqual(t["startedBy"], "itest")
+            self.assertEqual([c["name"] for c in t["containers"]], ["app", "side"])
+            self.assertTrue(t["taskArn"].startswith(
+                "arn:aws:ecs:us-east-1:000000000000:task/%s/" % CLUSTER))
+        # spread: two on each instance
+        self.assertEqual(sorted(len(v) for v in by_instance.values()), [2, 2])
+        for arn, b in zip(self.arns, before):
+            left, ci = self.remaining(arn)
+            self.assertEqual(left["MEMORY"], b["MEMORY"] - 2 * 576)
+            self.assertEqual(left["CPU"], b["CPU"] - 2 * 256)
+            self.assertEqual(ci["pendingTasksCount"], 2)
+        # the agents see them, with their task definition
+        for a in self.agents:
+            listed = {t["taskArn"]: t for t in a.poll()["tasks"]}
+            for t in by_instance[a.arn]:
+                self.assertIn(t, listed)
+                self.assertEqual(listed[t]["taskDefinition"]["family"], "web")
+        # running, then stopped: counts follow, resources come back once
+        agent = self.agents[0]
+        mine = by_instance[agent.arn]
+        for t in mine:
+            agent.report(t, "RUNNING", [{"containerName": "app", "status": "RUNNING",
+                                         "runtimeId": "r1"}])
+        _, ci = self.remaining(agent.arn)
+        self.assertEqual((ci["runningTasksCount"], ci["pendingTasksCount"]), (2, 0))
+        d = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[mine[0]], include=["TAGS"])
+        t = d["tasks"][0]
+        self.assertEqual(t["lastStatus"], "RUNNING")
+        self.assertEqual(t["connectivity"], "CONNECTED")
+        self.assertIn("startedAt", t)
+        self.assertEqual(t["tags"], [{"key": "k", "value": "v"}])
+        self.assertEqual(t["containers"][0]["runtimeId"], "r1")
+        for _ in range(2):  # the second report changes nothing
+            agent.report(mine[0], "STOPPED", [{"containerName": "app", "status": "STOPPED",
+                                               "exitCode": 3}], reason="Essential container in task exited")
+        t = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[mine[0]])["tasks"][0]
+        self.assertEqual(t["lastStatus"], "STOPPED")
+        self.assertEqual(t["desiredStatus"], "STOPPED")
+        self.assertEqual(t["stopCode"], "EssentialContainerExited")
+        self.assertEqual(t["stoppedReason"], "Essential container in task exited")
+        self.assertEqual(t["containers"][0]["exitCode"], 3)
+        self.assertEqual(t["containers"][1]["lastStatus"], "STOPPED")
+        version = t["version"]
+        # late and backward reports change nothing
+        agent.report(mine[0], "RUNNING")
+        t = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[mine[0]])["tasks"][0]
+        self.assertEqual((t["lastStatus"], t["version"]), ("STOPPED", version))
+        left, ci = self.remaining(agent.arn)
+        self.assertEqual(left["MEMORY"], before[0]["MEMORY"] - 576)
+        self.assertEqual(ci["runningTasksCount"], 1)
+        self.stop_all([x["taskArn"] for x in tasks])
+        for arn, b in zip(self.arns, before):
+            self.assertEqual(self.remaining(arn)[0], b)
+
+    def test_failures(self):
+        big = self.ecs.register_task_definition(
+            family="big", containerDefinitions=[{"name": "a", "image": "x", "memory": 100000}])
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="big")
+        self.assertEqual(r["tasks"], [])
+        self.assertEqual({f["reason"] for f in r["failures"]}, {"RESOURCE:MEMORY"})
+        self.assertEqual({f["arn"] for f in r["failures"]}, set(self.arns))
+        # a static host port: one task per instance, the third finds none free
+        self.ecs.register_task_definition(
+            family="port", containerDefinitions=[{"name": "a", "image": "x", "memory": 8,
+                                                  "portMappings": [{"containerPort": 80,
+                                                                    "hostPort": 8081}]}])
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="port", count=3)
+        self.assertEqual(len(r["tasks"]), 2)
+        self.assertEqual({f["reason"] for f in r["failures"]}, {"RESOURCE:PORTS"})
+        self.stop_all([t["taskArn"] for t in r["tasks"]])
+        self.assertClientError("ClientException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="nosuchfamily")
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="web", launchType="FARGATE")
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="web", count=11)
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="web",
+                               overrides={"containerOverrides": [{"name": "nope"}]})
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="web",
+                               placementConstraints=[{"type": "memberOf",
+                                                      "expression": "attribute:zone =="}])
+        self.assertClientError("ClusterNotFoundException", self.ecs.run_task,
+                               cluster="nocluster", taskDefinition="web")
+        self.ecs.create_cluster(clusterName="empty")
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster="empty",
+                               taskDefinition="web")
+
+    def test_member_of_and_start_task(self):
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="web", count=2,
+                              placementConstraints=[{"type": "memberOf",
+                                                     "expression": "attribute:zone == b"}])
+        self.assertEqual({t["containerInstanceArn"] for t in r["tasks"]}, {self.arns[1]})
+        arns = [t["taskArn"] for t in r["tasks"]]
+        r = self.ecs.start_task(cluster=CLUSTER, taskDefinition="web",
+                                containerInstances=[self.arns[0], "nosuch"])
+        self.assertEqual([t["containerInstanceArn"] for t in r["tasks"]], [self.arns[0]])
+        self.assertEqual(r["failures"], [{"arn": "nosuch", "reason": "MISSING"}])
+        self.stop_all(arns + [r["tasks"][0]["taskArn"]])
+
+    def test_stop_wakes_the_poll(self):
+        agent = self.agents[0]
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="web",
+                              placementConstraints=[{"type": "memberOf",
+                                                     "expression": "attribute:zone == a"}])
+        arn = r["tasks"][0]["taskArn"]
+        agent.poll()
+        got = {}
+
+        def wait():
+            t0 = time.monotonic()
+            got["doc"] = agent.poll(wait=20)
+            got["t"] = time.monotonic() - t0
+
+        th = threading.Thread(target=wait)
+        th.start()
+        time.sleep(0.5)
+        self.ecs.stop_task(cluster=CLUSTER, task=arn, reason="because")
+        th.join(30)
+        self.assertLess(got["t"], 5, "the poll was not woken by StopTask")
+        t = [x for x in got["doc"]["tasks"] if x["taskArn"] == arn][0]
+        self.assertEqual(t["desiredStatus"], "STOPPED")
+        d = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+        self.assertEqual((d["stopCode"], d["stoppedReason"]), ("UserInitiated", "because"))
+        agent.report(arn, "STOPPED")
+        self.assertNotIn(arn, [x["taskArn"] for x in agent.poll()["tasks"]])
+        # StopTask of a stopped task answers it unchanged
+        again = self.ecs.stop_task(cluster=CLUSTER, task=arn, reason="other")["task"]
+        self.assertEqual(again["stoppedReason"], "because")
+
+    def test_long_polls_hold_no_thread(self):
+        # --threads 2: ten agents waiting must not keep the API from answering
+        seq = self.agents[1].poll()["seq"]
+
+        def wait():
+            FakeAgent(self.berth, CLUSTER, self.arns[1]).poll(wait=4, since=seq)
+
+        threads = [threading.Thread(target=wait) for _ in range(10)]
+        for th in threads:
+            th.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        self.ecs.list_clusters()
+        self.assertLess(time.monotonic() - t0, 1.0)
+        for th in threads:
+            th.join(30)
+
+    def test_poll_errors_and_auth(self):
+        r = self.berth.unsigned(AGENT + "Poll", json.dumps({"containerInstance": self.arns[0]}))
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.error_type, "MissingAuthenticationTokenException")
+        r = self.berth.request(AGENT + "Poll", json.dumps({"cluster": CLUSTER,
+                                                           "containerInstance": "nosuch"}))
+        self.assertEqual(r.error_type, "InvalidParameterException")
+        r = self.berth.request(AGENT + "Poll", json.dumps({"cluster": CLUSTER,
+                                                           "containerInstance": self.arns[0],
+                                                           "waitSeconds": 99}))
+        self.assertEqual(r.error_type, "InvalidParameterException")
+        r = self.berth.request(AGENT + "Poll", json.dumps({"cluster": "nocluster",
+                                                           "containerInstance": self.arns[0]}))
+        self.assertEqual(r.error_type, "ClusterNotFoundException")
+        r = self.berth.request(AGENT + "Nope", "{}")
+        self.assertEqual(r.error_type, "UnknownOperationException")
+
+    def test_list_and_describe(self):
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="web", count=5, startedBy="lister")
+        arns = sorted(t["taskArn"] for t in r["tasks"])
+        got = []
+        token = None
+        while True:
+            kw = {"cluster": CLUSTER, "startedBy": "lister", "maxResults": 2}
+            if token:
+                kw["nextToken"] = token
+            page = self.ecs.list_tasks(**kw)
+            self.assertLessEqual(len(page["taskArns"]), 2)
+            got += page["taskArns"]
+            token = page.get("nextToken")
+            if not token:
+                break
+        self.assertEqual(sorted(got), arns)
+        self.assertEqual(sorted(self.ecs.list_tasks(cluster=CLUSTER, family="web",
+                                                    startedBy="lister")["taskArns"]), arns)
+        on0 = self.ecs.list_tasks(cluster=CLUSTER, startedBy="lister",
+                                  containerInstance=self.arns[0])["taskArns"]
+        self.assertTrue(set(on0) < set(arns))
+        self.assertEqual(self.ecs.list_tasks(cluster=CLUSTER, family="nope")["taskArns"], [])
+        d = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[arns[0], "0" * 32])
+        self.assertEqual(len(d["tasks"]), 1)
+        self.assertEqual(d["failures"], [{"arn": "0" * 32, "reason": "MISSING"}])
+        self.stop_all(arns)
+        stopped = self.ecs.list_tasks(cluster=CLUSTER, startedBy="lister",
+                                      desiredStatus="STOPPED")["taskArns"]
+        self.assertEqual(sorted(stopped), arns)
+        self.assertEqual(self.ecs.list_tasks(cluster=CLUSTER, startedBy="lister")["taskArns"], [])
+        # the aws CLI and its waiter
+        rc, out, err = self.berth.aws("ecs", "wait", "tasks-stopped", "--cluster", CLUSTER,
+                                      "--tasks", arns[0])
+        self.assertEqual(rc, 0, err)
+
+    def test_agent_timeout_and_restart(self):
+        b = self.new_berth(extra_args=["--agent-timeout", "2"])
+        ecs = b.client()
+        ecs.create_cluster(clusterName="c")
+        arn = register(ecs, "c")
+        agent = FakeAgent(b, "c", arn)
+        seq = agent.poll()["seq"]
+        ci = ecs.describe_container_instances(cluster="c", containerInstances=[arn])
+        self.assertTrue(ci["containerInstances"][0]["agentConnected"])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ci = ecs.describe_container_instances(cluster="c", containerInstances=[arn])
+            if not ci["containerInstances"][0]["agentConnected"]:
+                break
+            time.sleep(0.5)
+        self.assertFalse(ci["containerInstances"][0]["agentConnected"])
+        # a disconnected agent gets no task
+        ecs.register_task_definition(family="t", containerDefinitions=[
+            {"name": "a", "image": "x", "memory": 8}])
+        r = ecs.run_task(cluster="c", taskDefinition="t")
+        self.assertEqual([f["reason"] for f in r["failures"]], ["AGENT"])
+        # polling again reconnects it
+        agent.poll()
+        r = ecs.run_task(cluster="c", taskDefinition="t")
+        self.assertEqual(len(r["tasks"]), 1)
+        # after a restart, a poll with the old seq is answered at once, with the task
+        b.restart()
+        agent.berth = b
+        t0 = time.monotonic()
+        doc = agent.poll(wait=20, since=seq)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual([t["taskArn"] for t in doc["tasks"]], [r["tasks"][0]["taskArn"]])
+
+
+if __name__ == "__main__":
+    harness.main()
