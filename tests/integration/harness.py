@@ -216,8 +216,9 @@ class Berth(Server):
     name = "berth"
 
     def __init__(self, region=None, account_id=None, credentials=None, env_keys=True,
-                 extra_args=()):
+                 extra_args=(), command="server"):
         super().__init__()
+        self.command = command
         self.region = region or REGION
         self.account_id = account_id or ACCOUNT_ID
         self.data_dir = os.path.join(self.tmp, "data")
@@ -234,7 +235,7 @@ class Berth(Server):
         self.extra_args = list(extra_args)
 
     def argv(self):
-        argv = [BERTH_BIN, "server", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir]
+        argv = [BERTH_BIN, self.command, "--listen", "127.0.0.1:0", "--data-dir", self.data_dir]
         if self.credentials_file:
             argv += ["--credentials", self.credentials_file]
         if self.region != REGION:
@@ -386,41 +387,54 @@ class Agent(Server):
 
     def shims(self):
         """Pids of the shims serving this agent's containers."""
-        pids = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if len(argv) > 1 and argv[1] == b"shim" and \
-                    any(self.data_dir.encode() in a for a in argv):
-                pids.append(int(pid))
-        return pids
+        return shims(self.data_dir)
 
     def remove_containers(self):
         """Kill every container and shim of this agent and undo their mounts and cgroups."""
-        root = os.path.join(self.data_dir, "runc")
-        if os.path.isdir(root):
-            out = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True,
-                                 timeout=30).stdout.decode().split()
-            for cid in out:
-                subprocess.run(["runc", "--root", root, "kill", cid, "KILL"],
-                               capture_output=True, timeout=30)
-            for cid in out:
-                subprocess.run(["runc", "--root", root, "delete", "--force", cid],
-                               capture_output=True, timeout=30)
-        for pid in self.shims():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        with open("/proc/self/mountinfo") as f:
-            mounts = [line.split()[4] for line in f]
-        for m in sorted((m for m in mounts if m.startswith(self.tmp)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
+        remove_containers(self.data_dir, self.tmp)
+
+
+def shims(data_dir):
+    """Pids of the `berth shim` processes of the agent whose data directory is data_dir."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1] == b"shim" and any(data_dir.encode() in a for a in argv):
+            pids.append(int(pid))
+    return pids
+
+
+def remove_containers(data_dir, mount_root):
+    """
+    Kill the containers and shims of the agent whose data directory is
+    data_dir (runc state in DATA-DIR/runc), and unmount whatever is
+    mounted under mount_root.
+    """
+    root = os.path.join(data_dir, "runc")
+    if os.path.isdir(root):
+        out = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True,
+                             timeout=30).stdout.decode().split()
+        for cid in out:
+            subprocess.run(["runc", "--root", root, "kill", cid, "KILL"],
+                           capture_output=True, timeout=30)
+        for cid in out:
+            subprocess.run(["runc", "--root", root, "delete", "--force", cid],
+                           capture_output=True, timeout=30)
+    for pid in shims(data_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f]
+    for m in sorted((m for m in mounts if m.startswith(mount_root)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
 
 
 class Moto(Server):
