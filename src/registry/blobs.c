@@ -868,21 +868,22 @@ struct digest_set {
 	size_t n, cap;
 };
 
-static int collect_digest(void *ctx, const struct store_kv *kv)
+static void set_add_hex(struct digest_set *s, const char *hex)
 {
-	struct digest_set *s = ctx;
-	const char *d = strrchr(kv->key, '/');
-
-	if (!d || !registry_digest_valid(d + 1))
-		return 0;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 256;
 		s->hex = realloc(s->hex, s->cap * sizeof(*s->hex));
 		if (!s->hex)
 			abort();
 	}
-	memcpy(s->hex[s->n++], d + 8, 65);
-	return 0;
+	memcpy(s->hex[s->n], hex, 64);
+	s->hex[s->n++][64] = 0;
+}
+
+static void set_add(struct digest_set *s, const char *digest)
+{
+	if (registry_digest_valid(digest))
+		set_add_hex(s, digest + 7);
 }
 
 static int cmp_hex(const void *a, const void *b)
@@ -890,11 +891,134 @@ static int cmp_hex(const void *a, const void *b)
 	return memcmp(a, b, 64);
 }
 
+static bool set_has(const struct digest_set *s, const char *hex)
+{
+	return s->n && bsearch(hex, s->hex, s->n, sizeof(*s->hex), cmp_hex);
+}
+
+struct roots {
+	struct digest_set all; /* every digest a manifest is or references */
+	struct buf repo_lines; /* "REPO HEX\n" for each of them, by repository */
+	char **repo_pairs;     /* the lines, split and sorted */
+	size_t n_pairs;
+};
+
+static void add_root(struct roots *r, const char *repo, size_t repo_len, const char *digest)
+{
+	if (!registry_digest_valid(digest))
+		return;
+	set_add(&r->all, digest);
+	buf_printf(&r->repo_lines, "%.*s %s\n", (int)repo_len, repo, digest + 7);
+}
+
+/* Roots: every stored manifest (ecr/manifest/REPO/DIGEST) and everything it references. */
+static int collect_root(void *ctx, const struct store_kv *kv)
+{
+	struct roots *roots = ctx;
+	const char *repo = kv->key + strlen("ecr/manifest/");
+	const char *d = strrchr(kv->key, '/');
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	const cJSON *ref;
+
+	if (!d || d < repo)
+		return 0;
+	add_root(roots, repo, (size_t)(d - repo), d + 1);
+	/* references: [DIGEST, ...] (registry.h) */
+	cJSON_ArrayForEach(ref, json_arr(doc, "references"))
+		if (cJSON_IsString(ref))
+			add_root(roots, repo, (size_t)(d - repo), ref->valuestring);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void roots_index(struct roots *r)
+{
+	size_t n = 0;
+
+	if (r->all.n)
+		qsort(r->all.hex, r->all.n, sizeof(*r->all.hex), cmp_hex);
+	for (size_t i = 0; i < r->repo_lines.len; i++)
+		n += r->repo_lines.data[i] == '\n';
+	r->repo_pairs = calloc(n ? n : 1, sizeof(char *));
+	if (!r->repo_pairs)
+		abort();
+	for (char *p = r->repo_lines.data; p && *p;) {
+		char *nl = strchr(p, '\n');
+
+		*nl = 0;
+		r->repo_pairs[r->n_pairs++] = p;
+		p = nl + 1;
+	}
+	qsort(r->repo_pairs, r->n_pairs, sizeof(char *), cmp_str);
+}
+
+/* Whether a manifest of repo is or names the blob hex. */
+static bool repo_root(const struct roots *r, const char *repo, size_t repo_len, const char *hex)
+{
+	_cleanup_buf_ struct buf k = BUF_INIT;
+	const char *key;
+
+	buf_printf(&k, "%.*s %s", (int)repo_len, repo, hex);
+	key = buf_str(&k);
+	return r->n_pairs && bsearch(&key, r->repo_pairs, r->n_pairs, sizeof(char *), cmp_str);
+}
+
+/* Links ecr/blob/REPO/DIGEST, each as "HEX KEY" (sorted later by digest). */
+static int collect_link(void *ctx, const struct store_kv *kv)
+{
+	struct buf *links = ctx;
+	const char *d = strrchr(kv->key, '/');
+
+	if (d && registry_digest_valid(d + 1))
+		buf_printf(links, "%s %s\n", d + 8, kv->key);
+	return 0;
+}
+
+/* Delete every link key of blob hex (lines of links starting with it). */
+static int drop_links(struct registry *r, const struct buf *links, const char *hex, struct err *err)
+{
+	struct store_txn t = STORE_TXN_INIT;
+	const char *p = links->data;
+	bool any = false;
+	int rc = 0;
+
+	for (; p && *p;) {
+		const char *nl = strchr(p, '\n');
+
+		if (!strncmp(p, hex, 64) && p[64] == ' ') {
+			_cleanup_buf_ struct buf key = BUF_INIT;
+
+			buf_append(&key, p + 65, (size_t)(nl - p - 65));
+			store_txn_delete(&t, buf_str(&key));
+			any = true;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	if (any)
+		rc = store_commit(r->api->store, &t, NULL, err);
+	store_txn_release(&t);
+	return rc;
+}
+
+/* The age of file name in dir, in ms since the epoch; -1 when it is not there. */
+static int64_t file_mtime_ms(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, 0) < 0)
+		return -1;
+	return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
 int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struct err *err)
 {
-	struct digest_set refs = { 0 };
+	struct roots roots = { 0 };
 	int64_t cutoff = now_ms - r->gc_grace_ms;
-	struct buf path = BUF_INIT;
+	_cleanup_buf_ struct buf path = BUF_INIT, links = BUF_INIT;
 	struct dirent *de;
 	unsigned removed = 0;
 	DIR *d;
@@ -902,47 +1026,83 @@ int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struc
 
 	/*
 	 * A barrier: every commit that stamped a file before it has linked it
-	 * too (it held gc_lock shared throughout), so the scan below sees its
+	 * too (it held gc_lock shared throughout), so the scans below see its
 	 * key; every commit after it stamps its file no earlier than now_ms,
 	 * so the age check spares it, even with no grace at all.
 	 */
 	pthread_rwlock_wrlock(&r->blobs->gc_lock);
 	pthread_rwlock_unlock(&r->blobs->gc_lock);
-	rc = store_scan(r->api->store, "ecr/blob/", NULL, collect_digest, &refs, err);
+	buf_init(&roots.repo_lines);
+	rc = store_scan(r->api->store, "ecr/manifest/", NULL, collect_root, &roots, err);
 	if (rc == 0)
-		rc = store_scan(r->api->store, "ecr/manifest/", NULL, collect_digest, &refs, err);
-	if (rc < 0) {
-		free(refs.hex);
-		return rc;
-	}
-	if (refs.n)
-		qsort(refs.hex, refs.n, sizeof(*refs.hex), cmp_hex);
+		rc = store_scan(r->api->store, "ecr/blob/", NULL, collect_link, &links, err);
+	if (rc < 0)
+		goto out;
+	roots_index(&roots);
 	buf_printf(&path, "%s/blobs/sha256", r->dir);
 	d = opendir(buf_str(&path));
 	if (!d) {
 		rc = err_set(err, -errno, E_SERVER, "reading '%s': %m", buf_str(&path));
-		buf_release(&path);
-		free(refs.hex);
-		return rc;
+		goto out;
 	}
-	while ((de = readdir(d))) {
-		struct stat st;
 
-		if (!is_hex64(de->d_name) ||
-		    (refs.n && bsearch(de->d_name, refs.hex, refs.n, sizeof(*refs.hex), cmp_hex)))
+	/*
+	 * A repository's link to a blob none of its manifests names, once the
+	 * blob is older than the grace period (no push of it is under way),
+	 * goes: the repository no longer holds that blob.
+	 */
+	for (const char *p = links.data; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		_cleanup_buf_ struct buf key = BUF_INIT;
+		const char *repo, *slash;
+		char hex[65];
+
+		memcpy(hex, p, 64);
+		hex[64] = 0;
+		buf_append(&key, p + 65, (size_t)(nl - p - 65));
+		repo = buf_str(&key) + strlen("ecr/blob/");
+		slash = strrchr(buf_str(&key), '/');
+		if (slash && slash > repo &&
+		    !repo_root(&roots, repo, (size_t)(slash - repo), hex)) {
+			pthread_rwlock_wrlock(&r->blobs->gc_lock);
+			if (file_mtime_ms(dirfd(d), hex) < cutoff) {
+				struct store_txn t = STORE_TXN_INIT;
+
+				store_txn_delete(&t, buf_str(&key));
+				store_commit(r->api->store, &t, NULL, err);
+				store_txn_release(&t);
+			}
+			pthread_rwlock_unlock(&r->blobs->gc_lock);
+		}
+		p = nl + 1;
+	}
+
+	/*
+	 * A blob no manifest anywhere names, older than the grace period, is
+	 * garbage: its file goes, under the lock a push holds from checking a
+	 * manifest's blobs to committing it, and a mount or a look holds
+	 * around its stamp.
+	 */
+	while ((de = readdir(d))) {
+		bool gone = false;
+
+		if (!is_hex64(de->d_name) || set_has(&roots.all, de->d_name))
 			continue;
-		/* stat and unlink under the lock a commit or a mount takes shared */
 		pthread_rwlock_wrlock(&r->blobs->gc_lock);
-		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
-		    (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 < cutoff &&
+		if (file_mtime_ms(dirfd(d), de->d_name) < cutoff &&
+		    drop_links(r, &links, de->d_name, err) == 0 &&
 		    unlinkat(dirfd(d), de->d_name, 0) == 0)
-			removed++;
+			gone = true;
 		pthread_rwlock_unlock(&r->blobs->gc_lock);
+		removed += gone;
 	}
 	closedir(d);
-	buf_release(&path);
-	free(refs.hex);
-	if (ret_removed)
+	rc = 0;
+out:
+	free(roots.all.hex);
+	free(roots.repo_pairs);
+	buf_release(&roots.repo_lines);
+	if (rc == 0 && ret_removed)
 		*ret_removed = removed;
-	return 0;
+	return rc;
 }

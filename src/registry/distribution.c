@@ -12,6 +12,7 @@
  * buffered whole. Errors are the spec's {"errors":[{code, message}]}.
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,10 +562,20 @@ static int get_blob(struct dist_req *d, struct http_request *req, struct http_re
 		return err_set(&d->err, -EINVAL, E_OCI_DIGEST_INVALID, "invalid digest '%s'",
 			       d->ref);
 	rc = registry_repo_load(d->r, d->name, NULL, NULL, &d->err);
+	/*
+	 * A client that finds the blob here may skip its upload and put a
+	 * manifest naming it a moment later: the look renews the blob's age
+	 * (under the lock the collector's stat-and-unlink takes), so the
+	 * collector's grace period covers that moment.
+	 */
+	registry_gc_block(d->r);
 	if (rc == 0)
 		rc = registry_blob_in_repo(d->r, d->name, d->ref, NULL, &d->err);
 	if (rc == 0)
 		rc = registry_blob_open(d->r, d->ref, &fd, &size, &d->err);
+	if (rc == 0)
+		futimens(fd, NULL);
+	registry_gc_unblock(d->r);
 	if (rc < 0)
 		return rc;
 	len = size;

@@ -663,14 +663,18 @@ int registry_manifest_put(struct registry *r, const char *repo, const char *refe
 	rc = registry_repo_load(r, repo, NULL, NULL, err);
 	if (rc == 0)
 		rc = manifest_check(content_type, data, n, &f, err);
-	if (rc == 0)
-		rc = check_references(r, repo, f.references, err);
 	if (rc == 0) {
-		/* the manifest's blob is linked by its key before a collection may look */
+		/*
+		 * From checking that the blobs it names are there to committing
+		 * the manifest (which makes them roots) and linking its own blob,
+		 * no collection may remove any of them.
+		 */
 		registry_gc_block(r);
 		blocked = true;
-		rc = registry_blob_put(r, data, n, digest, err);
+		rc = check_references(r, repo, f.references, err);
 	}
+	if (rc == 0)
+		rc = registry_blob_put(r, data, n, digest, err);
 	if (rc < 0)
 		goto out;
 

@@ -1,16 +1,18 @@
 """
 The registry's garbage collector and upload sweep, against a real server
-collecting every second (--registry-gc-interval 1) with no grace period
-(--registry-gc-grace 0) and uploads removed after one idle second
+collecting every second (--registry-gc-interval 1) with a short grace period
+(--registry-gc-grace 3) and uploads removed after one idle second
 (--registry-upload-max-age 1); and the same with a grace of an hour, which
 must spare what it would otherwise remove.
 
-What the collector keeps is what the store references: a manifest a
-repository holds, and a blob a repository holds (ecr/blob/, written by every
-upload and mount, removed by DELETE /v2/NAME/blobs/DIGEST). So an uploaded
-blob stays until its repository lets it go, a deleted manifest's own blob
-goes at once, and its layers go once unlinked unless another repository
-holds them (blobs.h).
+What the collector keeps: every stored manifest, everything a manifest
+references (config, layers, child manifests), and every blob younger than
+the grace period (an upload waiting for its manifest). Everything else goes,
+file and repository links together: a blob uploaded and never named by a
+manifest once the grace has passed, a deleted image's own blobs, layers of
+a deleted repository that no other image has (blobs.h, docs/registry.md).
+Pushing while collecting needs a grace longer than a push: the Pushing class
+runs with 30 s.
 
 No fixed sleeps: every wait polls with a deadline. A collection is known to
 have run when an upload session left idle for it is gone (the sweep runs
@@ -118,20 +120,19 @@ class GcCase(RegistryCase):
         self.assertEqual(read_blobs_of_layout(d, img), img.blobs)
 
 
-class NoGrace(GcCase):
+class ShortGrace(GcCase):
+    """A grace of 3 s: enough for a push here to reach its manifest, short enough to wait out."""
+
+    grace = "3"
 
     def test_unreferenced_blobs_are_collected(self):
         self.need_v2()
         # a file nothing references
         orphan = self.orphan_file(os.urandom(4096))
         self.wait_blob_gone(orphan)
-        # an uploaded blob is its repository's until DELETE lets it go
+        # an uploaded blob no manifest names goes once the grace (none here) has passed
         data = os.urandom(100000)
         d = self.upload("gc/orphan", data)
-        self.gc_passes(2)
-        self.assertTrue(self.has_blob(d), "a blob its repository holds was collected")
-        self.assertEqual(self.v2("GET", "/v2/gc/orphan/blobs/" + d).body, data)
-        self.delete_blob("gc/orphan", d)
         self.wait_blob_gone(d)
         # and once gone, the repository does not claim it
         self.assertEqual(self.v2("HEAD", "/v2/gc/orphan/blobs/" + d).status, 404)
@@ -156,36 +157,47 @@ class NoGrace(GcCase):
         self.push_http("gc/del-a", a, "v1")
         self.push_http("gc/del-b", b, "v1")
         self.gc_passes(1)
-        # the manifest goes: its own blob is referenced by nothing any more
-        self.delete_manifest("gc/del-a", a.digest)
-        self.wait_blob_gone(a.digest)
-        # the layers and config stay while gc/del-a holds them; unlinked, they go
         self.assertTrue(all(self.has_blob(d) for d in a.blobs))
-        for d in a.blobs:
-            self.delete_blob("gc/del-a", d)
+        # the image goes: its own blobs and links go with it, the shared layers stay
+        self.delete_manifest("gc/del-a", a.digest)
         for d in only_a:
             self.wait_blob_gone(d)
         self.gc_passes(1)
         for d in shared:
             self.assertTrue(self.has_blob(d), "shared layer %s was collected" % d)
+            # gc/del-a no longer holds it; gc/del-b does
+            self.assertEqual(self.v2("HEAD", "/v2/gc/del-a/blobs/" + d).status, 404)
+            self.assertEqual(self.v2("HEAD", "/v2/gc/del-b/blobs/" + d).status, 200)
         self.assertImageReads("gc/del-b", "v1", b)
         self.assertPulls("gc/del-b", "v1", b)
         self.assertBlobFilesValid()
 
     def test_deleted_image_shares_layers_within_a_repository(self):
-        """Two images in one repository: deleting one and unlinking its own blobs keeps the other."""
+        """Two images in one repository: deleting one keeps the other whole."""
         self.need_v2()
         a, b = IMG["third"], IMG["oci"]
         self.push_http("gc/same", a, "a")
         self.push_http("gc/same", b, "b")
         self.delete_manifest("gc/same", a.digest)
         own = set(a.blobs) - set(b.blobs)
-        for d in own:
-            self.delete_blob("gc/same", d)
         for d in own | {a.digest}:
             self.wait_blob_gone(d)
         self.assertImageReads("gc/same", "b", b)
         self.assertOciError(self.v2("GET", "/v2/gc/same/manifests/a"), 404, "MANIFEST_UNKNOWN")
+
+    def test_deleted_repository_is_collected(self):
+        """DeleteRepository with force: every blob only its images had goes."""
+        self.need_v2()
+        self.need_ecr("DeleteRepository")
+        img = build.image("oci", salt="doomed repository")
+        self.push_http("gc/doomed", img, "v1")
+        own = set(img.blobs) - set(IMG["oci"].blobs) | {img.digest}
+        self.gc_passes(1)
+        self.assertTrue(all(self.has_blob(d) for d in own))
+        self.ecr.delete_repository(repositoryName="gc/doomed", force=True)
+        for d in own:
+            self.wait_blob_gone(d)
+        self.assertBlobFilesValid()
 
     def test_idle_upload_is_removed(self):
         self.need_v2()
@@ -229,6 +241,31 @@ class NoGrace(GcCase):
         self.assertEqual(r.status, 201, r)
         self.assertEqual(self.v2("GET", "/v2/gc/slow/blobs/" + sha256(data), berth=b,
                                  password=pw).body, data)
+
+    def test_log_is_quiet_when_nothing_is_removed(self):
+        self.need_v2()
+        b = self.new_berth(extra_args=[CREATE_ON_PUSH, "--registry-gc-grace", "0"] +
+                           GC_EVERY_SECOND)
+        pw = self.get_password(b)
+        # one pass that removes something, then at least two that remove nothing
+        d = self.orphan_file(b"log test orphan", berth=b)
+        self.wait_blob_gone(d, berth=b)
+        before = b.log().count("registry garbage collection")
+        time.sleep(2.5)  # two or three passes with nothing to remove
+        after = b.log().count("registry garbage collection")
+        self.assertEqual(after, before, "the collector logged with nothing removed:\n%s"
+                         % b.log_tail(10))
+        self.gc_passes(1, berth=b, password=pw)
+        self.assertLessEqual(b.log().count("registry garbage collection"), before + 2)
+
+
+class Pushing(GcCase):
+    """
+    Pushes while a collection runs every second, with a grace of 30 s: longer
+    than any push here takes from its first blob to its manifest.
+    """
+
+    grace = "30"
 
     def test_pushes_while_collecting(self):
         """Pushes of new and known layers, one after another, with a collection every second."""
@@ -280,7 +317,7 @@ class NoGrace(GcCase):
         """
         Eight threads committing small blobs for three seconds: whenever a
         collection starts, some commit is between writing its file and
-        linking it. Every blob must survive, with no grace to hide behind.
+        linking it. Every blob is younger than the grace: none may go.
         """
         self.need_v2()
         stop = time.monotonic() + 3.0
@@ -312,22 +349,6 @@ class NoGrace(GcCase):
         lost = [(t, d) for t, ds in done.items() for d in ds if not self.has_blob(d)]
         self.assertEqual(lost, [], "%d of %d blobs collected while their repository held them"
                          % (len(lost), sum(len(ds) for ds in done.values())))
-
-    def test_log_is_quiet_when_nothing_is_removed(self):
-        self.need_v2()
-        b = self.new_berth(extra_args=[CREATE_ON_PUSH, "--registry-gc-grace", "0"] +
-                           GC_EVERY_SECOND)
-        pw = self.get_password(b)
-        # one pass that removes something, then at least two that remove nothing
-        d = self.orphan_file(b"log test orphan", berth=b)
-        self.wait_blob_gone(d, berth=b)
-        before = b.log().count("registry garbage collection")
-        time.sleep(2.5)  # two or three passes with nothing to remove
-        after = b.log().count("registry garbage collection")
-        self.assertEqual(after, before, "the collector logged with nothing removed:\n%s"
-                         % b.log_tail(10))
-        self.gc_passes(1, berth=b, password=pw)
-        self.assertLessEqual(b.log().count("registry garbage collection"), before + 2)
 
 
 class WithGrace(GcCase):
