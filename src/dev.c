@@ -17,6 +17,7 @@
 
 struct dev {
 	struct agent agent;
+	const char *cluster;
 	struct buf data_dir, server, access_key, secret_key, region;
 	bool running;
 };
@@ -59,7 +60,7 @@ static void started(void *ctx, const char *endpoint, const char *access_key, con
 	buf_puts(&d->region, region);
 	d->agent.cfg = (struct agent_config){
 		.server = buf_str(&d->server),
-		.cluster = "default",
+		.cluster = d->cluster,
 		.data_dir = buf_str(&d->data_dir),
 		.region = buf_str(&d->region),
 		.access_key = buf_str(&d->access_key),

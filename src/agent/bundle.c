@@ -21,8 +21,11 @@
  * - ulimits as rlimits, only those asked for.
  * - readonlyRootFilesystem makes the root read-only.
  *
- * Not yet: mountPoints and volumesFrom, seccomp profiles, devices,
- * sysctls, tmpfs mounts, initProcessEnabled.
+ * - mounts: the volumes the task engine resolved (mountPoints,
+ *   volumesFrom), bind-mounted, read-only when asked.
+ *
+ * Not yet: seccomp profiles, devices, sysctls, tmpfs mounts,
+ * initProcessEnabled.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -369,7 +372,8 @@ static void write_mount(struct jsonw *w, const char *dest, const char *type, con
 	jsonw_obj_end(w);
 }
 
-static void write_mounts(struct jsonw *w, const char *bundle_dir, bool host_net)
+static void write_mounts(struct jsonw *w, const struct container_spec *spec, const char *bundle_dir,
+			 bool host_net)
 {
 	static const char *const proc[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const dev[] = { "nosuid", "strictatime", "mode=755", "size=65536k",
@@ -403,6 +407,13 @@ static void write_mounts(struct jsonw *w, const char *bundle_dir, bool host_net)
 		buf_printf(&src, "%s/%s", bundle_dir, files[i]);
 		buf_printf(&dst, "/etc/%s", files[i]);
 		write_mount(w, buf_str(&dst), "bind", buf_str(&src), file);
+	}
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		static const char *const rw[] = { "rbind", "rprivate", NULL };
+		static const char *const ro[] = { "rbind", "rprivate", "ro", NULL };
+
+		write_mount(w, spec->mounts[i].destination, "bind", spec->mounts[i].source,
+			    spec->mounts[i].readonly ? ro : rw);
 	}
 	jsonw_arr_end(w);
 }
@@ -528,7 +539,7 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	jsonw_key_bool(&w, "readonly", json_bool(def, "readonlyRootFilesystem", false));
 	jsonw_obj_end(&w);
 	jsonw_key_str(&w, "hostname", hostname);
-	write_mounts(&w, bundle_dir, spec->network == CONTAINER_NET_HOST);
+	write_mounts(&w, spec, bundle_dir, spec->network == CONTAINER_NET_HOST);
 
 	jsonw_key(&w, "linux");
 	jsonw_obj_begin(&w);

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -205,18 +204,9 @@ static int write_etc_files(const struct container_spec *spec, const char *dir, s
 
 /* --- removing ---------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 static void remove_tree(const char *dir)
 {
-	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	fs_remove_tree(dir);
 }
 
 /* Undo the root mount and remove the directory. */
@@ -509,5 +499,63 @@ int container_remove(const char *state_dir, const char *id, struct err *err)
 
 	run_quietly(argv);
 	teardown(buf_str(&dir));
+	return 0;
+}
+
+int container_exec(const char *state_dir, const char *id, char *const argv[], int timeout_s,
+		   int *ret_exit, struct err *err)
+{
+	_cleanup_buf_ struct buf root = BUF_INIT, dir = BUF_INIT, runtime = BUF_INIT;
+	_cleanup_json_ cJSON *meta = NULL;
+	posix_spawn_file_actions_t fa;
+	char *args[64];
+	size_t n = 0;
+	int64_t deadline;
+	pid_t pid;
+	int status, r;
+
+	if (!valid_id(id))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad container id");
+	container_dir(state_dir, id, &dir);
+	meta = read_json(buf_str(&dir), "started");
+	if (!meta)
+		return err_set(err, -ENOENT, E_CLIENT, "container %s is not running", id);
+	runtime_root(state_dir, &root);
+	buf_puts(&runtime, json_str(meta, "runtime") ? json_str(meta, "runtime") : "runc");
+	args[n++] = runtime.data;
+	args[n++] = "--root";
+	args[n++] = root.data;
+	args[n++] = "exec";
+	args[n++] = (char *)id;
+	for (size_t i = 0; argv[i] && n < ARRAY_SIZE(args) - 1; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	r = posix_spawnp(&pid, args[0], &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return err_set(err, -r, E_SERVER, "running %s: %s", args[0], strerror(r));
+	deadline = now_ms() + (int64_t)timeout_s * 1000;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			return err_set(err, -errno, E_SERVER, "waitpid: %s", strerror(errno));
+		if (now_ms() >= deadline) {
+			/* runc exec passes the signal on to the process it runs */
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			*ret_exit = 137;
+			return 0;
+		}
+		sleep_ms(POLL_MS);
+	}
+	*ret_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	return 0;
 }

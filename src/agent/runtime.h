@@ -48,6 +48,13 @@ enum container_network {
 	CONTAINER_NET_JOIN,    /* the namespace at netns_path */
 };
 
+/* A directory of the host bind-mounted into the container. */
+struct container_mount {
+	const char *source;	 /* absolute path on the host */
+	const char *destination; /* absolute path in the container */
+	bool readonly;
+};
+
 struct container_spec {
 	const char *id;		     /* [A-Za-z0-9_.-], at most CONTAINER_ID_MAX */
 	const char *layers_dir;	     /* the layer store (layers.h's store_dir) */
@@ -57,10 +64,12 @@ struct container_spec {
 	const cJSON *container_def; /* ECS's ContainerDefinition, overrides merged */
 	const char *hostname;	    /* NULL: the container's id, cut to 12 characters */
 	enum container_network network;
-	const char *netns_path;	      /* for CONTAINER_NET_JOIN */
-	const char *const *extra_env; /* "NAME=VALUE", NULL-terminated; may be NULL */
-	const char *runtime;	      /* the OCI runtime binary; NULL: "runc" */
-	const char *berth;	      /* the berth binary to run the shim; NULL: this program */
+	const char *netns_path;		      /* for CONTAINER_NET_JOIN */
+	const char *const *extra_env;	      /* "NAME=VALUE", NULL-terminated; may be NULL */
+	const struct container_mount *mounts; /* volumes, in order */
+	size_t n_mounts;
+	const char *runtime; /* the OCI runtime binary; NULL: "runc" */
+	const char *berth;   /* the berth binary to run the shim; NULL: this program */
 };
 
 struct container_state {
@@ -97,6 +106,15 @@ int container_stop(const char *state_dir, const char *id, int timeout_s, struct 
  * it, unmount its root and remove its directory. -ENOENT when there is none.
  */
 int container_remove(const char *state_dir, const char *id, struct err *err);
+
+/*
+ * Run argv inside running container id (`runc exec`), as a health check
+ * does: *ret_exit gets its exit status (128+N for a signal), and 137 when
+ * it ran past timeout_s and was killed. -ENOENT when there is no such
+ * container.
+ */
+int container_exec(const char *state_dir, const char *id, char *const argv[], int timeout_s,
+		   int *ret_exit, struct err *err);
 
 /* The OCI configuration of a container (bundle.c): appended to ret as JSON. */
 int container_bundle_config(const struct container_spec *spec, const char *bundle_dir,

@@ -27,6 +27,7 @@
 
 #include "agent/runtime.h"
 #include "core/buf.h"
+#include "core/cleanup.h"
 #include "core/fs.h"
 #include "core/jsonw.h"
 #include "core/util.h"
@@ -224,6 +225,38 @@ static void runtime_reason(const struct shim *s, struct buf *out)
 	}
 }
 
+/* ECS's words for a container the kernel killed for its memory limit. */
+#define OOM_REASON "OutOfMemoryError: Container killed due to memory usage"
+
+/*
+ * Whether the kernel's OOM killer acted in the container's cgroup:
+ * memory.oom_control's oom_kill (cgroup v1) or memory.events' oom_kill
+ * (cgroup v2, alone or beside v1 under unified/).
+ */
+static bool oom_killed(const struct shim *s)
+{
+	static const struct {
+		const char *dir, *file;
+	} files[] = {
+		{ "/sys/fs/cgroup/memory", "memory.oom_control" },
+		{ "/sys/fs/cgroup", "memory.events" },
+		{ "/sys/fs/cgroup/unified", "memory.events" },
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
+		const char *p;
+
+		buf_printf(&path, "%s/berth-%s/%s", files[i].dir, s->id, files[i].file);
+		if (fs_read_file(buf_str(&path), 65536, &data) < 0 || !data.data)
+			continue;
+		p = strstr(data.data, "oom_kill ");
+		if (p && strtol(p + 9, NULL, 10) > 0)
+			return true;
+	}
+	return false;
+}
+
 static void write_exit(struct shim *s, int code, const char *reason)
 {
 	struct buf data = BUF_INIT;
@@ -312,7 +345,8 @@ static int shim_run(struct shim *s)
 		int st = s->container_status;
 		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 
-		write_exit(s, code, NULL);
+		/* the cgroup still exists (runc deletes it below): did the kernel OOM-kill in it? */
+		write_exit(s, code, oom_killed(s) ? OOM_REASON : NULL);
 	}
 	{
 		pid_t pid = fork();

@@ -57,6 +57,11 @@ struct agent_container {
 	bool has_exit;
 	int exit_code;
 	cJSON *def; /* the container definition, overrides merged (owned) */
+	/* its healthCheck, when it has one */
+	char health[16];       /* UNKNOWN, HEALTHY, UNHEALTHY */
+	int64_t started_ms;    /* when it started (this agent's clock) */
+	int64_t next_check_ms; /* when to run the next check */
+	int failures;	       /* consecutive failed checks */
 };
 
 struct agent_task {
@@ -402,6 +407,7 @@ static int build_containers(struct agent_task *t, struct err *err)
 		const char *name = json_str(d, "name") ?: "";
 
 		copy_str(c->name, sizeof(c->name), name);
+		copy_str(c->health, sizeof(c->health), "UNKNOWN");
 		c->essential = json_bool(d, "essential", true);
 		c->def = merge_override(d, container_override(t->doc, name));
 		if (!c->def)
@@ -497,6 +503,128 @@ static int pull_images(struct agent_task *t, struct err *err)
 	return 0;
 }
 
+/* --- volumes ----------------------------------------------------------- */
+
+#define MOUNTS_MAX 64
+
+/* DATA-DIR/volumes/TASK-ID: the directories of the task's own volumes. */
+static void task_volumes_dir(const struct agent_task *t, struct buf *out)
+{
+	buf_printf(out, "%s/volumes/%s", t->agent->cfg.data_dir, t->id);
+}
+
+/*
+ * The host directory of volume `name` of the task: its host.sourcePath (made
+ * when missing, as Docker does), a directory shared by every task for a
+ * docker volume of scope "shared", else one of the task's own.
+ */
+static int volume_source(struct agent_task *t, const char *name, struct buf *ret, struct err *err)
+{
+	const cJSON *vols = json_arr(json_obj(t->doc, "taskDefinition"), "volumes"), *v;
+	const char *host_path = NULL, *scope = NULL;
+	bool found = false;
+	int r;
+
+	cJSON_ArrayForEach(v, vols)
+		if (json_str(v, "name") && !strcmp(json_str(v, "name"), name)) {
+			host_path = json_str(json_obj(v, "host"), "sourcePath");
+			scope = json_str(json_obj(v, "dockerVolumeConfiguration"), "scope");
+			found = true;
+			break;
+		}
+	if (!found)
+		return err_set(err, -ENOENT, E_CLIENT,
+			       "CannotCreateContainerError: no volume named '%s' in the task "
+			       "definition",
+			       name);
+	if (host_path && *host_path)
+		buf_puts(ret, host_path);
+	else if (scope && !strcmp(scope, "shared"))
+		buf_printf(ret, "%s/volumes/shared/%s", t->agent->cfg.data_dir, name);
+	else {
+		task_volumes_dir(t, ret);
+		buf_printf(ret, "/%s", name);
+	}
+	r = fs_mkdir_p(buf_str(ret), 0755);
+	if (r < 0)
+		return err_set(err, r, E_SERVER, "CannotCreateContainerError: volume %s: %s: %s",
+			       name, buf_str(ret), strerror(-r));
+	return 0;
+}
+
+struct mounts {
+	struct container_mount m[MOUNTS_MAX];
+	struct buf src[MOUNTS_MAX];
+	size_t n;
+};
+
+static int add_mount_points(struct agent_task *t, struct mounts *ms, const cJSON *points,
+			    bool force_ro, struct err *err)
+{
+	const cJSON *mp;
+
+	cJSON_ArrayForEach(mp, points) {
+		const char *vol = json_str(mp, "sourceVolume"),
+			   *path = json_str(mp, "containerPath");
+		int r;
+
+		if (!vol || !path || path[0] != '/')
+			return err_set(err, -EINVAL, E_CLIENT,
+				       "CannotCreateContainerError: a mount point needs a "
+				       "sourceVolume and an absolute containerPath");
+		if (ms->n == MOUNTS_MAX)
+			return err_set(err, -E2BIG, E_CLIENT,
+				       "CannotCreateContainerError: more than %d mount points",
+				       MOUNTS_MAX);
+		buf_init(&ms->src[ms->n]);
+		r = volume_source(t, vol, &ms->src[ms->n], err);
+		if (r < 0) {
+			buf_release(&ms->src[ms->n]);
+			return r;
+		}
+		ms->m[ms->n] = (struct container_mount){
+			.source = buf_str(&ms->src[ms->n]),
+			.destination = path,
+			.readonly = force_ro || json_bool(mp, "readOnly", false),
+		};
+		ms->n++;
+	}
+	return 0;
+}
+
+/* The container's mounts: its mountPoints, then those of the containers in its volumesFrom. */
+static int container_mounts(struct agent_task *t, const struct agent_container *c,
+			    struct mounts *ms, struct err *err)
+{
+	const cJSON *from;
+	int r = add_mount_points(t, ms, json_arr(c->def, "mountPoints"), false, err);
+
+	cJSON_ArrayForEach(from, json_arr(c->def, "volumesFrom")) {
+		const struct agent_container *src;
+
+		if (r < 0)
+			break;
+		src = find_container(t, json_str(from, "sourceContainer") ?: "");
+		if (!src) {
+			r = err_set(err, -ENOENT, E_CLIENT,
+				    "CannotCreateContainerError: volumesFrom names no container "
+				    "'%s' of the task",
+				    json_str(from, "sourceContainer") ?: "");
+			break;
+		}
+		r = add_mount_points(t, ms, json_arr(src->def, "mountPoints"),
+				     json_bool(from, "readOnly", false), err);
+	}
+	return r;
+}
+
+static void mounts_release(struct mounts *ms)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		buf_release(&ms->src[i]);
+	ms->n = 0;
+}
+
 /* --- running ----------------------------------------------------------- */
 
 static int start_container(struct agent_task *t, struct agent_container *c, struct err *err)
@@ -506,11 +634,18 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 	struct image *img = NULL;
 	struct container_spec spec = { 0 };
 	struct container_state st;
+	struct mounts *ms = calloc(1, sizeof(*ms));
 	int r;
 
+	if (!ms)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	r = image_get(t->agent->images, ref, &img, err);
+	if (r == 0)
+		r = container_mounts(t, c, ms, err);
 	if (r < 0)
 		goto out;
+	spec.mounts = ms->m;
+	spec.n_mounts = ms->n;
 	spec.id = c->runtime_id;
 	spec.layers_dir = t->agent->cfg.data_dir;
 	spec.diff_ids = (const char *const *)img->diff_ids;
@@ -530,6 +665,8 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 		r = container_start(buf_str(&t->agent->containers_dir), &spec, &st, err);
 out:
 	image_free(img);
+	mounts_release(ms);
+	free(ms);
 	if (r < 0) {
 		/* the runtime's failures already say which kind they are */
 		if (!strncmp(err->msg, "Cannot", 6))
@@ -541,6 +678,10 @@ out:
 		return r;
 	}
 	c->phase = C_RUNNING;
+	c->started_ms = now_ms();
+	/* as Docker, the first check comes one interval after the start */
+	c->next_check_ms =
+		c->started_ms + json_int(json_obj(c->def, "healthCheck"), "interval", 30) * 1000;
 	return 0;
 }
 
@@ -557,7 +698,14 @@ static bool dependencies_met(struct agent_task *t, const struct agent_container 
 
 		if (!o)
 			continue; /* RegisterTaskDefinition refuses unknown names */
-		if (!strcmp(cond, "START") || !strcmp(cond, "HEALTHY")) {
+		if (!strcmp(cond, "HEALTHY")) {
+			if (o->phase == C_STOPPED || !strcmp(o->health, "UNHEALTHY")) {
+				*ret_never = true;
+				return false;
+			}
+			if (strcmp(o->health, "HEALTHY") != 0)
+				return false;
+		} else if (!strcmp(cond, "START")) {
 			if (o->phase == C_PENDING)
 				return false;
 			if (o->phase == C_STOPPED && !o->has_exit) {
@@ -710,6 +858,104 @@ static void remove_containers(struct agent_task *t)
 	}
 }
 
+/* --- health checks ----------------------------------------------------- */
+
+#define HEALTH_ARGS_MAX 32
+
+/* Report every container's health (BerthAgent_V1.ReportHealth); the server derives the task's. */
+static void report_health(struct agent_task *t)
+{
+	_cleanup_buf_ struct buf body = BUF_INIT, answer = BUF_INIT;
+	struct err err = ERR_INIT;
+	struct jsonw w;
+
+	jsonw_init(&w, &body);
+	jsonw_obj_begin(&w);
+	jsonw_key_str(&w, "cluster", t->agent->cfg.cluster);
+	jsonw_key_str(&w, "task", t->arn);
+	jsonw_key(&w, "containers");
+	jsonw_arr_begin(&w);
+	for (size_t i = 0; i < t->n_containers; i++) {
+		if (!json_obj(t->containers[i].def, "healthCheck"))
+			continue;
+		jsonw_obj_begin(&w);
+		jsonw_key_str(&w, "containerName", t->containers[i].name);
+		jsonw_key_str(&w, "healthStatus", t->containers[i].health);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	if (agent_call(t->agent, &t->api, AGENT_TARGET("ReportHealth"), buf_str(&body), 0, &answer,
+		       &err) < 0 &&
+	    !leaving(t))
+		log_warn("task %s: reporting health: %s", t->id, err.msg);
+}
+
+/*
+ * Run the health check of c when it is due, as Docker does: every interval
+ * seconds, each run given timeout seconds; retries failures in a row make
+ * it UNHEALTHY, one success HEALTHY; failures in the startPeriod do not
+ * count. Returns whether its health changed.
+ */
+static bool check_health(struct agent_task *t, struct agent_container *c)
+{
+	const cJSON *hc = json_obj(c->def, "healthCheck"), *cmd = json_arr(hc, "command");
+	int64_t interval = json_int(hc, "interval", 30), timeout = json_int(hc, "timeout", 5);
+	int64_t retries = json_int(hc, "retries", 3), start_period = json_int(hc, "startPeriod", 0);
+	char *argv[HEALTH_ARGS_MAX + 1];
+	const char *kind;
+	struct err err = ERR_INIT;
+	char before[16];
+	size_t n = 0;
+	int code = 1;
+
+	if (!hc || !cmd || !cmd->child || c->phase != C_RUNNING || now_ms() < c->next_check_ms)
+		return false;
+	c->next_check_ms = now_ms() + interval * 1000;
+	kind = cJSON_IsString(cmd->child) ? cmd->child->valuestring : "";
+	if (!strcmp(kind, "CMD-SHELL")) {
+		argv[n++] = "/bin/sh";
+		argv[n++] = "-c";
+		for (const cJSON *a = cmd->child->next; a && n < HEALTH_ARGS_MAX; a = a->next)
+			if (cJSON_IsString(a))
+				argv[n++] = a->valuestring;
+	} else {
+		/* ["CMD", exe, args...], or the command alone */
+		for (const cJSON *a = !strcmp(kind, "CMD") ? cmd->child->next : cmd->child;
+		     a && n < HEALTH_ARGS_MAX; a = a->next)
+			if (cJSON_IsString(a))
+				argv[n++] = a->valuestring;
+	}
+	argv[n] = NULL;
+	if (n == 0 || (!strcmp(kind, "CMD-SHELL") && n < 3))
+		return false;
+	if (container_exec(buf_str(&t->agent->containers_dir), c->runtime_id, argv, (int)timeout,
+			   &code, &err) < 0)
+		code = 1;
+	copy_str(before, sizeof(before), c->health);
+	if (code == 0) {
+		c->failures = 0;
+		copy_str(c->health, sizeof(c->health), "HEALTHY");
+	} else if (now_ms() - c->started_ms >= start_period * 1000 && ++c->failures >= retries) {
+		copy_str(c->health, sizeof(c->health), "UNHEALTHY");
+	}
+	if (strcmp(before, c->health) != 0) {
+		log_info("task %s: container %s is %s", t->id, c->name, c->health);
+		return true;
+	}
+	return false;
+}
+
+static void check_healths(struct agent_task *t)
+{
+	bool changed = false;
+
+	for (size_t i = 0; i < t->n_containers && !wants_stop(t); i++)
+		changed |= check_health(t, &t->containers[i]);
+	if (changed)
+		report_health(t);
+}
+
 /* --- the task's thread ------------------------------------------------- */
 
 static bool any_running(const struct agent_task *t)
@@ -740,6 +986,12 @@ static void finish(struct agent_task *t)
 		if (leaving(t))
 			return; /* a restarted agent reports it */
 	remove_containers(t);
+	{
+		_cleanup_buf_ struct buf vols = BUF_INIT;
+
+		task_volumes_dir(t, &vols);
+		fs_remove_tree(buf_str(&vols));
+	}
 	remove_record(t);
 }
 
@@ -792,6 +1044,7 @@ static void run(struct agent_task *t)
 		}
 		if (strcmp(t->reported, "RUNNING") != 0 && waiting == 0 && any_running(t))
 			report_task(t, "RUNNING");
+		check_healths(t);
 		essential_exited = watch_containers(t, &changed);
 		if (changed) {
 			for (size_t i = 0; i < t->n_containers; i++)

@@ -19,6 +19,7 @@
 #include "api/agent_hub.h"
 #include "api/ecs.h"
 #include "api/http.h"
+#include "api/task_state.h"
 #include "api/model.h"
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -510,6 +511,7 @@ void agent_hub_free(struct agent_hub *h)
 
 static const struct api_operation agent_ops[] = {
 	{ "Poll", agent_poll },
+	{ "ReportHealth", agent_report_health },
 };
 
 const struct api_service api_agent = {

@@ -77,7 +77,9 @@ static void usage(FILE *f, const char *self)
 		"                        a blob upload idle this long is removed (1 to 2592000,\n"
 		"                        default 3600)\n"
 		"\n"
-		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials.\n",
+		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials, and\n"
+		"runs an agent (state in DATA-DIR/agent) that joins the cluster --cluster NAME\n"
+		"(default \"default\", created when missing).\n",
 		self);
 }
 

@@ -300,3 +300,88 @@ int ecs_submit_container_state_change(struct api_ctx *ctx, struct err *err)
 	cJSON_AddItemToArray(list, c);
 	return report(ctx, in, err);
 }
+
+/* --- health ------------------------------------------------------------ */
+
+static bool essential(const cJSON *td, const char *name)
+{
+	const cJSON *d;
+
+	cJSON_ArrayForEach(d, json_arr(td, "containerDefinitions"))
+		if (json_str(d, "name") && !strcmp(json_str(d, "name"), name))
+			return json_bool(d, "essential", true);
+	return false;
+}
+
+/*
+ * BerthAgent_V1.ReportHealth {cluster, task, containers: [{containerName,
+ * healthStatus}]}: the health of the containers with a healthCheck. The
+ * task's healthStatus follows ECS's rule: UNHEALTHY when an essential
+ * container is, HEALTHY when every essential container with a check is,
+ * UNKNOWN otherwise.
+ */
+int agent_report_health(struct api_ctx *ctx, struct err *err)
+{
+	char cluster[ECS_NAME_MAX + 1], id[ECS_TASK_ID_MAX + 1];
+	_cleanup_buf_ struct buf lock = BUF_INIT;
+	_cleanup_json_ cJSON *doc = NULL, *td = NULL;
+	const cJSON *change;
+	uint64_t version;
+	bool changed = false, any = false, all_healthy = true, unhealthy = false;
+	int r;
+
+	if (!json_str(ctx->in, "task") || !cJSON_IsArray(json_get(ctx->in, "containers")))
+		return err_set(err, -EINVAL, E_SERIALIZATION,
+			       "ReportHealth takes {cluster, task, containers: [...]}");
+	r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), cluster, err);
+	if (r < 0)
+		return r;
+	if (ecs_task_id(ctx, cluster, json_str(ctx->in, "task"), id) < 0)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "The referenced task was not found.");
+	ecs_instance_lock_key(&lock, cluster);
+	api_lock(buf_str(&lock));
+	r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+	if (r == -ENOENT)
+		r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
+			    "The referenced task was not found.");
+	if (r == 0)
+		r = ecs_task_definition_resolve(ctx, json_str(doc, "taskDefinitionArn"), &td, err);
+	if (r == 0 && !strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED"))
+		goto unlock; /* a stopped task's health is what it was */
+	cJSON_ArrayForEach(change, json_get(ctx->in, "containers")) {
+		cJSON *c = r == 0 ? find_container(doc, json_str(change, "containerName")) : NULL;
+		const char *h = json_str(change, "healthStatus");
+
+		if (!c || !h ||
+		    (strcmp(h, "HEALTHY") && strcmp(h, "UNHEALTHY") && strcmp(h, "UNKNOWN")))
+			continue;
+		if (strcmp(json_str(c, "healthStatus") ?: "", h) != 0) {
+			set_str(c, "healthStatus", h);
+			changed = true;
+		}
+		if (essential(td, json_str(c, "name"))) {
+			any = true;
+			all_healthy = all_healthy && !strcmp(h, "HEALTHY");
+			unhealthy = unhealthy || !strcmp(h, "UNHEALTHY");
+		}
+	}
+	if (r == 0) {
+		const char *task_health = unhealthy	       ? "UNHEALTHY"
+					  : any && all_healthy ? "HEALTHY"
+							       : "UNKNOWN";
+
+		if (strcmp(json_str(doc, "healthStatus") ?: "", task_health) != 0) {
+			set_str(doc, "healthStatus", task_health);
+			changed = true;
+		}
+		if (changed)
+			r = task_state_commit(ctx, cluster, id, doc, version, err);
+	}
+unlock:
+	api_unlock(buf_str(&lock));
+	if (r < 0)
+		return r;
+	jsonw_key_str(ctx->out, "acknowledgment", "ACK");
+	return 0;
+}

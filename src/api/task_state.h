@@ -29,4 +29,7 @@ int task_status_rank(const char *status);
 int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char *id, cJSON *doc,
 		      uint64_t version, struct err *err);
 
+/* BerthAgent_V1.ReportHealth (docs/agent-protocol.md). */
+int agent_report_health(struct api_ctx *ctx, struct err *err);
+
 #endif

@@ -27,4 +27,10 @@ int fs_write_atomic(const char *path, const void *data, size_t len);
 /* mkdir -p path with mode for the directories it creates. Returns 0 or a negative errno. */
 int fs_mkdir_p(const char *path, mode_t mode);
 
+/*
+ * rm -rf path, not crossing into other file systems (a mount point under it
+ * is left, with what leads to it). Returns 0 or a negative errno.
+ */
+int fs_remove_tree(const char *path);
+
 #endif

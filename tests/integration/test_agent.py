@@ -9,6 +9,7 @@ What a container did is read back from its exit code (`sh -c 'test ...'`),
 so the tests need no log shipping. Every container, shim, mount and
 directory is removed at the end (harness.Agent.cleanup).
 """
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import tarfile
 
 import harness
 from harness import Agent, Berth, BerthTestCase
@@ -48,6 +51,16 @@ def skopeo_env():
     return env
 
 
+def push_image(berth, layout, ref):
+    """skopeo copy the image tagged latest in OCI layout to ref, on berth's registry."""
+    rc, pw, err = berth.aws("ecr", "get-login-password")
+    assert rc == 0, err
+    p = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
+                        "AWS:" + pw.strip(), "oci:%s:latest" % layout, "docker://" + ref],
+                       env=skopeo_env(), capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+
+
 def runc_available():
     return shutil.which("runc") is not None and os.geteuid() == 0
 
@@ -67,21 +80,10 @@ class AgentTest(BerthTestCase):
         cls.ecs.create_cluster(clusterName=CLUSTER)
         cls.host = "127.0.0.1:%d" % cls.berth.port
         cls.image = "%s/itest/busybox:latest" % cls.host
-        cls.push(cls.image)
+        push_image(cls.berth, os.path.join(IMGDIR, "oci"), cls.image)
         cls.agent = Agent(cls.berth, cluster=CLUSTER)
         cls.addClassCleanup(cls.agent.cleanup)
         cls.agent.start()
-
-    @classmethod
-    def push(cls, ref):
-        rc, pw, err = cls.berth.aws("ecr", "get-login-password")
-        assert rc == 0, err
-        pw = pw.strip()
-        p = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
-                            "AWS:" + pw, "oci:%s:latest" % os.path.join(IMGDIR, "oci"),
-                            "docker://" + ref], env=skopeo_env(), capture_output=True,
-                           timeout=120)
-        assert p.returncode == 0, p.stderr.decode()
 
     # --- helpers ---
 
@@ -233,6 +235,108 @@ class AgentTest(BerthTestCase):
                         t["stoppedReason"])
         self.assertNotIn("exitCode", t["containers"][0])
 
+    def test_volumes(self):
+        host_dir = tempfile.mkdtemp(prefix="berth-itest-volume-")
+        self.addCleanup(shutil.rmtree, host_dir, True)
+        td = self.register("volumes", [
+            {"name": "writer", "essential": False,
+             "command": ["sh", "-c", "echo hi > /data/f && echo x > /host/out"],
+             "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/data"},
+                             {"sourceVolume": "hostdir", "containerPath": "/host"}]},
+            {"name": "reader",
+             "command": ["sh", "-c", 'test "$(cat /data/f)" = hi || exit 1; '
+                                     'touch /data/g 2>/dev/null && exit 2; exit 6'],
+             "volumesFrom": [{"sourceContainer": "writer", "readOnly": True}],
+             "dependsOn": [{"containerName": "writer", "condition": "COMPLETE"}]},
+        ], volumes=[{"name": "scratch"}, {"name": "hostdir", "host": {"sourcePath": host_dir}}])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
+        self.assertEqual(codes, {"writer": 0, "reader": 6})
+        with open(os.path.join(host_dir, "out")) as f:
+            self.assertEqual(f.read(), "x\n")
+        task_id = t["taskArn"].rsplit("/", 1)[1]
+        vols = os.path.join(self.agent.data_dir, "volumes", task_id)
+        deadline = time.monotonic() + 10
+        while os.path.exists(vols) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertFalse(os.path.exists(vols), "the task's volumes were left behind")
+
+    def test_health_checks(self):
+        td = self.register("health", [
+            {"name": "app",
+             "command": ["sh", "-c", "touch /tmp/ok; trap 'exit 0' TERM; "
+                                     "while true; do sleep 1; done"],
+             "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/ok"], "interval": 5,
+                             "timeout": 2, "retries": 2}},
+            {"name": "sick", "essential": False,
+             "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+             "healthCheck": {"command": ["CMD", "/bin/sh", "-c", "exit 1"], "interval": 5,
+                             "timeout": 2, "retries": 1}},
+            {"name": "after", "essential": False, "command": ["sh", "-c", "exit 0"],
+             "dependsOn": [{"containerName": "app", "condition": "HEALTHY"}]},
+        ])
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_running")
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            t = self.describe(arn)
+            health = {c["name"]: c.get("healthStatus") for c in t["containers"]}
+            after = [c for c in t["containers"] if c["name"] == "after"][0]
+            if health["app"] == "HEALTHY" and health["sick"] == "UNHEALTHY" and \
+                    "exitCode" in after:
+                break
+            time.sleep(0.5)
+        self.assertEqual(health["app"], "HEALTHY")
+        self.assertEqual(health["sick"], "UNHEALTHY")
+        # the task's health is its essential containers'
+        self.assertEqual(t["healthStatus"], "HEALTHY")
+        # "after" waited for app to be healthy, then ran
+        self.assertEqual(after.get("exitCode"), 0)
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        self.wait(arn, "tasks_stopped")
+
+    def test_out_of_memory(self):
+        td = self.register("hog", [{
+            "name": "main", "memory": 16,
+            "command": ["sh", "-c", "x=$(busybox head -c 268435456 /dev/zero | busybox tr "
+                                    "'\\0' a); exit 0"],
+        }])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        c = t["containers"][0]
+        self.assertEqual(c["exitCode"], 137, t)
+        self.assertEqual(c["reason"], "OutOfMemoryError: Container killed due to memory usage")
+        self.assertEqual(t["stopCode"], "EssentialContainerExited")
+
+    def push_layout(self, name, img):
+        path = os.path.join(IMGDIR, name)
+        build.write_layout(path, {"latest": img})
+        ref = "%s/itest/%s:latest" % (self.host, name)
+        push_image(self.berth, path, ref)
+        return ref
+
+    def test_malicious_layers_write_nothing_outside(self):
+        outside = tempfile.mkdtemp(prefix="berth-itest-outside-")
+        self.addCleanup(shutil.rmtree, outside, True)
+        cases = {
+            "dotdot": [("../../../../../../%s/dotdot" % outside.lstrip("/"), "file")],
+            "abs-symlink": [("evil", "symlink", outside), ("evil/pwned", "file")],
+            "rel-symlink": [("up", "symlink", "../../../../../../../.." + outside),
+                            ("up/pwned2", "file")],
+            "hardlink": [("hl", "link", "../../../../../../etc/passwd")],
+        }
+        for name, entries in cases.items():
+            img = build.single("oci", _layers=build.layers() + [evil_layer(entries)])
+            ref = self.push_layout("evil-" + name, img)
+            td = self.register("evil-" + name, [{"name": "main", "image": ref,
+                                                 "command": ["sh", "-c", "exit 0"]}])
+            t = self.wait(self.run_task(td), "tasks_stopped")
+            self.assertEqual(t["stopCode"], "TaskFailedToStart", (name, t))
+            self.assertTrue(t["stoppedReason"].startswith("CannotPullContainerError"),
+                            (name, t["stoppedReason"]))
+        self.assertEqual(os.listdir(outside), [])
+        layers_tmp = os.path.join(self.agent.data_dir, "layers", "sha256")
+        self.assertEqual([n for n in os.listdir(layers_tmp) if n.startswith(".tmp")], [])
+
     def test_agent_restart_keeps_containers(self):
         td = self.register("survivor", [{
             "name": "main",
@@ -263,6 +367,102 @@ class AgentTest(BerthTestCase):
         self.agent.start()
         t = self.wait(arn, "tasks_stopped")
         self.assertEqual(t["containers"][0]["exitCode"], 9)
+
+
+def evil_layer(entries):
+    """A layer (build.Layer's shape) from (name, kind[, target]) entries, made as an attacker would."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for e in entries:
+            ti = tarfile.TarInfo(e[0])
+            ti.mtime = 0
+            if e[1] == "symlink":
+                ti.type, ti.linkname = tarfile.SYMTYPE, e[2]
+                tf.addfile(ti)
+            elif e[1] == "link":
+                ti.type, ti.linkname = tarfile.LNKTYPE, e[2]
+                tf.addfile(ti)
+            else:
+                data = b"written by a malicious layer\n"
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+    layer = build.Layer.__new__(build.Layer)
+    layer.tar = out.getvalue()
+    layer.gz = build._gzip(layer.tar)
+    layer.diff_id = build.sha256(layer.tar)
+    layer.digest = build.sha256(layer.gz)
+    layer.size = len(layer.gz)
+    return layer
+
+
+class TwoAgentsTest(BerthTestCase):
+    """A server on a fixed port with two agents, killed with -9 and restarted."""
+
+    shared_server = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not runc_available():
+            raise harness.unittest.SkipTest("needs root and runc")
+        cls.port = harness.free_port()
+        cls.berth = Berth(extra_args=["--registry-create-on-push", "--listen",
+                                      "127.0.0.1:%d" % cls.port])
+        cls.berth.start()
+        cls.addClassCleanup(cls.berth.cleanup)
+        cls.ecs = cls.berth.client("ecs")
+        cls.ecs.create_cluster(clusterName=CLUSTER)
+        cls.host = "127.0.0.1:%d" % cls.port
+        cls.image = "%s/itest/busybox:latest" % cls.host
+        push_image(cls.berth, os.path.join(IMGDIR, "oci"), cls.image)
+        cls.agents = []
+        for _ in range(2):
+            a = Agent(cls.berth, cluster=CLUSTER)
+            cls.addClassCleanup(a.cleanup)
+            a.start()
+            cls.agents.append(a)
+
+    register = AgentTest.register
+    run_task = AgentTest.run_task
+    wait = AgentTest.wait
+    describe = AgentTest.describe
+
+    def test_spread_then_server_crash(self):
+        td = self.register("pair", [{
+            "name": "main",
+            "command": ["sh", "-c", "trap 'exit 8' TERM; while true; do sleep 1; done"],
+        }])
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition=td, count=4)
+        self.assertEqual(r["failures"], [])
+        arns = [t["taskArn"] for t in r["tasks"]]
+        on = {}
+        for t in r["tasks"]:
+            on.setdefault(t["containerInstanceArn"], []).append(t["taskArn"])
+        self.assertEqual(sorted(len(v) for v in on.values()), [2, 2])
+        self.ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=arns,
+                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        # kill -9 the server; the tasks run on; it comes back on the same port
+        self.berth.kill()
+        time.sleep(1)
+        self.berth.start()
+        for t in self.ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]:
+            self.assertEqual(t["lastStatus"], "RUNNING")
+        for a in self.agents:
+            self.assertEqual(len(a.shims()), 2)
+        # the agents reconnect and act on StopTask; nothing started twice
+        for arn in arns:
+            self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        self.ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=arns,
+                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 90})
+        for t in self.ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"]:
+            self.assertEqual(t["containers"][0]["exitCode"], 8)
+        for a in self.agents:
+            self.assertEqual(a.shims(), [])
+        ci = self.ecs.describe_container_instances(
+            cluster=CLUSTER, containerInstances=[a.instance_arn for a in self.agents])
+        for c in ci["containerInstances"]:
+            self.assertTrue(c["agentConnected"])
+            self.assertEqual(c["runningTasksCount"], 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,19 @@
+build-dev/src/agent/pull.o: src/agent/pull.c src/agent/pull.h \
+ src/agent/images.h src/agent/layers.h src/core/buf.h src/core/err.h \
+ src/core/httpc.h src/core/base64.h src/core/cleanup.h src/core/digest.h \
+ src/core/json.h src/core/jsonw.h src/core/log.h src/core/util.h \
+ src/core/banned.h
+src/agent/pull.h:
+src/agent/images.h:
+src/agent/layers.h:
+src/core/buf.h:
+src/core/err.h:
+src/core/httpc.h:
+src/core/base64.h:
+src/core/cleanup.h:
+src/core/digest.h:
+src/core/json.h:
+src/core/jsonw.h:
+src/core/log.h:
+src/core/util.h:
+src/core/banned.h:

@@ -1,0 +1,15 @@
+build-dev/src/registry/registry.o: src/registry/registry.c \
+ src/registry/blobs.h src/registry/registry.h src/api/api.h \
+ src/core/buf.h src/core/credentials.h src/core/err.h src/core/json.h \
+ src/core/jsonw.h src/store/store.h src/api/http.h src/core/banned.h
+src/registry/blobs.h:
+src/registry/registry.h:
+src/api/api.h:
+src/core/buf.h:
+src/core/credentials.h:
+src/core/err.h:
+src/core/json.h:
+src/core/jsonw.h:
+src/store/store.h:
+src/api/http.h:
+src/core/banned.h:
