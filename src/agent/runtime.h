@@ -36,7 +36,12 @@
  *                          container never started (then "reason" says why)
  *
  * The container's cgroup is /berth/ID in each hierarchy (cgroupsPath
- * "/berth/ID"); runc removes it when it deletes the container.
+ * "/berth/ID", as Docker's /docker/ID); runc removes it when it deletes the
+ * container, container_remove whatever runc left, and the parent /berth
+ * once no container uses it. Creating a cgroup holds a shared flock on
+ * CONTAINER_CGROUP_LOCK and removing the parent an exclusive one, so a
+ * container being created never loses its parent, whichever agent on the
+ * host (whatever its data directory) creates it.
  *
  * Learning of an exit: container_wait() blocks (inotify on the container's
  * directory) until the exit is recorded or a timeout; polling
@@ -61,6 +66,8 @@
 #define CONTAINER_ID_MAX       64
 #define CONTAINER_REASON_MAX   256
 #define CONTAINER_LOG_LINE_MAX (16 * 1024)
+/* Locked (flock) around creating a container's cgroup and removing /berth. */
+#define CONTAINER_CGROUP_LOCK "/sys/fs/cgroup"
 /* Default for container_stop's timeout (ECS's stopTimeout default). */
 #define CONTAINER_STOP_TIMEOUT_DEFAULT 30
 
@@ -130,11 +137,12 @@ struct container_state {
  * behind and returns a negative errno with a message that starts with
  * ECS's words:
  *   -EINVAL/-ENOENT, E_CLIENT "CannotCreateContainerError: ..." for what the
- *     definition or image make impossible (no command at all, an unknown
- *     user, a layer missing from the store, an unknown ulimit);
- *   -EIO, E_CLIENT "CannotStartContainerError: ..." with the runtime's words
- *     when runc could not start it: an executable that is not in the image
- *     fails here, not as an exit code;
+ *     definition or image make impossible (no command at all, a layer
+ *     missing from the store, an unknown ulimit, a bad mount path);
+ *   -EINVAL/-EIO, E_CLIENT "CannotStartContainerError: ..." for a user or
+ *     group the image does not have, and with the runtime's words when
+ *     runc could not start it: an executable that is not in the image
+ *     fails here, not as an exit code 127;
  *   -EEXIST, E_CLIENT when a container spec->id exists already;
  *   E_SERVER for the host's failures (mount, fork, disk).
  * state_dir is created when missing.
@@ -188,6 +196,15 @@ bool container_id_valid(const char *id);
  */
 int container_bundle_config(const struct container_spec *spec, const char *bundle_dir,
 			    const char *rootfs, struct buf *ret, struct err *err);
+
+/*
+ * The files the bundle bind-mounts into the container's /etc, written into
+ * bundle_dir (bundle.c): hosts (localhost, the hostname, extraHosts),
+ * hostname, and resolv.conf (dnsServers and dnsSearchDomains; the host's
+ * own with the host's network, else empty).
+ */
+int container_bundle_files(const struct container_spec *spec, const char *bundle_dir,
+			   struct err *err);
 
 /* The shim's entry point: `berth shim STATE-DIR ID RUNTIME RUNTIME-ROOT` (internal). */
 int cmd_shim(int argc, char **argv);

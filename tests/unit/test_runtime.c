@@ -161,7 +161,7 @@ static void test_env_cwd_limits(void **state)
 	assert_true(json_bool(json_obj(c, "root"), "readonly", false));
 	assert_string_equal(json_str(rl->child, "type"), "RLIMIT_NOFILE");
 	assert_int_equal(json_int(rl->child, "hard", 0), 200);
-	assert_string_equal(json_str(json_obj(c, "linux"), "cgroupsPath"), "/berth-c1");
+	assert_string_equal(json_str(json_obj(c, "linux"), "cgroupsPath"), "/berth/c1");
 	cJSON_Delete(c);
 
 	c = config_of("{\"command\":[\"x\"],\"ulimits\":[{\"name\":\"bogus\",\"softLimit\":1,"
@@ -510,7 +510,7 @@ static void test_remove_running(void **state)
 	snprintf(path, sizeof(path), "%s/long", f->state);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_false(mounted_under(path));
-	assert_int_equal(access("/sys/fs/cgroup/memory/berth-long", F_OK), -1);
+	assert_int_equal(access("/sys/fs/cgroup/memory/berth/long", F_OK), -1);
 }
 
 int main(void)
