@@ -25,6 +25,7 @@
  *                          newline is written when the stream ends; bytes
  *                          that are not UTF-8 are written as U+FFFD)
  *   shim.pid               the shim's pid
+ *   shim.log               the shim's own stderr (empty unless it failed)
  *   started                written once the container's process runs:
  *                          {"pid": N, "startedAt": ms, "runtime": "runc"}
  *   exit                   written (atomically) when it has ended:

@@ -148,6 +148,8 @@ static void drain_lines(struct shim *s, struct stream *st, bool flush)
 {
 	size_t start = 0;
 
+	if (st->pending.len == 0)
+		return; /* and pending.data may still be NULL */
 	for (;;) {
 		const char *base = st->pending.data + start;
 		size_t left = st->pending.len - start;
@@ -530,6 +532,15 @@ int cmd_shim(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 	if (chdir(s.dir) < 0)
 		_exit(1);
+	/* the shim's own complaints (and a sanitizer's) go to shim.log, not /dev/null */
+	{
+		int fd = open("shim.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+	}
 	buf_reset(&path);
 	buf_printf(&path, "%s/log", s.dir);
 	s.log_fd = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
