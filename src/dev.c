@@ -1,7 +1,7 @@
 /*
  * dev.c: `berth dev`, the embedded default: the server and an agent in one
  * process on one machine, state under one data directory (the agent's in
- * DATA-DIR/agent), joined to the cluster "default". The agent needs root
+ * DATA-DIR/agent), joined to the cluster "default" (or --cluster NAME). The agent needs root
  * and runc; without them berth dev serves the API alone and says why.
  */
 #include <stdio.h>
@@ -91,12 +91,33 @@ static void stopping(void *ctx)
 	d->running = false;
 }
 
+/*
+ * berth dev takes the server's options and --cluster NAME, the cluster its
+ * agent joins (default "default", created when missing).
+ */
 int cmd_dev(int argc, char **argv)
 {
 	static struct dev d;
 	struct server_hooks hooks = { .started = started, .stopping = stopping, .ctx = &d };
-	int r = server_run(argc, argv, true, &hooks);
+	char **rest = calloc((size_t)argc + 1, sizeof(char *));
+	int n = 0, r;
 
+	if (!rest)
+		return 1;
+	d.cluster = "default";
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--cluster") && i + 1 < argc) {
+			d.cluster = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--cluster=", 10)) {
+			d.cluster = argv[i] + 10;
+			continue;
+		}
+		rest[n++] = argv[i];
+	}
+	r = server_run(n, rest, true, &hooks);
+	free(rest);
 	buf_release(&d.data_dir);
 	buf_release(&d.server);
 	buf_release(&d.access_key);

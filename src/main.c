@@ -24,6 +24,7 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "agent", cmd_agent, "run the agent of one host: its tasks' containers" },
+	{ "container", cmd_container, NULL },
 	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
 	{ "shim", cmd_shim, NULL },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },

@@ -31,4 +31,7 @@ int cmd_dev(int argc, char **argv);
 /* agent/agent.c */
 int cmd_agent(int argc, char **argv);
 
+/* cli/container.c: internal, a debugging verb of the container runtime */
+int cmd_container(int argc, char **argv);
+
 #endif

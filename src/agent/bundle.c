@@ -10,28 +10,48 @@
  * - env: the image's Env, then the definition's environment (a name given
  *   twice keeps the later value), then what the agent adds; PATH gets
  *   Docker's default when nothing sets it; HOSTNAME is set.
- * - user: the definition's, else the image's: "uid", "uid:gid", "name" or
- *   "name:group", names looked up in the root file system's /etc/passwd
- *   and /etc/group (runc takes only numbers).
+ * - user: the definition's, else the image's: "uid", "uid:gid", "name",
+ *   "name:group" or "uid:group", names looked up in the root file system's
+ *   /etc/passwd and /etc/group (runc takes only numbers; the files are
+ *   read inside the root, their symbolic links resolved within it). As
+ *   Docker: a uid alone takes its passwd entry's group (else 0), and
+ *   without an explicit group the user's supplementary groups from
+ *   /etc/group are added.
  * - cwd: workingDirectory, else the image's WorkingDir, else "/".
  * - Docker's default capabilities, with linuxParameters.capabilities add
- *   and drop ("ALL" allowed); privileged grants every capability.
+ *   and drop ("ALL" allowed); privileged grants every capability, every
+ *   device in the devices cgroup, a writable /sys and no masked paths.
  * - cgroup limits: memory (MiB, the hard limit), memoryReservation (MiB,
- *   the soft limit) and cpu (CPU shares, at least 2), when given.
- * - ulimits as rlimits, only those asked for.
+ *   the soft limit) and cpu (CPU shares, at least 2), when given;
+ *   linuxParameters.maxSwap (MiB of swap on top of memory; 0: none) and
+ *   swappiness. The cgroup is /berth/ID.
+ * - ulimits as rlimits, only those asked for, and never above the hard
+ *   limit the agent itself has (it cannot raise one): a larger value is
+ *   lowered to it.
  * - readonlyRootFilesystem makes the root read-only.
+ * - /etc/hosts, /etc/hostname and /etc/resolv.conf are the container
+ *   directory's files (container_bundle_files): extraHosts, hostname,
+ *   dnsServers and dnsSearchDomains.
+ * - the spec's mounts (task volumes) as bind mounts; linuxParameters.tmpfs
+ *   and sharedMemorySize (MiB of /dev/shm); systemControls as sysctls;
+ *   dockerLabels as annotations.
  *
- * - mounts: the volumes the task engine resolved (mountPoints,
- *   volumesFrom), bind-mounted, read-only when asked.
- *
- * Not yet: seccomp profiles, devices, sysctls, tmpfs mounts,
- * initProcessEnabled.
+ * Not yet: seccomp profiles (Docker's default one), host devices
+ * (linuxParameters.devices, and those privileged grants), initProcessEnabled
+ * (no init binary to run), user namespaces.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "agent/runtime.h"
 #include "core/cleanup.h"
@@ -42,6 +62,8 @@
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define PASSWD_MAX   (4u << 20)
+#define MAX_GROUPS   64
+#define MIB	     (1024 * 1024)
 
 /* Docker's default capability set. */
 static const char *const default_caps[] = {
@@ -80,9 +102,18 @@ static const char *const readonly_paths[] = {
 };
 
 /* ECS's ulimit names and the rlimits they are. */
-static const char *const ulimit_names[] = {
-	"core",	  "cpu",   "data", "fsize",  "locks",  "memlock",    "msgqueue", "nice",
-	"nofile", "nproc", "rss",  "rtprio", "rttime", "sigpending", "stack",
+static const struct {
+	const char *name;
+	int resource;
+} ulimits_known[] = {
+	{ "core", RLIMIT_CORE },	 { "cpu", RLIMIT_CPU },
+	{ "data", RLIMIT_DATA },	 { "fsize", RLIMIT_FSIZE },
+	{ "locks", RLIMIT_LOCKS },	 { "memlock", RLIMIT_MEMLOCK },
+	{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE },
+	{ "nofile", RLIMIT_NOFILE },	 { "nproc", RLIMIT_NPROC },
+	{ "rss", RLIMIT_RSS },		 { "rtprio", RLIMIT_RTPRIO },
+	{ "rttime", RLIMIT_RTTIME },	 { "sigpending", RLIMIT_SIGPENDING },
+	{ "stack", RLIMIT_STACK },
 };
 
 /* --- the process's arguments ------------------------------------------- */
@@ -190,7 +221,7 @@ static void write_env(struct jsonw *w, const struct container_spec *spec, const 
 
 static bool all_digits(const char *s, size_t n)
 {
-	if (n == 0)
+	if (n == 0 || n > 10)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!isdigit((unsigned char)s[i]))
@@ -199,81 +230,155 @@ static bool all_digits(const char *s, size_t n)
 }
 
 /*
- * Look name up in the passwd- or group-format file path (field 3 is the id;
- * for passwd, field 4 the primary group). Returns 0 with the ids, -ENOENT.
+ * Read path (absolute in the container) from the root at rootfs, resolving
+ * every symbolic link inside the root, as the container would: an image
+ * cannot make the agent read a host file. Missing: empty, 0.
  */
-static int lookup_id(const char *path, const char *name, size_t name_len, long *ret_id,
-		     long *ret_gid)
+static void read_in_root(const char *rootfs, const char *path, struct buf *out)
 {
-	_cleanup_buf_ struct buf data = BUF_INIT;
-	char *save = NULL;
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC), fd;
+	struct stat st;
 
-	if (fs_read_file(path, PASSWD_MAX, &data) < 0 || !data.data)
-		return -ENOENT;
-	for (char *line = strtok_r(data.data, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *f[4] = { NULL };
-		char *p = line;
+	if (root < 0)
+		return;
+	fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	close(root);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= PASSWD_MAX) {
+		char chunk[65536];
+		ssize_t n;
 
-		for (int i = 0; i < 4 && p; i++) {
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0 && out->len < PASSWD_MAX)
+			buf_append(out, chunk, (size_t)n);
+	}
+	close(fd);
+}
+
+/*
+ * The next line of a passwd- or group-format text (advancing *pos), split
+ * into up to 4 fields in place: name, password, id, and the 4th (passwd:
+ * the primary gid; group: the member list). false at the end.
+ */
+static bool next_entry(struct buf *text, size_t *pos, char *f[4])
+{
+	while (*pos < text->len) {
+		char *line = text->data + *pos, *nl = strchr(line, '\n'), *p = line;
+
+		*pos += nl ? (size_t)(nl - line) + 1 : strlen(line);
+		if (nl)
+			*nl = 0;
+		for (int i = 0; i < 4; i++) {
 			f[i] = p;
-			p = strchr(p, ':');
+			p = p ? strchr(p, ':') : NULL;
 			if (p)
 				*p++ = 0;
 		}
-		if (!f[0] || strlen(f[0]) != name_len || strncmp(f[0], name, name_len) != 0)
-			continue;
-		if (!f[2])
-			return -ENOENT;
-		*ret_id = strtol(f[2], NULL, 10);
-		if (ret_gid)
-			*ret_gid = f[3] ? strtol(f[3], NULL, 10) : 0;
-		return 0;
+		if (f[0] && *f[0] && f[2] && all_digits(f[2], strlen(f[2])))
+			return true;
 	}
-	return -ENOENT;
+	return false;
 }
 
-static int resolve_user(const char *user, const char *rootfs, long *ret_uid, long *ret_gid,
+struct user {
+	long uid, gid;
+	long gids[MAX_GROUPS]; /* supplementary */
+	size_t n_gids;
+};
+
+static bool name_is(const char *field, const char *name, size_t len)
+{
+	return strlen(field) == len && !strncmp(field, name, len);
+}
+
+static bool member_of(const char *members, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *m = members; m && *m;) {
+		const char *comma = strchr(m, ',');
+		size_t n = comma ? (size_t)(comma - m) : strlen(m);
+
+		if (n == len && !strncmp(m, name, len))
+			return true;
+		m = comma ? comma + 1 : m + n;
+	}
+	return false;
+}
+
+static int resolve_user(const char *spec_user, const char *rootfs, struct user *ret,
 			struct err *err)
 {
 	_cleanup_buf_ struct buf passwd = BUF_INIT, group = BUF_INIT;
+	_cleanup_free_ char *name = NULL;
 	const char *colon;
-	size_t ulen;
-	long gid = 0;
+	size_t ulen, pos = 0;
+	char *f[4];
 
-	*ret_uid = 0;
-	*ret_gid = 0;
-	if (!user || !*user)
+	memset(ret, 0, sizeof(*ret));
+	if (!spec_user || !*spec_user)
 		return 0;
-	buf_printf(&passwd, "%s/etc/passwd", rootfs);
-	buf_printf(&group, "%s/etc/group", rootfs);
-	colon = strchr(user, ':');
-	ulen = colon ? (size_t)(colon - user) : strlen(user);
-	if (all_digits(user, ulen)) {
-		*ret_uid = strtol(user, NULL, 10);
-		/* a uid alone takes its passwd entry's group, if it has one */
-		gid = 0;
-	} else if (lookup_id(buf_str(&passwd), user, ulen, ret_uid, &gid) < 0) {
-		return err_set(err, -EINVAL, E_CLIENT,
-			       "CannotStartContainerError: unable to find user %.*s: no matching "
-			       "entries in passwd file",
-			       (int)ulen, user);
+	read_in_root(rootfs, "/etc/passwd", &passwd);
+	read_in_root(rootfs, "/etc/group", &group);
+	colon = strchr(spec_user, ':');
+	ulen = colon ? (size_t)(colon - spec_user) : strlen(spec_user);
+	if (all_digits(spec_user, ulen)) {
+		ret->uid = strtol(spec_user, NULL, 10);
+		/* a uid alone takes its passwd entry's group and name, if it has one */
+		while (next_entry(&passwd, &pos, f))
+			if (strtol(f[2], NULL, 10) == ret->uid) {
+				ret->gid = f[3] ? strtol(f[3], NULL, 10) : 0;
+				name = strdup(f[0]);
+				break;
+			}
+	} else {
+		bool found = false;
+
+		while (!found && next_entry(&passwd, &pos, f))
+			if (name_is(f[0], spec_user, ulen)) {
+				ret->uid = strtol(f[2], NULL, 10);
+				ret->gid = f[3] ? strtol(f[3], NULL, 10) : 0;
+				name = strdup(f[0]);
+				found = true;
+			}
+		if (!found)
+			return err_set(err, -EINVAL, E_CLIENT,
+				       "CannotStartContainerError: unable to find user %.*s: no "
+				       "matching entries in passwd file",
+				       (int)(ulen > 200 ? 200 : ulen), spec_user);
 	}
-	*ret_gid = gid;
+	pos = 0;
 	if (colon) {
 		const char *g = colon + 1;
+		bool found = false;
 
-		if (all_digits(g, strlen(g)))
-			*ret_gid = strtol(g, NULL, 10);
-		else if (lookup_id(buf_str(&group), g, strlen(g), ret_gid, NULL) < 0)
+		if (all_digits(g, strlen(g))) {
+			ret->gid = strtol(g, NULL, 10);
+			found = true;
+		}
+		while (!found && next_entry(&group, &pos, f))
+			if (name_is(f[0], g, strlen(g))) {
+				ret->gid = strtol(f[2], NULL, 10);
+				found = true;
+			}
+		if (!found)
 			return err_set(err, -EINVAL, E_CLIENT,
-				       "CannotStartContainerError: unable to find group %s: no "
+				       "CannotStartContainerError: unable to find group %.200s: no "
 				       "matching entries in group file",
 				       g);
+	} else if (name) {
+		/* supplementary groups only with the implicit group (as runc's lookup has them) */
+		while (ret->n_gids < MAX_GROUPS && next_entry(&group, &pos, f))
+			if (member_of(f[3], name))
+				ret->gids[ret->n_gids++] = strtol(f[2], NULL, 10);
 	}
-	if (*ret_uid < 0 || *ret_gid < 0)
-		return err_set(err, -EINVAL, E_CLIENT, "CannotStartContainerError: bad user %s",
-			       user);
+	if (ret->uid > INT32_MAX || ret->gid > INT32_MAX)
+		return err_set(err, -EINVAL, E_CLIENT, "CannotStartContainerError: bad user %.200s",
+			       spec_user);
 	return 0;
 }
 
@@ -323,6 +428,16 @@ static void write_caps(struct jsonw *w, const struct container_spec *spec)
 	jsonw_obj_end(w);
 }
 
+/* An rlimit value: ECS's -1 (and anything negative) is unlimited. */
+static uint64_t rlimit_value(const cJSON *u, const char *key)
+{
+	const cJSON *v = json_get(u, key);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0)
+		return RLIM_INFINITY;
+	return v->valuedouble >= 1.8e19 ? RLIM_INFINITY : (uint64_t)v->valuedouble;
+}
+
 static int write_rlimits(struct jsonw *w, const struct container_spec *spec, struct err *err)
 {
 	const cJSON *ulimits = json_arr(spec->container_def, "ulimits");
@@ -333,22 +448,33 @@ static int write_rlimits(struct jsonw *w, const struct container_spec *spec, str
 	jsonw_arr_begin(w);
 	for (const cJSON *u = ulimits->child; u; u = u->next) {
 		const char *name = json_str(u, "name");
-		char type[32];
-		bool known = false;
+		uint64_t soft = rlimit_value(u, "softLimit"), hard = rlimit_value(u, "hardLimit");
+		struct rlimit own;
+		char type[32], num[32];
+		size_t k;
 
-		for (size_t i = 0; name && i < ARRAY_SIZE(ulimit_names); i++)
-			known = known || !strcmp(ulimit_names[i], name);
-		if (!known)
+		for (k = 0; k < ARRAY_SIZE(ulimits_known); k++)
+			if (name && !strcmp(ulimits_known[k].name, name))
+				break;
+		if (k == ARRAY_SIZE(ulimits_known))
 			return err_set(err, -EINVAL, E_CLIENT,
-				       "CannotCreateContainerError: unknown ulimit '%s'",
+				       "CannotCreateContainerError: unknown ulimit '%.100s'",
 				       name ? name : "");
+		/* without CAP_SYS_RESOURCE a hard limit cannot go up: never ask runc to */
+		if (getrlimit(ulimits_known[k].resource, &own) == 0 &&
+		    own.rlim_max != RLIM_INFINITY && hard > own.rlim_max)
+			hard = own.rlim_max;
+		if (soft > hard)
+			soft = hard;
 		snprintf(type, sizeof(type), "RLIMIT_%s", name);
 		for (char *p = type; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
 		jsonw_obj_begin(w);
 		jsonw_key_str(w, "type", type);
-		jsonw_key_int(w, "soft", json_int(u, "softLimit", 0));
-		jsonw_key_int(w, "hard", json_int(u, "hardLimit", 0));
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)soft);
+		jsonw_key_raw(w, "soft", num, strlen(num));
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)hard);
+		jsonw_key_raw(w, "hard", num, strlen(num));
 		jsonw_obj_end(w);
 	}
 	jsonw_arr_end(w);
@@ -358,7 +484,7 @@ static int write_rlimits(struct jsonw *w, const struct container_spec *spec, str
 /* --- mounts ------------------------------------------------------------ */
 
 static void write_mount(struct jsonw *w, const char *dest, const char *type, const char *source,
-			const char *const *options)
+			const char *const *options, const char *extra)
 {
 	jsonw_obj_begin(w);
 	jsonw_key_str(w, "destination", dest);
@@ -368,80 +494,154 @@ static void write_mount(struct jsonw *w, const char *dest, const char *type, con
 	jsonw_arr_begin(w);
 	for (const char *const *o = options; *o; o++)
 		jsonw_str(w, *o);
+	if (extra)
+		jsonw_str(w, extra);
 	jsonw_arr_end(w);
 	jsonw_obj_end(w);
 }
 
-static void write_mounts(struct jsonw *w, const struct container_spec *spec, const char *bundle_dir,
-			 bool host_net)
+/* Whether p is an absolute path without "." or ".." components. */
+static bool clean_abs_path(const char *p)
+{
+	if (!p || p[0] != '/')
+		return false;
+	for (const char *c = p + 1; *c;) {
+		const char *slash = strchr(c, '/');
+		size_t n = slash ? (size_t)(slash - c) : strlen(c);
+
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		c += n + (slash ? 1 : 0);
+	}
+	return true;
+}
+
+/* linuxParameters.tmpfs: [{containerPath, size (MiB), mountOptions}] */
+static int write_tmpfs(struct jsonw *w, const cJSON *lp, struct err *err)
+{
+	static const char *const dflt[] = { "nosuid", "nodev", "noexec", NULL };
+
+	for (const cJSON *t = json_arr(lp, "tmpfs") ? json_arr(lp, "tmpfs")->child : NULL; t;
+	     t = t->next) {
+		const char *dest = json_str(t, "containerPath");
+		const cJSON *opts = json_arr(t, "mountOptions");
+		char size[48];
+
+		if (!clean_abs_path(dest))
+			return err_set(
+				err, -EINVAL, E_CLIENT,
+				"CannotCreateContainerError: bad tmpfs containerPath '%.200s'",
+				dest ? dest : "");
+		snprintf(size, sizeof(size), "size=%lldm", (long long)json_int(t, "size", 64));
+		jsonw_obj_begin(w);
+		jsonw_key_str(w, "destination", dest);
+		jsonw_key_str(w, "type", "tmpfs");
+		jsonw_key_str(w, "source", "tmpfs");
+		jsonw_key(w, "options");
+		jsonw_arr_begin(w);
+		if (opts && opts->child)
+			write_strings(w, opts);
+		else
+			for (const char *const *o = dflt; *o; o++)
+				jsonw_str(w, *o);
+		jsonw_str(w, size);
+		jsonw_arr_end(w);
+		jsonw_obj_end(w);
+	}
+	return 0;
+}
+
+static int write_mounts(struct jsonw *w, const struct container_spec *spec, const char *bundle_dir,
+			bool privileged, struct err *err)
 {
 	static const char *const proc[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const dev[] = { "nosuid", "strictatime", "mode=755", "size=65536k",
 					   NULL };
 	static const char *const pts[] = { "nosuid",	"noexec", "newinstance", "ptmxmode=0666",
 					   "mode=0620", "gid=5",  NULL };
-	static const char *const shm[] = { "nosuid",	"noexec",      "nodev",
-					   "mode=1777", "size=65536k", NULL };
+	static const char *const shm[] = { "nosuid", "noexec", "nodev", "mode=1777", NULL };
 	static const char *const mqueue[] = { "nosuid", "noexec", "nodev", NULL };
-	static const char *const sys[] = { "nosuid", "noexec", "nodev", "ro", NULL };
-	static const char *const sys_bind[] = { "rbind", "nosuid", "noexec", "nodev", "ro", NULL };
+	static const char *const sys[] = { "nosuid", "noexec", "nodev", NULL };
+	static const char *const sys_bind[] = { "rbind", "nosuid", "noexec", "nodev", NULL };
 	static const char *const file[] = { "rbind", "rprivate", NULL };
 	static const char *const files[] = { "hosts", "hostname", "resolv.conf" };
+	const cJSON *lp = json_obj(spec->container_def, "linuxParameters");
+	int64_t shm_mib = json_int(lp, "sharedMemorySize", 64);
+	const char *sys_mode = privileged ? "rw" : "ro";
 	_cleanup_buf_ struct buf src = BUF_INIT, dst = BUF_INIT;
+	char shm_size[48];
+	int r;
 
+	snprintf(shm_size, sizeof(shm_size), "size=%lldm", (long long)(shm_mib > 0 ? shm_mib : 64));
 	jsonw_key(w, "mounts");
 	jsonw_arr_begin(w);
-	write_mount(w, "/proc", "proc", "proc", proc);
-	write_mount(w, "/dev", "tmpfs", "tmpfs", dev);
-	write_mount(w, "/dev/pts", "devpts", "devpts", pts);
-	write_mount(w, "/dev/shm", "tmpfs", "shm", shm);
-	write_mount(w, "/dev/mqueue", "mqueue", "mqueue", mqueue);
+	write_mount(w, "/proc", "proc", "proc", proc, NULL);
+	write_mount(w, "/dev", "tmpfs", "tmpfs", dev, NULL);
+	write_mount(w, "/dev/pts", "devpts", "devpts", pts, NULL);
+	write_mount(w, "/dev/shm", "tmpfs", "shm", shm, shm_size);
+	write_mount(w, "/dev/mqueue", "mqueue", "mqueue", mqueue, NULL);
 	/* sysfs cannot be mounted afresh in the host's network namespace: bind it */
-	if (host_net)
-		write_mount(w, "/sys", "bind", "/sys", sys_bind);
+	if (spec->network == CONTAINER_NET_HOST)
+		write_mount(w, "/sys", "bind", "/sys", sys_bind, sys_mode);
 	else
-		write_mount(w, "/sys", "sysfs", "sysfs", sys);
+		write_mount(w, "/sys", "sysfs", "sysfs", sys, sys_mode);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		buf_reset(&src);
 		buf_reset(&dst);
 		buf_printf(&src, "%s/%s", bundle_dir, files[i]);
 		buf_printf(&dst, "/etc/%s", files[i]);
-		write_mount(w, buf_str(&dst), "bind", buf_str(&src), file);
+		write_mount(w, buf_str(&dst), "bind", buf_str(&src), file, NULL);
 	}
+	r = write_tmpfs(w, lp, err);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < spec->n_mounts; i++) {
-		static const char *const rw[] = { "rbind", "rprivate", NULL };
-		static const char *const ro[] = { "rbind", "rprivate", "ro", NULL };
+		const struct container_mount *m = &spec->mounts[i];
 
-		write_mount(w, spec->mounts[i].destination, "bind", spec->mounts[i].source,
-			    spec->mounts[i].readonly ? ro : rw);
+		if (!m->source || m->source[0] != '/' || !clean_abs_path(m->destination))
+			return err_set(err, -EINVAL, E_CLIENT,
+				       "CannotCreateContainerError: bad mount '%.200s' -> '%.200s'",
+				       m->source ? m->source : "",
+				       m->destination ? m->destination : "");
+		write_mount(w, m->destination, "bind", m->source, file, m->readonly ? "ro" : "rw");
 	}
 	jsonw_arr_end(w);
+	return 0;
 }
 
 /* --- resources and namespaces ------------------------------------------ */
 
-static void write_resources(struct jsonw *w, const cJSON *def)
+static void write_resources(struct jsonw *w, const cJSON *def, bool privileged)
 {
+	const cJSON *lp = json_obj(def, "linuxParameters");
 	int64_t memory = json_int(def, "memory", 0);
 	int64_t reservation = json_int(def, "memoryReservation", 0);
 	int64_t cpu = json_int(def, "cpu", 0);
+	int64_t max_swap = json_int(lp, "maxSwap", -1);
+	int64_t swappiness = json_int(lp, "swappiness", -1);
 
 	jsonw_key(w, "resources");
 	jsonw_obj_begin(w);
+	/* deny every device but those runc always allows (null, zero, tty, ...) */
 	jsonw_key(w, "devices");
 	jsonw_arr_begin(w);
 	jsonw_obj_begin(w);
-	jsonw_key_bool(w, "allow", false);
+	jsonw_key_bool(w, "allow", privileged);
 	jsonw_key_str(w, "access", "rwm");
 	jsonw_obj_end(w);
 	jsonw_arr_end(w);
-	if (memory > 0 || reservation > 0) {
+	if (memory > 0 || reservation > 0 || swappiness >= 0) {
 		jsonw_key(w, "memory");
 		jsonw_obj_begin(w);
 		if (memory > 0)
-			jsonw_key_int(w, "limit", memory * 1024 * 1024);
+			jsonw_key_int(w, "limit", memory * MIB);
 		if (reservation > 0)
-			jsonw_key_int(w, "reservation", reservation * 1024 * 1024);
+			jsonw_key_int(w, "reservation", reservation * MIB);
+		/* runc's swap is memory + swap, as Docker's --memory-swap */
+		if (memory > 0 && max_swap >= 0)
+			jsonw_key_int(w, "swap", (memory + max_swap) * MIB);
+		if (swappiness >= 0 && swappiness <= 100)
+			jsonw_key_int(w, "swappiness", swappiness);
 		jsonw_obj_end(w);
 	}
 	if (json_has(def, "cpu")) {
@@ -483,6 +683,46 @@ static void write_paths(struct jsonw *w, const char *key, const char *const *pat
 	jsonw_arr_end(w);
 }
 
+/* An object of the string members of obj's array key's {name-key: value-key} entries. */
+static void write_string_map(struct jsonw *w, const char *key, const cJSON *obj)
+{
+	if (!cJSON_IsObject(obj) || !obj->child)
+		return;
+	jsonw_key(w, key);
+	jsonw_obj_begin(w);
+	for (const cJSON *e = obj->child; e; e = e->next)
+		if (cJSON_IsString(e) && e->string)
+			jsonw_key_str(w, e->string, e->valuestring);
+	jsonw_obj_end(w);
+}
+
+/* systemControls: [{namespace, value}] as linux.sysctl. */
+static void write_sysctls(struct jsonw *w, const cJSON *def)
+{
+	const cJSON *sc = json_arr(def, "systemControls");
+
+	if (!sc || !sc->child)
+		return;
+	jsonw_key(w, "sysctl");
+	jsonw_obj_begin(w);
+	for (const cJSON *e = sc->child; e; e = e->next)
+		if (json_str(e, "namespace") && json_str(e, "value"))
+			jsonw_key_str(w, json_str(e, "namespace"), json_str(e, "value"));
+	jsonw_obj_end(w);
+}
+
+/* The container's hostname: the spec's, the definition's, else the id's first 12 characters. */
+static void hostname_of(const struct container_spec *spec, char out[65])
+{
+	const char *name =
+		spec->hostname ? spec->hostname : json_str(spec->container_def, "hostname");
+
+	if (name && *name)
+		snprintf(out, 65, "%.64s", name);
+	else
+		snprintf(out, 65, "%.12s", spec->id);
+}
+
 int container_bundle_config(const struct container_spec *spec, const char *bundle_dir,
 			    const char *rootfs, struct buf *ret, struct err *err)
 {
@@ -492,21 +732,22 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	const cJSON *img_user = image_field(spec->image_config, "User");
 	const cJSON *img_cwd = image_field(spec->image_config, "WorkingDir");
 	bool privileged = json_bool(def, "privileged", false);
-	char hostname[CONTAINER_ID_MAX + 1];
-	long uid, gid;
+	_cleanup_buf_ struct buf cwd_abs = BUF_INIT;
+	char hostname[65], cgroup[CONTAINER_ID_MAX + 16];
+	struct user u;
 	struct jsonw w;
 	int r;
 
-	if (!user && cJSON_IsString(img_user))
+	if ((!user || !*user) && cJSON_IsString(img_user))
 		user = img_user->valuestring;
 	if ((!cwd || !*cwd) && cJSON_IsString(img_cwd) && *img_cwd->valuestring)
 		cwd = img_cwd->valuestring;
 	if (!cwd || !*cwd)
 		cwd = "/";
-	snprintf(hostname, sizeof(hostname), "%.12s", spec->hostname ? spec->hostname : spec->id);
-	if (spec->hostname)
-		snprintf(hostname, sizeof(hostname), "%s", spec->hostname);
-	r = resolve_user(user, rootfs, &uid, &gid, err);
+	/* runc wants it absolute; Docker takes a relative one from /. */
+	buf_printf(&cwd_abs, "%s%s", cwd[0] == '/' ? "" : "/", cwd);
+	hostname_of(spec, hostname);
+	r = resolve_user(user, rootfs, &u, err);
 	if (r < 0)
 		return r;
 
@@ -518,14 +759,21 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	jsonw_key_bool(&w, "terminal", false);
 	jsonw_key(&w, "user");
 	jsonw_obj_begin(&w);
-	jsonw_key_int(&w, "uid", uid);
-	jsonw_key_int(&w, "gid", gid);
+	jsonw_key_int(&w, "uid", u.uid);
+	jsonw_key_int(&w, "gid", u.gid);
+	if (u.n_gids) {
+		jsonw_key(&w, "additionalGids");
+		jsonw_arr_begin(&w);
+		for (size_t i = 0; i < u.n_gids; i++)
+			jsonw_int(&w, u.gids[i]);
+		jsonw_arr_end(&w);
+	}
 	jsonw_obj_end(&w);
 	r = write_args(&w, spec, err);
 	if (r < 0)
 		return r;
 	write_env(&w, spec, hostname);
-	jsonw_key_str(&w, "cwd", cwd);
+	jsonw_key_str(&w, "cwd", buf_str(&cwd_abs));
 	write_caps(&w, spec);
 	r = write_rlimits(&w, spec, err);
 	if (r < 0)
@@ -539,23 +787,77 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	jsonw_key_bool(&w, "readonly", json_bool(def, "readonlyRootFilesystem", false));
 	jsonw_obj_end(&w);
 	jsonw_key_str(&w, "hostname", hostname);
-	write_mounts(&w, spec, bundle_dir, spec->network == CONTAINER_NET_HOST);
+	r = write_mounts(&w, spec, bundle_dir, privileged, err);
+	if (r < 0)
+		return r;
+	write_string_map(&w, "annotations", json_obj(def, "dockerLabels"));
 
 	jsonw_key(&w, "linux");
 	jsonw_obj_begin(&w);
-	{
-		char cgroup[CONTAINER_ID_MAX + 16];
-
-		snprintf(cgroup, sizeof(cgroup), "/berth-%s", spec->id);
-		jsonw_key_str(&w, "cgroupsPath", cgroup);
-	}
-	write_resources(&w, def);
+	snprintf(cgroup, sizeof(cgroup), "/berth/%s", spec->id);
+	jsonw_key_str(&w, "cgroupsPath", cgroup);
+	write_resources(&w, def, privileged);
 	write_namespaces(&w, spec);
+	write_sysctls(&w, def);
 	if (!privileged) {
 		write_paths(&w, "maskedPaths", masked_paths, ARRAY_SIZE(masked_paths));
 		write_paths(&w, "readonlyPaths", readonly_paths, ARRAY_SIZE(readonly_paths));
 	}
 	jsonw_obj_end(&w);
 	jsonw_obj_end(&w);
+	return 0;
+}
+
+/* --- the files bind-mounted into /etc ------------------------------------- */
+
+int container_bundle_files(const struct container_spec *spec, const char *bundle_dir,
+			   struct err *err)
+{
+	_cleanup_buf_ struct buf hosts = BUF_INIT, hostname = BUF_INIT, resolv = BUF_INIT,
+				 path = BUF_INIT;
+	const cJSON *dns = json_arr(spec->container_def, "dnsServers");
+	const cJSON *search = json_arr(spec->container_def, "dnsSearchDomains");
+	const cJSON *extra = json_arr(spec->container_def, "extraHosts");
+	char name[65];
+	struct {
+		const char *file;
+		struct buf *data;
+	} files[] = { { "hosts", &hosts }, { "hostname", &hostname }, { "resolv.conf", &resolv } };
+
+	hostname_of(spec, name);
+	buf_printf(&hostname, "%s\n", name);
+	buf_puts(&hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+	buf_printf(&hosts, "127.0.1.1\t%s\n", name);
+	for (const cJSON *h = extra ? extra->child : NULL; h; h = h->next)
+		if (json_str(h, "ipAddress") && json_str(h, "hostname") &&
+		    !strpbrk(json_str(h, "ipAddress"), " \t\n") &&
+		    !strpbrk(json_str(h, "hostname"), " \t\n"))
+			buf_printf(&hosts, "%s\t%s\n", json_str(h, "ipAddress"),
+				   json_str(h, "hostname"));
+	if (dns && dns->child) {
+		for (const cJSON *d = dns->child; d; d = d->next)
+			if (cJSON_IsString(d) && !strpbrk(d->valuestring, " \t\n"))
+				buf_printf(&resolv, "nameserver %s\n", d->valuestring);
+	} else if (spec->network == CONTAINER_NET_HOST) {
+		fs_read_file("/etc/resolv.conf", 65536, &resolv);
+	}
+	if (search && search->child) {
+		buf_puts(&resolv, "search");
+		for (const cJSON *d = search->child; d; d = d->next)
+			if (cJSON_IsString(d) && !strpbrk(d->valuestring, " \t\n"))
+				buf_printf(&resolv, " %s", d->valuestring);
+		buf_putc(&resolv, '\n');
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		int r;
+
+		buf_reset(&path);
+		buf_printf(&path, "%s/%s", bundle_dir, files[i].file);
+		r = fs_write_atomic(buf_str(&path), buf_str(files[i].data), files[i].data->len);
+		if (r == 0 && chmod(buf_str(&path), 0644) < 0)
+			r = -errno;
+		if (r < 0)
+			return err_set(err, r, E_SERVER, "%s: %s", buf_str(&path), strerror(-r));
+	}
 	return 0;
 }

@@ -1,15 +1,21 @@
 /*
  * runtime.c: a container's life on this host (runtime.h): its directory,
- * root file system and bundle, starting its shim, and reading, stopping
- * and removing it afterwards. The shim itself is shim.c.
+ * root file system (rootfs.c) and bundle (bundle.c), starting its shim,
+ * and reading, waiting for, stopping and removing it afterwards. The shim
+ * itself is shim.c.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <dirent.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/layers.h"
+#include "agent/rootfs.h"
 #include "agent/runtime.h"
 #include "core/cleanup.h"
 #include "core/fs.h"
@@ -32,7 +39,7 @@ extern char **environ;
 #define STATE_FILE_MAX	 65536
 #define KILL_WAIT_MS	 10000
 
-static bool valid_id(const char *id)
+bool container_id_valid(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
 
@@ -92,132 +99,85 @@ static int run_quietly(char *const argv[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* --- the root file system ---------------------------------------------- */
-
-/*
- * Mount the overlay of the layers at dir/rootfs. The lower directories are
- * named relative to the layer store, from a child process that changed
- * into it, so the mount options stay short (the kernel takes one page)
- * whatever the store's path; the agent's own working directory is not
- * touched.
- */
-static int mount_rootfs(const struct container_spec *spec, const char *dir, struct err *err)
-{
-	_cleanup_buf_ struct buf opts = BUF_INIT, layers = BUF_INIT, target = BUF_INIT;
-	pid_t pid;
-	int status;
-
-	buf_printf(&layers, "%s/layers/sha256", spec->layers_dir);
-	buf_puts(&opts, "lowerdir=");
-	for (size_t i = spec->n_layers; i-- > 0;) {
-		const char *d = spec->diff_ids[i];
-
-		if (!layer_digest_valid(d) || !layer_exists(spec->layers_dir, d))
-			return err_set(err, -ENOENT, E_CLIENT,
-				       "CannotCreateContainerError: layer %s is not in the store",
-				       d ? d : "(null)");
-		buf_printf(&opts, "%s%s", i + 1 == spec->n_layers ? "" : ":", d + 7);
-	}
-	buf_printf(&opts, ",upperdir=%s/upper,workdir=%s/work", dir, dir);
-	buf_printf(&target, "%s/rootfs", dir);
-	if (spec->n_layers == 0)
-		return err_set(err, -EINVAL, E_CLIENT,
-			       "CannotCreateContainerError: an image without layers");
-	if (opts.len >= 4000)
-		return err_set(
-			err, -E2BIG, E_CLIENT,
-			"CannotCreateContainerError: too many layers (%zu) for one overlay mount",
-			spec->n_layers);
-	pid = fork();
-	if (pid < 0)
-		return err_set(err, -errno, E_SERVER, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		if (chdir(buf_str(&layers)) < 0 ||
-		    mount("overlay", buf_str(&target), "overlay", 0, buf_str(&opts)) < 0)
-			_exit(errno & 0xff);
-		_exit(0);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_set(err, -errno, E_SERVER, "waitpid: %s", strerror(errno));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		int e = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
-
-		return err_set(err, -e, E_SERVER,
-			       "CannotCreateContainerError: mounting the root: %s", strerror(e));
-	}
-	return 0;
-}
-
-/* --- /etc files -------------------------------------------------------- */
-
-static int write_etc_files(const struct container_spec *spec, const char *dir, struct err *err)
-{
-	_cleanup_buf_ struct buf hosts = BUF_INIT, hostname = BUF_INIT, resolv = BUF_INIT,
-				 path = BUF_INIT;
-	const cJSON *dns = json_arr(spec->container_def, "dnsServers");
-	const cJSON *search = json_arr(spec->container_def, "dnsSearchDomains");
-	const cJSON *extra = json_arr(spec->container_def, "extraHosts");
-	const char *name = json_str(spec->container_def, "hostname");
-	struct {
-		const char *file;
-		struct buf *data;
-	} files[] = { { "hosts", &hosts }, { "hostname", &hostname }, { "resolv.conf", &resolv } };
-
-	if (!name)
-		name = spec->hostname;
-	buf_printf(&hostname, "%.*s\n", name ? 255 : 12, name ? name : spec->id);
-	buf_puts(&hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-	buf_printf(&hosts, "127.0.1.1\t%s", buf_str(&hostname));
-	for (const cJSON *h = extra ? extra->child : NULL; h; h = h->next)
-		if (json_str(h, "ipAddress") && json_str(h, "hostname"))
-			buf_printf(&hosts, "%s\t%s\n", json_str(h, "ipAddress"),
-				   json_str(h, "hostname"));
-	if (dns && dns->child) {
-		for (const cJSON *d = dns->child; d; d = d->next)
-			if (cJSON_IsString(d))
-				buf_printf(&resolv, "nameserver %s\n", d->valuestring);
-	} else if (spec->network == CONTAINER_NET_HOST) {
-		fs_read_file("/etc/resolv.conf", 65536, &resolv);
-	}
-	if (search && search->child) {
-		buf_puts(&resolv, "search");
-		for (const cJSON *d = search->child; d; d = d->next)
-			if (cJSON_IsString(d))
-				buf_printf(&resolv, " %s", d->valuestring);
-		buf_putc(&resolv, '\n');
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-		int r;
-
-		buf_reset(&path);
-		buf_printf(&path, "%s/%s", dir, files[i].file);
-		r = fs_write_atomic(buf_str(&path), files[i].data->data ? files[i].data->data : "",
-				    files[i].data->len);
-		if (r == 0)
-			chmod(buf_str(&path), 0644);
-		if (r < 0)
-			return err_set(err, r, E_SERVER, "%s: %s", buf_str(&path), strerror(-r));
-	}
-	return 0;
-}
-
 /* --- removing ---------------------------------------------------------- */
 
-static void remove_tree(const char *dir)
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	fs_remove_tree(dir);
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* Undo the root mount and remove the directory. */
-static void teardown(const char *dir)
+/* Remove the tree at dir, never crossing into a mount (a root still mounted stays). */
+static int remove_tree(const char *dir)
 {
-	_cleanup_buf_ struct buf rootfs = BUF_INIT;
+	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
 
-	buf_printf(&rootfs, "%s/rootfs", dir);
-	if (umount2(buf_str(&rootfs), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		log_warn("runtime: unmounting %s: %s", buf_str(&rootfs), strerror(errno));
-	remove_tree(dir);
+/*
+ * Remove what runc may have left of the container's cgroup /berth/ID in
+ * each mounted hierarchy (it removes it itself when it deletes the
+ * container; a runtime killed half-way may not have): processes still in
+ * it are killed first.
+ */
+static void remove_cgroups(const char *id)
+{
+	_cleanup_buf_ struct buf info = BUF_INIT;
+	char *save = NULL;
+	int lock = open(CONTAINER_CGROUP_LOCK, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* the parents too, unless a container's cgroup is being made right now */
+	bool parents = lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0;
+
+	if (fs_read_file("/proc/self/mountinfo", 1 << 20, &info) < 0 || !info.data)
+		return;
+	for (char *line = strtok_r(info.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		_cleanup_buf_ struct buf path = BUF_INIT, procs = BUF_INIT;
+		char *f[5] = { NULL }, *p = line, *sep = strstr(line, " - ");
+
+		if (!sep || (!startswith(sep, " - cgroup ") && !startswith(sep, " - cgroup2 ")))
+			continue;
+		for (int i = 0; i < 5 && p; i++) {
+			f[i] = p;
+			p = strchr(p, ' ');
+			if (p)
+				*p++ = 0;
+		}
+		if (!f[4])
+			continue;
+		buf_printf(&path, "%s/berth/%s", f[4], id);
+		for (int attempt = 0; attempt < 50; attempt++) {
+			if (rmdir(buf_str(&path)) == 0 || errno == ENOENT)
+				break;
+			if (errno != EBUSY)
+				break;
+			buf_reset(&procs);
+			{
+				_cleanup_buf_ struct buf file = BUF_INIT;
+				char *s2 = NULL;
+
+				buf_printf(&file, "%s/cgroup.procs", buf_str(&path));
+				if (fs_read_file(buf_str(&file), 1 << 20, &procs) == 0 &&
+				    procs.data)
+					for (char *l = strtok_r(procs.data, "\n", &s2); l;
+					     l = strtok_r(NULL, "\n", &s2))
+						kill((pid_t)strtol(l, NULL, 10), SIGKILL);
+			}
+			sleep_ms(POLL_MS);
+		}
+		/* fails (EBUSY) while other containers use it */
+		if (parents && path.len > strlen(id) + 1) {
+			path.len -= strlen(id) + 1;
+			path.data[path.len] = 0;
+			rmdir(buf_str(&path));
+		}
+	}
+	if (lock >= 0)
+		close(lock); /* and so unlocked */
 }
 
 /* --- state files ------------------------------------------------------- */
@@ -232,27 +192,56 @@ static cJSON *read_json(const char *dir, const char *name)
 	return cJSON_ParseWithLength(data.data, data.len);
 }
 
+/* Whether pid runs and its NUL-separated command line holds the argument arg. */
+static bool process_has_arg(long pid, const char *arg)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, cmdline = BUF_INIT;
+
+	if (pid <= 0)
+		return false;
+	buf_printf(&path, "/proc/%ld/cmdline", pid);
+	if (fs_read_file(buf_str(&path), 65536, &cmdline) < 0 || !cmdline.data)
+		return false;
+	for (size_t off = 0; off < cmdline.len; off += strlen(cmdline.data + off) + 1)
+		if (!strcmp(cmdline.data + off, arg))
+			return true;
+	return false;
+}
+
 /* Whether the shim of the container in dir still runs. */
 static bool shim_alive(const char *dir, const char *id)
 {
-	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT, cmdline = BUF_INIT;
-	long pid;
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
 
 	buf_printf(&path, "%s/shim.pid", dir);
 	if (fs_read_file(buf_str(&path), 64, &data) < 0 || !data.data)
 		return false;
-	pid = strtol(data.data, NULL, 10);
+	return process_has_arg(strtol(data.data, NULL, 10), id);
+}
+
+/* Whether pid is a process of container id (it is in its cgroup). */
+static bool in_container(pid_t pid, const char *id)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT, want = BUF_INIT;
+
 	if (pid <= 0)
 		return false;
-	buf_printf(&cmdline, "/proc/%ld/cmdline", pid);
-	buf_reset(&path);
-	if (fs_read_file(buf_str(&cmdline), 65536, &path) < 0 || !path.data)
+	buf_printf(&path, "/proc/%d/cgroup", (int)pid);
+	if (fs_read_file(buf_str(&path), 65536, &data) < 0 || !data.data)
 		return false;
-	/* the cmdline is NUL-separated: look for the id among the arguments */
-	for (size_t off = 0; off < path.len; off += strlen(path.data + off) + 1)
-		if (!strcmp(path.data + off, id))
-			return true;
-	return false;
+	buf_printf(&want, "/berth/%s\n", id);
+	return strstr(data.data, buf_str(&want)) != NULL;
+}
+
+static void read_exit(const cJSON *exited, struct container_state *ret)
+{
+	ret->exited = true;
+	ret->running = false;
+	ret->exit_code = (int)json_int(exited, "exitCode", -1);
+	ret->signal = (int)json_int(exited, "signal", 0);
+	ret->oom_killed = json_bool(exited, "oomKilled", false);
+	ret->finished_at_ms = json_int(exited, "finishedAt", 0);
+	snprintf(ret->reason, sizeof(ret->reason), "%s", json_str(exited, "reason") ?: "");
 }
 
 int container_state(const char *state_dir, const char *id, struct container_state *ret,
@@ -263,7 +252,7 @@ int container_state(const char *state_dir, const char *id, struct container_stat
 	struct stat st;
 
 	memset(ret, 0, sizeof(*ret));
-	if (!valid_id(id))
+	if (!container_id_valid(id))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad container id");
 	container_dir(state_dir, id, &dir);
 	if (stat(buf_str(&dir), &st) < 0)
@@ -275,30 +264,92 @@ int container_state(const char *state_dir, const char *id, struct container_stat
 		ret->started_at_ms = json_int(started, "startedAt", 0);
 	}
 	if (exited) {
-		ret->exited = true;
-		ret->exit_code = (int)json_int(exited, "exitCode", -1);
-		ret->finished_at_ms = json_int(exited, "finishedAt", 0);
-		snprintf(ret->reason, sizeof(ret->reason), "%s", json_str(exited, "reason") ?: "");
+		read_exit(exited, ret);
 		return 0;
 	}
-	if (!shim_alive(buf_str(&dir), id)) {
-		/* read again: the shim may have written its exit file and gone just now */
-		cJSON_Delete(exited);
-		exited = read_json(buf_str(&dir), "exit");
-		if (exited) {
-			ret->exited = true;
-			ret->exit_code = (int)json_int(exited, "exitCode", -1);
-			ret->finished_at_ms = json_int(exited, "finishedAt", 0);
-			snprintf(ret->reason, sizeof(ret->reason), "%s",
-				 json_str(exited, "reason") ?: "");
-			return 0;
-		}
-		ret->exited = true;
-		ret->exit_code = -1;
-		snprintf(ret->reason, sizeof(ret->reason),
-			 "the container's monitor (berth shim) ended without recording its exit");
+	if (shim_alive(buf_str(&dir), id)) {
+		ret->running = ret->pid > 0;
+		return 0;
 	}
+	/* read again: the shim may have written its exit file and gone just now */
+	exited = read_json(buf_str(&dir), "exit");
+	if (exited) {
+		read_exit(exited, ret);
+		return 0;
+	}
+	if (in_container(ret->pid, id)) {
+		/* the shim is gone (killed) but the container runs on, unwatched */
+		ret->running = true;
+		return 0;
+	}
+	ret->exited = true;
+	ret->exit_code = -1;
+	snprintf(ret->reason, sizeof(ret->reason),
+		 ret->pid > 0 ? "the container's monitor (berth shim) ended without recording its "
+				"exit: exit code unknown"
+			      : "the container's monitor (berth shim) ended before the container "
+				"started");
 	return 0;
+}
+
+int container_wait(const char *state_dir, const char *id, int timeout_ms,
+		   struct container_state *ret, struct err *err)
+{
+	_cleanup_buf_ struct buf dir = BUF_INIT;
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	int fd, r;
+
+	if (!container_id_valid(id))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad container id");
+	container_dir(state_dir, id, &dir);
+	fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	/* the exit file is renamed into place; a failed watch falls back to polling */
+	if (fd >= 0 && inotify_add_watch(fd, buf_str(&dir), IN_MOVED_TO | IN_CREATE) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left;
+		char drain[4096];
+
+		r = container_state(state_dir, id, ret, err);
+		if (r < 0 || ret->exited)
+			break;
+		left = deadline - now_ms();
+		if (left <= 0)
+			break;
+		/* look again at least every 200 ms: a shim that dies writes nothing */
+		if (fd >= 0) {
+			if (poll(&p, 1, left < 200 ? (int)left : 200) > 0)
+				while (read(fd, drain, sizeof(drain)) > 0)
+					;
+		} else {
+			sleep_ms(left < POLL_MS ? left : POLL_MS);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int container_list(const char *state_dir, int (*fn)(const char *id, void *userdata), void *userdata,
+		   struct err *err)
+{
+	DIR *d = opendir(state_dir);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(err, -errno, E_SERVER, "%s: %s", state_dir, strerror(errno));
+	}
+	while (r == 0 && (de = readdir(d)))
+		if (container_id_valid(de->d_name) && de->d_type == DT_DIR)
+			r = fn(de->d_name, userdata);
+	closedir(d);
+	return r;
 }
 
 /* --- starting ---------------------------------------------------------- */
@@ -343,12 +394,11 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 	_cleanup_buf_ struct buf dir = BUF_INIT, path = BUF_INIT, config = BUF_INIT,
 				 root = BUF_INIT;
 	const char *runtime = spec->runtime ? spec->runtime : "runc";
-	static const char *const subdirs[] = { "rootfs", "upper", "work" };
 	int64_t deadline;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
-	if (!valid_id(spec->id))
+	if (!container_id_valid(spec->id))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad container id '%s'",
 			       spec->id ? spec->id : "");
 	container_dir(state_dir, spec->id, &dir);
@@ -360,22 +410,12 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 		return err_set(err, r, E_CLIENT, "container %s exists already", spec->id);
 	if (r < 0)
 		return err_set(err, r, E_SERVER, "%s: %s", buf_str(&dir), strerror(-r));
-	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
-		buf_reset(&path);
-		buf_printf(&path, "%s/%s", buf_str(&dir), subdirs[i]);
-		if (mkdir(buf_str(&path), 0755) < 0) {
-			r = err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&path),
-				    strerror(errno));
-			goto fail;
-		}
-	}
-	r = mount_rootfs(spec, buf_str(&dir), err);
-	if (r < 0)
-		goto fail_dir;
-	r = write_etc_files(spec, buf_str(&dir), err);
+	r = rootfs_mount(buf_str(&dir), spec->layers_dir, spec->diff_ids, spec->n_layers, err);
 	if (r < 0)
 		goto fail;
-	buf_reset(&path);
+	r = container_bundle_files(spec, buf_str(&dir), err);
+	if (r < 0)
+		goto fail;
 	buf_printf(&path, "%s/rootfs", buf_str(&dir));
 	r = container_bundle_config(spec, buf_str(&dir), buf_str(&path), &config, err);
 	if (r < 0)
@@ -422,22 +462,25 @@ fail : {
 	container_remove(state_dir, spec->id, &ignored);
 }
 	return r;
-fail_dir:
-	remove_tree(buf_str(&dir));
-	return r;
 }
 
 /* --- stopping and removing --------------------------------------------- */
 
+/* The runtime binary that runs container dir (recorded by its shim). */
+static void runtime_of(const char *dir, struct buf *out)
+{
+	_cleanup_json_ cJSON *meta = read_json(dir, "started");
+
+	buf_puts(out, json_str(meta, "runtime") ? json_str(meta, "runtime") : "runc");
+}
+
 static int runtime_kill(const char *state_dir, const char *id, const char *sig)
 {
 	_cleanup_buf_ struct buf root = BUF_INIT, dir = BUF_INIT, runtime = BUF_INIT;
-	_cleanup_json_ cJSON *meta = NULL;
 
 	runtime_root(state_dir, &root);
 	container_dir(state_dir, id, &dir);
-	meta = read_json(buf_str(&dir), "started");
-	buf_puts(&runtime, json_str(meta, "runtime") ? json_str(meta, "runtime") : "runc");
+	runtime_of(buf_str(&dir), &runtime);
 	char *argv[] = { runtime.data, "--root", root.data, "kill", (char *)id, (char *)sig, NULL };
 
 	return run_quietly(argv);
@@ -446,18 +489,10 @@ static int runtime_kill(const char *state_dir, const char *id, const char *sig)
 /* Wait up to ms for the container to have exited. */
 static bool wait_exit(const char *state_dir, const char *id, int64_t ms)
 {
-	int64_t deadline = now_ms() + ms;
+	struct container_state st;
+	struct err err = ERR_INIT;
 
-	for (;;) {
-		struct container_state st;
-		struct err err = ERR_INIT;
-
-		if (container_state(state_dir, id, &st, &err) < 0 || st.exited)
-			return true;
-		if (now_ms() >= deadline)
-			return false;
-		sleep_ms(POLL_MS);
-	}
+	return container_wait(state_dir, id, (int)ms, &st, &err) < 0 || st.exited;
 }
 
 int container_stop(const char *state_dir, const char *id, int timeout_s, struct err *err)
@@ -469,10 +504,15 @@ int container_stop(const char *state_dir, const char *id, int timeout_s, struct 
 		return r;
 	if (st.exited)
 		return 0;
+	if (timeout_s < 0)
+		timeout_s = CONTAINER_STOP_TIMEOUT_DEFAULT;
 	runtime_kill(state_dir, id, "TERM");
 	if (wait_exit(state_dir, id, (int64_t)timeout_s * 1000))
 		return 0;
 	runtime_kill(state_dir, id, "KILL");
+	/* a container whose shim is gone is not known to runc's kill by its state alone */
+	if (container_state(state_dir, id, &st, err) == 0 && st.running && in_container(st.pid, id))
+		kill(st.pid, SIGKILL);
 	if (wait_exit(state_dir, id, KILL_WAIT_MS))
 		return 0;
 	return err_set(err, -ETIMEDOUT, E_SERVER, "container %s did not exit after SIGKILL", id);
@@ -481,7 +521,6 @@ int container_stop(const char *state_dir, const char *id, int timeout_s, struct 
 int container_remove(const char *state_dir, const char *id, struct err *err)
 {
 	_cleanup_buf_ struct buf dir = BUF_INIT, root = BUF_INIT, runtime = BUF_INIT;
-	_cleanup_json_ cJSON *meta = NULL;
 	struct container_state st;
 	int r = container_state(state_dir, id, &st, err);
 
@@ -491,14 +530,25 @@ int container_remove(const char *state_dir, const char *id, struct err *err)
 	runtime_root(state_dir, &root);
 	if (!st.exited) {
 		runtime_kill(state_dir, id, "KILL");
+		if (st.pid > 0 && in_container(st.pid, id))
+			kill(st.pid, SIGKILL);
 		wait_exit(state_dir, id, KILL_WAIT_MS);
 	}
-	meta = read_json(buf_str(&dir), "started");
-	buf_puts(&runtime, json_str(meta, "runtime") ? json_str(meta, "runtime") : "runc");
+	/* let the shim finish (it has runc delete the container, then ends) */
+	for (int64_t end = now_ms() + KILL_WAIT_MS;
+	     shim_alive(buf_str(&dir), id) && now_ms() < end;)
+		sleep_ms(POLL_MS);
+	runtime_of(buf_str(&dir), &runtime);
 	char *argv[] = { runtime.data, "--root", root.data, "delete", "--force", (char *)id, NULL };
 
 	run_quietly(argv);
-	teardown(buf_str(&dir));
+	remove_cgroups(id);
+	r = rootfs_unmount(buf_str(&dir), err);
+	if (r < 0)
+		return r;
+	r = remove_tree(buf_str(&dir));
+	if (r < 0)
+		return err_set(err, r, E_SERVER, "removing %s: %s", buf_str(&dir), strerror(-r));
 	return 0;
 }
 
@@ -514,7 +564,7 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 	pid_t pid;
 	int status, r;
 
-	if (!valid_id(id))
+	if (!container_id_valid(id))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad container id");
 	container_dir(state_dir, id, &dir);
 	meta = read_json(buf_str(&dir), "started");

@@ -10,8 +10,13 @@
  *      `exit` with the runtime's own words when it could not start it);
  *   3. copies every line the container writes to `log` until both pipes
  *      close and the container's process has been reaped;
- *   4. writes `exit` (exit code, 128+N for a death by signal N), has the
- *      runtime delete the container, and ends.
+ *   4. writes `exit` (exit code, 128+N for a death by signal N, the
+ *      signal, and whether the kernel's OOM killer struck, read from the
+ *      container's memory cgroup before it goes), has the runtime delete
+ *      the container, and ends.
+ *
+ * The runtime (and so the container) starts with every signal at its
+ * default disposition and none blocked, whatever the shim itself ignores.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,11 +35,14 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/jsonw.h"
 #include "core/util.h"
 #include "core/banned.h"
 
-#define LINE_MAX_BYTES (16 * 1024)
+#define LINE_MAX_BYTES CONTAINER_LOG_LINE_MAX
+/* How long output may still come once the container's first process is reaped. */
+#define DRAIN_GRACE_MS 2000
 
 struct stream {
 	const char *name; /* "stdout" or "stderr" */
@@ -52,7 +61,61 @@ struct shim {
 	pid_t container;		     /* the container's first process */
 	bool container_reaped;
 	int container_status;
+	char oom_file[512]; /* memory.oom_control (v1) or memory.events (v2), or "" */
 };
+
+/* The length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+
+	if (len == 0 || len > n)
+		return 0;
+	for (size_t k = 1; k < len; k++)
+		if ((s[k] & 0xC0) != 0x80)
+			return 0;
+	/* no overlong forms, surrogates or code points past U+10FFFF */
+	if ((len == 2 && c < 0xC2) || (len == 3 && c == 0xE0 && s[1] < 0xA0) ||
+	    (len == 3 && c == 0xED && s[1] >= 0xA0) || (len == 4 && c == 0xF0 && s[1] < 0x90) ||
+	    (len == 4 && (c > 0xF4 || (c == 0xF4 && s[1] >= 0x90))))
+		return 0;
+	return len;
+}
+
+/* line as a JSON string, bytes that are not UTF-8 written as U+FFFD. */
+static void escape_line(struct buf *out, const unsigned char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0, run = 0;
+
+	buf_putc(out, '"');
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t len = utf8_len(s + i, n - i);
+
+		if (len > 1 || (len == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+			i += len;
+			continue;
+		}
+		buf_append(out, s + run, i - run);
+		if (len == 0) {
+			buf_puts(out, "\\ufffd");
+		} else if (c == '"' || c == '\\') {
+			buf_putc(out, '\\');
+			buf_putc(out, (char)c);
+		} else if (c == '\t') {
+			buf_puts(out, "\\t");
+		} else if (c == '\r') {
+			buf_puts(out, "\\r");
+		} else {
+			buf_printf(out, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+		}
+		run = ++i;
+	}
+	buf_append(out, s + run, n - run);
+	buf_putc(out, '"');
+}
 
 static void write_record(struct shim *s, const char *stream, const char *line, size_t n)
 {
@@ -60,7 +123,7 @@ static void write_record(struct shim *s, const char *stream, const char *line, s
 	ssize_t w;
 
 	buf_printf(&rec, "{\"t\":%lld,\"s\":\"%s\",\"l\":", (long long)now_ms(), stream);
-	json_escape(&rec, line, n);
+	escape_line(&rec, (const unsigned char *)line, n);
 	buf_puts(&rec, "}\n");
 	for (size_t off = 0; off < rec.len; off += (size_t)w) {
 		w = write(s->log_fd, rec.data + off, rec.len - off);
@@ -85,19 +148,25 @@ static void drain_lines(struct shim *s, struct stream *st, bool flush)
 {
 	size_t start = 0;
 
-	if (!st->pending.data)
-		return;
+	if (st->pending.len == 0)
+		return; /* and pending.data may still be NULL */
 	for (;;) {
 		const char *base = st->pending.data + start;
 		size_t left = st->pending.len - start;
 		const char *nl = left ? memchr(base, '\n', left) : NULL;
 
-		if (nl) {
+		if (nl && (size_t)(nl - base) <= LINE_MAX_BYTES) {
 			write_record(s, st->name, base, (size_t)(nl - base));
 			start += (size_t)(nl - base) + 1;
 		} else if (left >= LINE_MAX_BYTES) {
-			write_record(s, st->name, base, LINE_MAX_BYTES);
-			start += LINE_MAX_BYTES;
+			size_t cut = LINE_MAX_BYTES;
+
+			/* do not cut a UTF-8 sequence in two */
+			while (cut > LINE_MAX_BYTES - 3 &&
+			       ((unsigned char)base[cut] & 0xC0) == 0x80)
+				cut--;
+			write_record(s, st->name, base, cut);
+			start += cut;
 		} else {
 			if (flush && left)
 				write_record(s, st->name, base, left), start += left;
@@ -165,6 +234,22 @@ static void reap(struct shim *s)
 	}
 }
 
+/*
+ * Every signal back to its default disposition and none blocked: what the
+ * shim ignores (SIGPIPE, SIGINT, SIGHUP, SIGTERM) must not reach the
+ * container, and an exec keeps ignored signals ignored.
+ */
+static void default_signals(void)
+{
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* Run the runtime with args, the container's pipes as its stdout and stderr; its status. */
 static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 {
@@ -178,6 +263,7 @@ static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
 
+		default_signals();
 		dup2(devnull, 0);
 		dup2(out_w, 1);
 		dup2(err_w, 2);
@@ -210,63 +296,88 @@ static void write_state(struct shim *s, const char *name, const struct buf *data
 	fs_write_atomic(buf_str(&path), data->data, data->len);
 }
 
-/* The runtime's message from one of its JSON log lines on stderr, or the line as it is. */
+/*
+ * The runtime's message from its last line on stderr: runc writes
+ * `time="..." level=error msg="..."` with the message's quotes escaped.
+ */
 static void runtime_reason(const struct shim *s, struct buf *out)
 {
 	const char *msg = strstr(s->last_err, "msg=\"");
 
 	buf_puts(out, "CannotStartContainerError: ");
-	if (msg) {
-		const char *end = strrchr(msg + 5, '"');
-
-		buf_append(out, msg + 5, end ? (size_t)(end - msg - 5) : strlen(msg + 5));
-	} else {
+	if (!msg) {
 		buf_puts(out, s->last_err[0] ? s->last_err : "the runtime failed");
+		return;
+	}
+	for (const char *p = msg + 5; *p && *p != '"'; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		buf_putc(out, *p);
 	}
 }
-
-/* ECS's words for a container the kernel killed for its memory limit. */
-#define OOM_REASON "OutOfMemoryError: Container killed due to memory usage"
 
 /*
- * Whether the kernel's OOM killer acted in the container's cgroup:
- * memory.oom_control's oom_kill (cgroup v1) or memory.events' oom_kill
- * (cgroup v2, alone or beside v1 under unified/).
+ * Find the file of the container's memory cgroup that counts OOM kills:
+ * memory.oom_control in cgroup v1's memory hierarchy, else memory.events
+ * in the unified (v2) one. The cgroup is config.json's cgroupsPath, under
+ * the hierarchy's root; which hierarchy, the shim's own /proc/self/cgroup
+ * tells (the container's own may be gone already when it died at once).
  */
-static bool oom_killed(const struct shim *s)
+static void find_oom_file(struct shim *s)
 {
-	static const struct {
-		const char *dir, *file;
-	} files[] = {
-		{ "/sys/fs/cgroup/memory", "memory.oom_control" },
-		{ "/sys/fs/cgroup", "memory.events" },
-		{ "/sys/fs/cgroup/unified", "memory.events" },
-	};
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT, mine = BUF_INIT;
+	cJSON *config;
+	const char *cg;
 
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
-		const char *p;
-
-		buf_printf(&path, "%s/berth-%s/%s", files[i].dir, s->id, files[i].file);
-		if (fs_read_file(buf_str(&path), 65536, &data) < 0 || !data.data)
-			continue;
-		p = strstr(data.data, "oom_kill ");
-		if (p && strtol(p + 9, NULL, 10) > 0)
-			return true;
+	buf_printf(&path, "%s/config.json", s->dir);
+	if (fs_read_file(buf_str(&path), 1 << 20, &data) < 0 || !data.data)
+		return;
+	config = cJSON_ParseWithLength(data.data, data.len);
+	cg = json_str(json_obj(config, "linux"), "cgroupsPath");
+	if (cg && cg[0] == '/' && fs_read_file("/proc/self/cgroup", 65536, &mine) == 0) {
+		if (strstr(buf_str(&mine), ":memory:") || strstr(buf_str(&mine), ",memory:"))
+			snprintf(s->oom_file, sizeof(s->oom_file),
+				 "/sys/fs/cgroup/memory%s/memory.oom_control", cg);
+		else
+			snprintf(s->oom_file, sizeof(s->oom_file), "/sys/fs/cgroup%s/memory.events",
+				 cg);
 	}
-	return false;
+	cJSON_Delete(config);
 }
 
-static void write_exit(struct shim *s, int code, const char *reason)
+/* Whether the OOM killer killed a process of the container (its cgroup's oom_kill count). */
+static bool oom_killed(const struct shim *s)
+{
+	_cleanup_buf_ struct buf data = BUF_INIT;
+	const char *p;
+
+	if (!s->oom_file[0] || fs_read_file(s->oom_file, 65536, &data) < 0 || !data.data)
+		return false;
+	p = strstr(data.data, "oom_kill ");
+	return p && strtol(p + 9, NULL, 10) > 0;
+}
+
+/* Write `exit`: status is a wait status, or -1 when the container never ran. */
+static void write_exit(struct shim *s, int status, const char *reason)
 {
 	struct buf data = BUF_INIT;
+	bool oom = status != -1 && oom_killed(s);
 	struct jsonw w;
 
 	jsonw_init(&w, &data);
 	jsonw_obj_begin(&w);
-	if (code >= 0)
-		jsonw_key_int(&w, "exitCode", code);
+	if (status != -1 && WIFSIGNALED(status)) {
+		jsonw_key_int(&w, "exitCode", 128 + WTERMSIG(status));
+		jsonw_key_int(&w, "signal", WTERMSIG(status));
+	} else if (status != -1) {
+		jsonw_key_int(&w, "exitCode", WEXITSTATUS(status));
+	}
 	jsonw_key_int(&w, "finishedAt", now_ms());
+	if (oom) {
+		jsonw_key_bool(&w, "oomKilled", true);
+		if (!reason)
+			reason = "OutOfMemoryError: Container killed due to memory usage";
+	}
 	if (reason)
 		jsonw_key_str(&w, "reason", reason);
 	jsonw_obj_end(&w);
@@ -277,7 +388,7 @@ static void write_exit(struct shim *s, int code, const char *reason)
 static int shim_run(struct shim *s)
 {
 	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT, reason = BUF_INIT;
-	int out[2], errp[2], r;
+	int out[2], errp[2], r, lock;
 	struct jsonw w;
 
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -288,7 +399,13 @@ static int shim_run(struct shim *s)
 	buf_init(&s->out.pending);
 	buf_init(&s->err.pending);
 
+	/* see CONTAINER_CGROUP_LOCK: the cgroup's parent must stay while runc makes it */
+	lock = open(CONTAINER_CGROUP_LOCK, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock >= 0)
+		flock(lock, LOCK_SH);
 	r = run_runtime(s, "create", out[1], errp[1]);
+	if (lock >= 0)
+		close(lock);
 	if (r == 0) {
 		buf_printf(&path, "%s/pid", s->dir);
 		if (fs_read_file(buf_str(&path), 64, &data) == 0 && data.data)
@@ -311,6 +428,7 @@ static int shim_run(struct shim *s)
 		if (pid == 0) {
 			int devnull = open("/dev/null", O_RDWR);
 
+			default_signals();
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 			dup2(devnull, 2);
@@ -331,29 +449,30 @@ static int shim_run(struct shim *s)
 	jsonw_obj_end(&w);
 	write_state(s, "started", &data);
 
-	while (!s->container_reaped || s->out.fd >= 0 || s->err.fd >= 0) {
+	find_oom_file(s);
+	while (!s->container_reaped) {
 		pump(s, 100);
 		reap(s);
-		/* the container is gone but something it started kept a pipe: stop waiting */
-		if (s->container_reaped && kill(s->container, 0) < 0) {
-			pump(s, 0);
-			if (s->out.fd >= 0 || s->err.fd >= 0)
-				break;
-		}
 	}
-	{
-		int st = s->container_status;
-		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-
-		/* the cgroup still exists (runc deletes it below): did the kernel OOM-kill in it? */
-		write_exit(s, code, oom_killed(s) ? OOM_REASON : NULL);
-	}
+	/*
+	 * The rest of the container's processes die with its first one (its
+	 * pid namespace ends); read what they wrote until the pipes close, or
+	 * a grace period for a pipe some process outside it still holds.
+	 */
+	for (int64_t end = now_ms() + DRAIN_GRACE_MS;
+	     (s->out.fd >= 0 || s->err.fd >= 0) && now_ms() < end;)
+		pump(s, 50);
+	for (struct stream *st = &s->out; st; st = st == &s->out ? &s->err : NULL)
+		if (st->fd >= 0)
+			drain_lines(s, st, true);
+	write_exit(s, s->container_status, NULL);
 	{
 		pid_t pid = fork();
 
 		if (pid == 0) {
 			int devnull = open("/dev/null", O_RDWR);
 
+			default_signals();
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 			dup2(devnull, 2);
@@ -403,8 +522,9 @@ int cmd_shim(int argc, char **argv)
 		return 0;
 	}
 	setsid();
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
+	if (close_range(3, ~0U, 0) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
 	signal(SIGPIPE, SIG_IGN);
 	/* the agent's signals are not the shim's business */
 	signal(SIGINT, SIG_IGN);
@@ -412,11 +532,11 @@ int cmd_shim(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 	if (chdir(s.dir) < 0)
 		_exit(1);
+	/* the shim's own complaints (and a sanitizer's) go to shim.log, not /dev/null */
 	{
-		/* the shim's own complaints (and a sanitizer's) go to shim.log */
 		int fd = open("shim.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
-		if (fd >= 0 && fd != 2) {
+		if (fd >= 0) {
 			dup2(fd, 2);
 			close(fd);
 		}

@@ -1,11 +1,11 @@
 /*
- * test_runtime.c: containers through runc. The bundle tests check the OCI
- * configuration written for a container definition and an image config
- * (how command and entrypoint merge, the environment, users looked up in
- * the root's passwd and group files, capabilities, limits). The run tests
- * (root and runc needed; skipped otherwise) start real containers from a
- * layer made of Debian's busybox-static: exit codes, the log, a stop that
- * escalates to SIGKILL, a command missing from the image, and removal
+ * test_runtime.c: containers through runc (the OCI configuration itself is
+ * test_bundle.c's). Root and runc are needed (the tests are skipped
+ * otherwise). The root file system: recorded whiteouts carried out in the
+ * upper directory, and an overlay of more layers than absolute paths
+ * would fit in the mount options. The run tests start real containers from
+ * a layer made of Debian's busybox-static: exit codes, the log, a stop
+ * that escalates to SIGKILL, a command missing from the image, and removal
  * leaving no mount, runc state or directory.
  */
 #include <archive.h>
@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "agent/layers.h"
+#include "agent/rootfs.h"
 #include "agent/runtime.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -46,211 +47,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-/* --- the bundle -------------------------------------------------------- */
-
 static cJSON *parse(const char *s)
 {
 	cJSON *j = cJSON_Parse(s);
 
 	assert_non_null(j);
 	return j;
-}
-
-/* The config for def and image (JSON strings), parsed. rootfs is where passwd/group live. */
-static cJSON *config_of(const char *def, const char *image, const char *rootfs, int *ret_r,
-			struct err *err)
-{
-	cJSON *d = parse(def), *i = parse(image), *out = NULL;
-	struct container_spec spec = { .id = "c1", .container_def = d, .image_config = i };
-	struct buf b = BUF_INIT;
-
-	*ret_r = container_bundle_config(&spec, "/bundle", rootfs ? rootfs : "/nonexistent", &b,
-					 err);
-	if (*ret_r == 0)
-		out = parse(buf_str(&b));
-	buf_release(&b);
-	cJSON_Delete(d);
-	cJSON_Delete(i);
-	return out;
-}
-
-static char *args_of(const cJSON *config)
-{
-	struct buf b = BUF_INIT;
-
-	json_print(&b, json_get(json_obj(config, "process"), "args"));
-	return buf_detach(&b, NULL);
-}
-
-static void test_args_merge(void **state)
-{
-	static const struct {
-		const char *def, *image, *args;
-	} cases[] = {
-		{ "{}", "{\"config\":{\"Entrypoint\":[\"/e\"],\"Cmd\":[\"c\"]}}",
-		  "[\"/e\",\"c\"]" },
-		{ "{\"command\":[\"x\"]}", "{\"config\":{\"Entrypoint\":[\"/e\"],\"Cmd\":[\"c\"]}}",
-		  "[\"/e\",\"x\"]" },
-		/* an entryPoint of the definition drops the image's Cmd */
-		{ "{\"entryPoint\":[\"/d\"]}",
-		  "{\"config\":{\"Entrypoint\":[\"/e\"],\"Cmd\":[\"c\"]}}", "[\"/d\"]" },
-		{ "{\"entryPoint\":[\"/d\"],\"command\":[\"y\"]}", "{\"config\":{\"Cmd\":[\"c\"]}}",
-		  "[\"/d\",\"y\"]" },
-		{ "{}", "{\"config\":{\"Cmd\":[\"sh\",\"-c\",\"true\"]}}",
-		  "[\"sh\",\"-c\",\"true\"]" },
-		{ "{\"command\":[]}", "{\"config\":{\"Cmd\":[\"c\"]}}", "[\"c\"]" },
-	};
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct err err = ERR_INIT;
-		int r;
-		cJSON *c = config_of(cases[i].def, cases[i].image, NULL, &r, &err);
-		char *args;
-
-		assert_int_equal(r, 0);
-		args = args_of(c);
-		assert_string_equal(args, cases[i].args);
-		free(args);
-		cJSON_Delete(c);
-	}
-	{
-		struct err err = ERR_INIT;
-		int r;
-
-		assert_null(config_of("{}", "{\"config\":{}}", NULL, &r, &err));
-		assert_int_equal(r, -EINVAL);
-		assert_non_null(strstr(err.msg, "no command"));
-	}
-}
-
-static bool has_string(const cJSON *arr, const char *s)
-{
-	for (const cJSON *e = arr ? arr->child : NULL; e; e = e->next)
-		if (cJSON_IsString(e) && !strcmp(e->valuestring, s))
-			return true;
-	return false;
-}
-
-static void test_env_cwd_limits(void **state)
-{
-	struct err err = ERR_INIT;
-	int r;
-	cJSON *c = config_of(
-		"{\"command\":[\"x\"],\"environment\":[{\"name\":\"A\",\"value\":\"def\"},"
-		"{\"name\":\"B\",\"value\":\"b=1\"}],\"memory\":64,\"memoryReservation\":32,"
-		"\"cpu\":0,\"readonlyRootFilesystem\":true,\"workingDirectory\":\"/w\","
-		"\"ulimits\":[{\"name\":\"nofile\",\"softLimit\":100,\"hardLimit\":200}]}",
-		"{\"config\":{\"Env\":[\"A=img\",\"PATH=/img\",\"C=c\"],\"WorkingDir\":\"/i\"}}",
-		NULL, &r, &err);
-	const cJSON *proc = json_obj(c, "process"), *env = json_arr(proc, "env");
-	const cJSON *res = json_obj(json_obj(c, "linux"), "resources");
-	const cJSON *rl = json_arr(proc, "rlimits");
-
-	(void)state;
-	assert_int_equal(r, 0);
-	assert_true(has_string(env, "A=def"));
-	assert_false(has_string(env, "A=img"));
-	assert_true(has_string(env, "B=b=1"));
-	assert_true(has_string(env, "C=c"));
-	assert_true(has_string(env, "PATH=/img"));
-	assert_true(has_string(env, "HOSTNAME=c1"));
-	assert_string_equal(json_str(proc, "cwd"), "/w");
-	assert_int_equal(json_int(json_obj(res, "memory"), "limit", 0), 64 << 20);
-	assert_int_equal(json_int(json_obj(res, "memory"), "reservation", 0), 32 << 20);
-	assert_int_equal(json_int(json_obj(res, "cpu"), "shares", 0), 2);
-	assert_true(json_bool(json_obj(c, "root"), "readonly", false));
-	assert_string_equal(json_str(rl->child, "type"), "RLIMIT_NOFILE");
-	assert_int_equal(json_int(rl->child, "hard", 0), 200);
-	assert_string_equal(json_str(json_obj(c, "linux"), "cgroupsPath"), "/berth-c1");
-	cJSON_Delete(c);
-
-	c = config_of("{\"command\":[\"x\"],\"ulimits\":[{\"name\":\"bogus\",\"softLimit\":1,"
-		      "\"hardLimit\":1}]}",
-		      "{}", NULL, &r, &err);
-	assert_null(c);
-	assert_non_null(strstr(err.msg, "bogus"));
-}
-
-static void test_capabilities(void **state)
-{
-	struct err err = ERR_INIT;
-	int r;
-	cJSON *c = config_of("{\"command\":[\"x\"],\"linuxParameters\":{\"capabilities\":{"
-			     "\"add\":[\"SYS_ADMIN\"],\"drop\":[\"CAP_NET_RAW\",\"chown\"]}}}",
-			     "{}", NULL, &r, &err);
-	const cJSON *caps = json_obj(json_obj(c, "process"), "capabilities");
-
-	(void)state;
-	assert_int_equal(r, 0);
-	assert_true(has_string(json_arr(caps, "bounding"), "CAP_SYS_ADMIN"));
-	assert_true(has_string(json_arr(caps, "effective"), "CAP_KILL"));
-	assert_false(has_string(json_arr(caps, "bounding"), "CAP_NET_RAW"));
-	assert_false(has_string(json_arr(caps, "bounding"), "CAP_CHOWN"));
-	assert_true(json_bool(json_obj(c, "process"), "noNewPrivileges", false));
-	cJSON_Delete(c);
-
-	c = config_of("{\"command\":[\"x\"],\"privileged\":true}", "{}", NULL, &r, &err);
-	caps = json_obj(json_obj(c, "process"), "capabilities");
-	assert_true(has_string(json_arr(caps, "bounding"), "CAP_SYS_MODULE"));
-	assert_false(json_bool(json_obj(c, "process"), "noNewPrivileges", true));
-	assert_null(json_get(json_obj(c, "linux"), "maskedPaths"));
-	cJSON_Delete(c);
-}
-
-static void test_users(void **state)
-{
-	char root[] = "/tmp/berth-test-rootfs-XXXXXX";
-	char path[128];
-	static const struct {
-		const char *user;
-		long uid, gid;
-	} ok[] = {
-		{ "1000", 1000, 0 },	  { "1000:7", 1000, 7 }, { "app", 501, 20 },
-		{ "app:wheel", 501, 10 }, { "0:wheel", 0, 10 },
-	};
-	(void)state;
-	assert_non_null(mkdtemp(root));
-	snprintf(path, sizeof(path), "%s/etc", root);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/etc/passwd", root);
-	assert_int_equal(
-		fs_write_atomic(path, "root:x:0:0::/root:/bin/sh\napp:x:501:20::/:/bin/sh\n", 50),
-		0);
-	snprintf(path, sizeof(path), "%s/etc/group", root);
-	assert_int_equal(fs_write_atomic(path, "root:x:0:\nwheel:x:10:app\n", 25), 0);
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		char def[128];
-		struct err err = ERR_INIT;
-		int r;
-		cJSON *c;
-
-		snprintf(def, sizeof(def), "{\"command\":[\"x\"],\"user\":\"%s\"}", ok[i].user);
-		c = config_of(def, "{}", root, &r, &err);
-		assert_int_equal(r, 0);
-		assert_int_equal(json_int(json_obj(json_obj(c, "process"), "user"), "uid", -1),
-				 ok[i].uid);
-		assert_int_equal(json_int(json_obj(json_obj(c, "process"), "user"), "gid", -1),
-				 ok[i].gid);
-		cJSON_Delete(c);
-	}
-	{
-		struct err err = ERR_INIT;
-		int r;
-
-		/* the image's User is used when the definition has none */
-		cJSON *c = config_of("{\"command\":[\"x\"]}", "{\"config\":{\"User\":\"app\"}}",
-				     root, &r, &err);
-		assert_int_equal(json_int(json_obj(json_obj(c, "process"), "user"), "uid", -1),
-				 501);
-		cJSON_Delete(c);
-		assert_null(config_of("{\"command\":[\"x\"],\"user\":\"nobody\"}", "{}", root, &r,
-				      &err));
-		assert_non_null(strstr(err.msg, "unable to find user nobody"));
-		assert_null(config_of("{\"command\":[\"x\"],\"user\":\"app:nogroup\"}", "{}", root,
-				      &r, &err));
-		assert_non_null(strstr(err.msg, "unable to find group nogroup"));
-	}
-	nftw(root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* --- running ----------------------------------------------------------- */
@@ -417,6 +219,137 @@ static bool mounted_under(const char *dir)
 	return found;
 }
 
+/* --- the root file system ---------------------------------------------- */
+
+/* Write path (making its parents) under dir with contents s. */
+static void put_file(const char *dir, const char *path, const char *s)
+{
+	struct buf p = BUF_INIT;
+
+	buf_printf(&p, "%s/%s", dir, path);
+	for (char *c = p.data + strlen(dir) + 1; (c = strchr(c, '/')); c++) {
+		*c = 0;
+		mkdir(p.data, 0755);
+		*c = '/';
+	}
+	assert_int_equal(fs_write_atomic(buf_str(&p), s, strlen(s)), 0);
+	buf_release(&p);
+}
+
+/* A hand-made layer directory in store named by n; its diff_id to ret (LAYER_DIGEST_SIZE). */
+static void fake_layer(const char *store, unsigned n, char *ret, char *ret_dir, size_t dir_size)
+{
+	char hex[65];
+
+	for (int i = 0; i < 64; i++)
+		hex[i] = "0123456789abcdef"[(n >> ((i % 8) * 4)) & 15];
+	hex[64] = 0;
+	snprintf(ret, LAYER_DIGEST_SIZE, "sha256:%s", hex);
+	snprintf(ret_dir, dir_size, "%s/layers/sha256/%s", store, hex);
+	assert_int_equal(fs_mkdir_p(ret_dir, 0755), 0);
+}
+
+static bool exists_in(const char *dir, const char *path)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, path);
+	return lstat(p, &st) == 0;
+}
+
+static void test_recorded_whiteouts(void **state)
+{
+	struct fixture *f = *state;
+	char ids[3][LAYER_DIGEST_SIZE], dirs[3][256], cdir[160], rootfs[192], path[300];
+	const char *idp[3] = { ids[0], ids[1], ids[2] };
+	static const char rec1[] = "w a/x\0o d\0w f\0w gone/deep";
+	static const char rec2[] = "o o";
+	struct buf b = BUF_INIT;
+	struct err err = ERR_INIT;
+
+	if (!can_run())
+		skip();
+	for (unsigned i = 0; i < 3; i++)
+		fake_layer(f->dir, i + 1, ids[i], dirs[i], sizeof(dirs[i]));
+	put_file(dirs[0], "a/x", "old");
+	put_file(dirs[0], "a/y", "y");
+	put_file(dirs[0], "d/keep", "k");
+	put_file(dirs[0], "d/sub/gone", "g");
+	put_file(dirs[0], "f", "f");
+	put_file(dirs[0], "o/one", "1");
+	put_file(dirs[0], "gone/deep", "g");
+	put_file(dirs[1], "d/new", "n");
+	put_file(dirs[1], "o/two", "2");
+	snprintf(path, sizeof(path), "%s/%s", dirs[1], LAYER_WHITEOUTS_FILE);
+	assert_int_equal(fs_write_atomic(path, rec1, sizeof(rec1)), 0);
+	put_file(dirs[2], "a/x", "again");
+	put_file(dirs[2], "d/late", "l");
+	put_file(dirs[2], "o/three", "3");
+	snprintf(path, sizeof(path), "%s/%s", dirs[2], LAYER_WHITEOUTS_FILE);
+	assert_int_equal(fs_write_atomic(path, rec2, sizeof(rec2)), 0);
+
+	snprintf(cdir, sizeof(cdir), "%s/c", f->dir);
+	assert_int_equal(mkdir(cdir, 0700), 0);
+	if (rootfs_mount(cdir, f->dir, idp, 3, &err) < 0)
+		fail_msg("rootfs_mount: %s", err.msg);
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", cdir);
+	/* deleted in layer 2, brought back by layer 3 */
+	snprintf(path, sizeof(path), "%s/a/x", rootfs);
+	assert_int_equal(fs_read_file(path, 64, &b), 0);
+	assert_string_equal(buf_str(&b), "again");
+	assert_true(exists_in(rootfs, "a/y"));
+	/* opaque in layer 2: layer 1's entries gone, layer 2's and 3's kept */
+	assert_false(exists_in(rootfs, "d/keep"));
+	assert_false(exists_in(rootfs, "d/sub"));
+	assert_true(exists_in(rootfs, "d/new"));
+	assert_true(exists_in(rootfs, "d/late"));
+	assert_false(exists_in(rootfs, "f"));
+	assert_true(exists_in(rootfs, "gone"));
+	assert_false(exists_in(rootfs, "gone/deep"));
+	/* opaque in the top layer */
+	assert_false(exists_in(rootfs, "o/one"));
+	assert_false(exists_in(rootfs, "o/two"));
+	assert_true(exists_in(rootfs, "o/three"));
+	/* the record files are the store's business */
+	assert_false(exists_in(rootfs, LAYER_WHITEOUTS_FILE));
+	assert_int_equal(rootfs_unmount(cdir, &err), 0);
+	assert_false(mounted_under(cdir));
+	buf_release(&b);
+}
+
+static void test_many_layers(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 300 };
+	char store[256], cdir[300], dir[400], name[32];
+	static char ids[N][LAYER_DIGEST_SIZE];
+	const char *idp[N];
+	struct err err = ERR_INIT;
+
+	if (!can_run())
+		skip();
+	/* absolute names would need N * ~300 bytes of options: far past one page */
+	snprintf(store, sizeof(store), "%s/%0160d", f->dir, 0);
+	for (unsigned i = 0; i < N; i++) {
+		fake_layer(store, i + 1000, ids[i], dir, sizeof(dir));
+		snprintf(name, sizeof(name), "f%u", i);
+		put_file(dir, name, "x");
+		idp[i] = ids[i];
+	}
+	snprintf(cdir, sizeof(cdir), "%s/c", store);
+	assert_int_equal(mkdir(cdir, 0700), 0);
+	if (rootfs_mount(cdir, store, idp, N, &err) < 0)
+		fail_msg("rootfs_mount: %s", err.msg);
+	snprintf(dir, sizeof(dir), "%s/rootfs", cdir);
+	assert_true(exists_in(dir, "f0"));
+	assert_true(exists_in(dir, "f299"));
+	assert_int_equal(rootfs_unmount(cdir, &err), 0);
+	assert_false(mounted_under(cdir));
+	/* past the kernel's stack limit: refused with the reason */
+	assert_int_equal(rootfs_mount(cdir, store, idp, ROOTFS_MAX_LAYERS + 1, &err), -E2BIG);
+}
+
 static void test_run_exit_code_and_log(void **state)
 {
 	struct fixture *f = *state;
@@ -517,16 +450,14 @@ static void test_remove_running(void **state)
 	snprintf(path, sizeof(path), "%s/long", f->state);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_false(mounted_under(path));
-	assert_int_equal(access("/sys/fs/cgroup/memory/berth-long", F_OK), -1);
+	assert_int_equal(access("/sys/fs/cgroup/memory/berth/long", F_OK), -1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_args_merge),
-		cmocka_unit_test(test_env_cwd_limits),
-		cmocka_unit_test(test_capabilities),
-		cmocka_unit_test(test_users),
+		cmocka_unit_test_setup_teardown(test_recorded_whiteouts, setup_run, teardown_run),
+		cmocka_unit_test_setup_teardown(test_many_layers, setup_run, teardown_run),
 		cmocka_unit_test_setup_teardown(test_run_exit_code_and_log, setup_run,
 						teardown_run),
 		cmocka_unit_test_setup_teardown(test_stop_escalates, setup_run, teardown_run),
