@@ -853,7 +853,7 @@ int container_bundle_files(const struct container_spec *spec, const char *bundle
 
 		buf_reset(&path);
 		buf_printf(&path, "%s/%s", bundle_dir, files[i].file);
-		r = fs_write_atomic(buf_str(&path), buf_str(files[i].data), files[i].data->len);
+		r = fs_write_replace(buf_str(&path), buf_str(files[i].data), files[i].data->len);
 		if (r == 0 && chmod(buf_str(&path), 0644) < 0)
 			r = -errno;
 		if (r < 0)

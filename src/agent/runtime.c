@@ -36,6 +36,7 @@ extern char **environ;
 
 #define START_TIMEOUT_MS 60000
 #define POLL_MS		 20
+#define START_POLL_MS	 2
 #define STATE_FILE_MAX	 65536
 #define KILL_WAIT_MS	 10000
 
@@ -422,7 +423,7 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 		goto fail;
 	buf_reset(&path);
 	buf_printf(&path, "%s/config.json", buf_str(&dir));
-	r = fs_write_atomic(buf_str(&path), config.data, config.len);
+	r = fs_write_replace(buf_str(&path), config.data, config.len);
 	if (r < 0) {
 		err_set(err, r, E_SERVER, "%s: %s", buf_str(&path), strerror(-r));
 		goto fail;
@@ -453,7 +454,8 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 				    START_TIMEOUT_MS / 1000);
 			goto fail;
 		}
-		sleep_ms(POLL_MS);
+		/* a start takes tens of milliseconds: look often, it is two small files */
+		sleep_ms(START_POLL_MS);
 	}
 
 fail : {

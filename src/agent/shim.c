@@ -293,7 +293,7 @@ static void write_state(struct shim *s, const char *name, const struct buf *data
 	_cleanup_buf_ struct buf path = BUF_INIT;
 
 	buf_printf(&path, "%s/%s", s->dir, name);
-	fs_write_atomic(buf_str(&path), data->data, data->len);
+	fs_write_replace(buf_str(&path), data->data, data->len);
 }
 
 /*
@@ -515,7 +515,7 @@ int cmd_shim(int argc, char **argv)
 	if (child > 0) {
 		buf_printf(&pid, "%d\n", child);
 		buf_printf(&path, "%s/shim.pid", s.dir);
-		if (fs_write_atomic(buf_str(&path), pid.data, pid.len) < 0) {
+		if (fs_write_replace(buf_str(&path), pid.data, pid.len) < 0) {
 			kill(child, SIGKILL);
 			return 1;
 		}

@@ -251,7 +251,10 @@ void api_handle(struct api_server *srv, struct http_request *req, struct http_re
 		return;
 	}
 	api_dispatch(srv, svc, op, req->body.data, req->body.len, id.access_key, req, resp);
-	log_debug("%s %s -> %d", svc->signing_name, op, resp->status);
+	if (resp->suspend)
+		log_debug("%s %s -> waiting", svc->signing_name, op);
+	else
+		log_debug("%s %s -> %d", svc->signing_name, op, resp->status);
 }
 
 void api_arn(const struct api_server *srv, struct buf *out, const char *service,

@@ -2,6 +2,7 @@
  * fs.c: the file-system helpers of fs.h.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -65,7 +66,7 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len)
+static int write_replace(const char *path, const void *data, size_t len, bool durable)
 {
 	struct buf tmp = BUF_INIT, dir = BUF_INIT;
 	char hex[17];
@@ -79,7 +80,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len)
 		goto out;
 	}
 	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -89,6 +90,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len)
 		unlink(buf_str(&tmp));
 		goto out;
 	}
+	if (!durable)
+		goto out;
 	buf_puts(&dir, path);
 	fd = open(dirname(dir.data), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -99,6 +102,16 @@ out:
 	buf_release(&tmp);
 	buf_release(&dir);
 	return r;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len)
+{
+	return write_replace(path, data, len, true);
+}
+
+int fs_write_replace(const char *path, const void *data, size_t len)
+{
+	return write_replace(path, data, len, false);
 }
 
 int fs_mkdir_p(const char *path, mode_t mode)

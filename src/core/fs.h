@@ -24,6 +24,13 @@ int fs_read_file(const char *path, size_t max, struct buf *ret);
  */
 int fs_write_atomic(const char *path, const void *data, size_t len);
 
+/*
+ * fs_write_atomic without the syncs: readers see the old contents or the
+ * new, never a mix, but a machine crash may lose it. For files that do
+ * not outlive a crash anyway (a container's).
+ */
+int fs_write_replace(const char *path, const void *data, size_t len);
+
 /* mkdir -p path with mode for the directories it creates. Returns 0 or a negative errno. */
 int fs_mkdir_p(const char *path, mode_t mode);
 
