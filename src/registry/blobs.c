@@ -5,13 +5,14 @@
  * A blob becomes visible only by rename(2) of a synced file into
  * blobs/sha256/, which is atomic: two writers of the same blob each rename
  * their own copy of identical bytes, and a reader sees one whole file or the
- * other. The collector decides a file is garbage from the store's keys and
- * its age. Committing (stamp and rename, or stamp for a mount) and linking
- * the blob in the store happen under gc_lock held shared; the collector
- * takes it exclusive once before it reads the keys (a barrier) and around
- * each stat-then-unlink, so a blob being pushed is always either linked or
- * younger than the collection when the collector looks at it, whatever the
- * grace period.
+ * other. The collector decides a file is garbage from the store's keys
+ * (a blob no manifest is or names) and its age (older than the grace).
+ * Everything that makes a blob live happens under gc_lock held shared:
+ * committing an upload (stamp, rename, link), a mount (stamp, link), a
+ * look (HEAD/GET stamps), and a manifest push from checking its blobs to
+ * committing it. The collector holds gc_lock exclusive for its whole
+ * pass, from reading the roots to the last unlink, so none of those can
+ * fall between what it read and what it removes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -62,11 +63,21 @@ struct registry_blobs {
 int registry_blobs_init(struct registry *r, struct err *err)
 {
 	struct registry_blobs *b = calloc(1, sizeof(*b));
+	pthread_rwlockattr_t attr;
 
 	if (!b)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_rwlock_init(&b->gc_lock, NULL);
+	/*
+	 * A waiting collection goes before new readers: glibc's default lets
+	 * readers in while a writer waits, and a registry busy with pulls
+	 * (every blob GET takes the shared side) would never collect. Nobody
+	 * takes the shared side twice, which this kind would deadlock.
+	 */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&b->gc_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	r->blobs = b;
 	return 0;
 }
@@ -967,7 +978,7 @@ static bool repo_root(const struct roots *r, const char *repo, size_t repo_len, 
 	return r->n_pairs && bsearch(&key, r->repo_pairs, r->n_pairs, sizeof(char *), cmp_str);
 }
 
-/* Links ecr/blob/REPO/DIGEST, each as "HEX KEY" (sorted later by digest). */
+/* Links ecr/blob/REPO/DIGEST, each as a line "HEX KEY". */
 static int collect_link(void *ctx, const struct store_kv *kv)
 {
 	struct buf *links = ctx;
@@ -976,32 +987,6 @@ static int collect_link(void *ctx, const struct store_kv *kv)
 	if (d && registry_digest_valid(d + 1))
 		buf_printf(links, "%s %s\n", d + 8, kv->key);
 	return 0;
-}
-
-/* Delete every link key of blob hex (lines of links starting with it). */
-static int drop_links(struct registry *r, const struct buf *links, const char *hex, struct err *err)
-{
-	struct store_txn t = STORE_TXN_INIT;
-	const char *p = links->data;
-	bool any = false;
-	int rc = 0;
-
-	for (; p && *p;) {
-		const char *nl = strchr(p, '\n');
-
-		if (!strncmp(p, hex, 64) && p[64] == ' ') {
-			_cleanup_buf_ struct buf key = BUF_INIT;
-
-			buf_append(&key, p + 65, (size_t)(nl - p - 65));
-			store_txn_delete(&t, buf_str(&key));
-			any = true;
-		}
-		p = nl ? nl + 1 : NULL;
-	}
-	if (any)
-		rc = store_commit(r->api->store, &t, NULL, err);
-	store_txn_release(&t);
-	return rc;
 }
 
 /* The age of file name in dir, in ms since the epoch; -1 when it is not there. */
@@ -1014,24 +999,68 @@ static int64_t file_mtime_ms(int dirfd, const char *name)
 	return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
+/* Link keys deleted per transaction: a bound on one commit, however much goes. */
+#define GC_TXN_OPS 512
+
+/*
+ * Delete the links no manifest of their repository names, to blobs older
+ * than cutoff (or missing): a push under way holds its blobs younger.
+ * Committed before any file goes, so that a crash in between leaves files
+ * nothing links (the next pass removes them), never a link to no file.
+ */
+static int drop_stale_links(struct registry *r, const struct roots *roots, const struct buf *links,
+			    int dirfd, int64_t cutoff, struct err *err)
+{
+	struct store_txn t = STORE_TXN_INIT;
+	int rc = 0;
+
+	for (const char *p = links->data; rc == 0 && p && *p;) {
+		const char *nl = strchr(p, '\n');
+		_cleanup_buf_ struct buf key = BUF_INIT;
+		const char *repo, *slash;
+		char hex[65];
+
+		memcpy(hex, p, 64);
+		hex[64] = 0;
+		buf_append(&key, p + 65, (size_t)(nl - p - 65));
+		repo = buf_str(&key) + strlen("ecr/blob/");
+		slash = strrchr(buf_str(&key), '/');
+		if (slash && slash > repo && !repo_root(roots, repo, (size_t)(slash - repo), hex) &&
+		    file_mtime_ms(dirfd, hex) < cutoff) {
+			store_txn_delete(&t, buf_str(&key));
+			if (t.n_ops >= GC_TXN_OPS) {
+				rc = store_commit(r->api->store, &t, NULL, err);
+				store_txn_release(&t);
+			}
+		}
+		p = nl + 1;
+	}
+	if (rc == 0 && t.n_ops > 0)
+		rc = store_commit(r->api->store, &t, NULL, err);
+	store_txn_release(&t);
+	return rc;
+}
+
 int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struct err *err)
 {
 	struct roots roots = { 0 };
 	int64_t cutoff = now_ms - r->gc_grace_ms;
-	_cleanup_buf_ struct buf path = BUF_INIT, links = BUF_INIT;
+	_cleanup_buf_ struct buf path = BUF_INIT, links = BUF_INIT, dead = BUF_INIT;
 	struct dirent *de;
 	unsigned removed = 0;
-	DIR *d;
+	DIR *d = NULL;
 	int rc;
 
 	/*
-	 * A barrier: every commit that stamped a file before it has linked it
-	 * too (it held gc_lock shared throughout), so the scans below see its
-	 * key; every commit after it stamps its file no earlier than now_ms,
-	 * so the age check spares it, even with no grace at all.
+	 * One pass, held exclusive from reading the roots to the last unlink:
+	 * a push checks its manifest's blobs and commits it under the shared
+	 * side, so it either came before (its manifest is a root here) or
+	 * comes after (and finds what this pass removed gone, and uploads it
+	 * again); a blob it uploaded, mounted or looked at (HEAD) was stamped
+	 * and linked under the shared side too, so it is younger than the
+	 * grace here, or linked and named by the time this pass reads.
 	 */
 	pthread_rwlock_wrlock(&r->blobs->gc_lock);
-	pthread_rwlock_unlock(&r->blobs->gc_lock);
 	buf_init(&roots.repo_lines);
 	rc = store_scan(r->api->store, "ecr/manifest/", NULL, collect_root, &roots, err);
 	if (rc == 0)
@@ -1045,60 +1074,27 @@ int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struc
 		rc = err_set(err, -errno, E_SERVER, "reading '%s': %m", buf_str(&path));
 		goto out;
 	}
-
-	/*
-	 * A repository's link to a blob none of its manifests names, once the
-	 * blob is older than the grace period (no push of it is under way),
-	 * goes: the repository no longer holds that blob.
-	 */
-	for (const char *p = links.data; p && *p;) {
-		const char *nl = strchr(p, '\n');
-		_cleanup_buf_ struct buf key = BUF_INIT;
-		const char *repo, *slash;
+	/* garbage: a blob no manifest anywhere is or names, older than the grace */
+	while ((de = readdir(d)))
+		if (is_hex64(de->d_name) && !set_has(&roots.all, de->d_name) &&
+		    file_mtime_ms(dirfd(d), de->d_name) < cutoff)
+			buf_printf(&dead, "%s\n", de->d_name);
+	/* every link to garbage is stale too: it goes first */
+	rc = drop_stale_links(r, &roots, &links, dirfd(d), cutoff, err);
+	if (rc < 0)
+		goto out;
+	for (const char *p = dead.data; p && *p; p += 65) {
 		char hex[65];
 
 		memcpy(hex, p, 64);
 		hex[64] = 0;
-		buf_append(&key, p + 65, (size_t)(nl - p - 65));
-		repo = buf_str(&key) + strlen("ecr/blob/");
-		slash = strrchr(buf_str(&key), '/');
-		if (slash && slash > repo &&
-		    !repo_root(&roots, repo, (size_t)(slash - repo), hex)) {
-			pthread_rwlock_wrlock(&r->blobs->gc_lock);
-			if (file_mtime_ms(dirfd(d), hex) < cutoff) {
-				struct store_txn t = STORE_TXN_INIT;
-
-				store_txn_delete(&t, buf_str(&key));
-				store_commit(r->api->store, &t, NULL, err);
-				store_txn_release(&t);
-			}
-			pthread_rwlock_unlock(&r->blobs->gc_lock);
-		}
-		p = nl + 1;
+		if (unlinkat(dirfd(d), hex, 0) == 0)
+			removed++;
 	}
-
-	/*
-	 * A blob no manifest anywhere names, older than the grace period, is
-	 * garbage: its file goes, under the lock a push holds from checking a
-	 * manifest's blobs to committing it, and a mount or a look holds
-	 * around its stamp.
-	 */
-	while ((de = readdir(d))) {
-		bool gone = false;
-
-		if (!is_hex64(de->d_name) || set_has(&roots.all, de->d_name))
-			continue;
-		pthread_rwlock_wrlock(&r->blobs->gc_lock);
-		if (file_mtime_ms(dirfd(d), de->d_name) < cutoff &&
-		    drop_links(r, &links, de->d_name, err) == 0 &&
-		    unlinkat(dirfd(d), de->d_name, 0) == 0)
-			gone = true;
-		pthread_rwlock_unlock(&r->blobs->gc_lock);
-		removed += gone;
-	}
-	closedir(d);
-	rc = 0;
 out:
+	pthread_rwlock_unlock(&r->blobs->gc_lock);
+	if (d)
+		closedir(d);
 	free(roots.all.hex);
 	free(roots.repo_pairs);
 	buf_release(&roots.repo_lines);

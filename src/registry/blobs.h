@@ -5,7 +5,8 @@
  * bytes were hashed, synced and found to match the digest, so a crash leaves
  * at most a stray temporary file in uploads/ (swept later). Which
  * repositories hold a blob is recorded in the store (ecr/blob/NAME/DIGEST);
- * the garbage collector removes the files no key references any more.
+ * the garbage collector removes the blobs no stored manifest is or names,
+ * once older than the grace period, with those links.
  *
  * Errors carry the OCI distribution kinds (E_OCI_BLOB_UNKNOWN,
  * E_OCI_DIGEST_INVALID, E_OCI_BLOB_UPLOAD_UNKNOWN, ...), or E_SERVER for
@@ -56,10 +57,13 @@ int registry_blob_read(const struct registry *r, const char *digest, size_t max,
 		       struct err *err);
 
 /*
- * Hold the garbage collector off while a blob file is made (or stamped
- * young) and then linked in the store: a collection then sees the link, or
- * a file younger than itself, whatever the grace period. Shared: any
- * number of commits hold it at once. Never held while calling registry_gc.
+ * Hold the garbage collector off (the shared side of the lock a collection
+ * holds exclusive for its whole pass). Held while a blob file is made or
+ * stamped young and linked in the store, and while a manifest push checks
+ * the blobs it names and commits: a collection then comes wholly before
+ * or wholly after each of them. Any number of holders at once; never taken
+ * twice by one thread (a waiting collection goes before new holders, so a
+ * second take could deadlock), never held while calling registry_gc.
  */
 void registry_gc_block(struct registry *r);
 void registry_gc_unblock(struct registry *r);
@@ -145,13 +149,17 @@ int registry_upload_sweep(struct registry *r, int64_t now_ms, unsigned *ret_remo
 			  struct err *err);
 
 /*
- * Garbage collection: remove the blob files that no ecr/blob/ and no
- * ecr/manifest/ key references, unless they were written (or mounted) less
- * than r->gc_grace_ms before now_ms (the current time, read before the
- * call). Never races a push, even with no grace: see registry_gc_block.
- * An upload is linked to its repository as it completes, so the grace is a
- * margin, not what protects a push. ret_removed (may be NULL) counts
- * removed files.
+ * Garbage collection, in one pass under the lock registry_gc_block holds
+ * off. Roots: every stored manifest (ecr/manifest/NAME/DIGEST), what each
+ * names (its references: config and layers, an index's manifests), and
+ * every blob stamped (written, mounted or looked at) less than
+ * r->gc_grace_ms before now_ms (the current time, read before the call).
+ * Removed: every other blob file, and every link ecr/blob/NAME/DIGEST that
+ * no manifest of NAME names, to a blob that is not young (or whose file is
+ * missing): a repository holds a blob an image of another repository keeps
+ * only while one of its own images names it. Links are deleted (durably)
+ * before files. The grace is what protects a push between its first blob
+ * and its manifest. ret_removed (may be NULL) counts removed files.
  */
 int registry_gc(struct registry *r, int64_t now_ms, unsigned *ret_removed, struct err *err);
 

@@ -565,8 +565,9 @@ static int get_blob(struct dist_req *d, struct http_request *req, struct http_re
 	/*
 	 * A client that finds the blob here may skip its upload and put a
 	 * manifest naming it a moment later: the look renews the blob's age
-	 * (under the lock the collector's stat-and-unlink takes), so the
-	 * collector's grace period covers that moment.
+	 * (under the lock a collection holds for its whole pass, so the look
+	 * finds the blob gone or leaves it young), and the collector's grace
+	 * period covers that moment.
 	 */
 	registry_gc_block(d->r);
 	if (rc == 0)

@@ -11,14 +11,19 @@ the grace period (an upload waiting for its manifest). Everything else goes,
 file and repository links together: a blob uploaded and never named by a
 manifest once the grace has passed, a deleted image's own blobs, layers of
 a deleted repository that no other image has (blobs.h, docs/registry.md).
-Pushing while collecting needs a grace longer than a push: the Pushing class
-runs with 30 s.
+A push needs a grace longer than itself (from its first blob to its
+manifest): the Pushing class runs with 30 s, so that nothing it pushes is
+ever old; the Racing class with 4 s, pushing again the layers of an image
+it deleted just as they become old enough to go.
 
-No fixed sleeps: every wait polls with a deadline. A collection is known to
-have run when an upload session left idle for it is gone (the sweep runs
-first in each pass): gc_passes(n) waits for n of those.
+Waits for an event poll with a deadline. A collection is known to have run
+when an upload session left idle for it is gone (the sweep runs first in
+each pass): gc_passes(n) waits for n of those. The only sleeps let blobs
+age past (or to about) the grace; a HEAD or GET renews a blob's age, so
+that age is read from the file, never polled through /v2/.
 """
 import os
+import random
 import threading
 import time
 import uuid
@@ -86,6 +91,17 @@ class GcCase(RegistryCase):
     def wait_blob_gone(self, digest, berth=None):
         self.wait_for(lambda: not self.has_blob(digest, berth), "blob %s collected" % digest)
 
+    def wait_past_grace(self, digests, berth=None):
+        """
+        Wait until the files of digests are older than the grace (by their
+        mtime: a HEAD or GET renews it, so this cannot poll /v2/), then for
+        a collection to have run.
+        """
+        d = self.blob_dir(berth)
+        last = max(os.stat(os.path.join(d, x.split(":", 1)[1])).st_mtime for x in digests)
+        time.sleep(max(0.0, last + float(self.grace) + 0.5 - time.time()))
+        self.gc_passes(1, berth=berth)
+
     def upload(self, repo, data):
         """POST, then PUT the whole blob: an ordinary two-step upload."""
         r = self.v2("POST", "/v2/%s/blobs/uploads/" % repo)
@@ -111,6 +127,18 @@ class GcCase(RegistryCase):
         r = self.v2("DELETE", "/v2/%s/manifests/%s" % (repo, digest))
         self.assertEqual(r.status, 202, r)
 
+    def layout(self, images):
+        """An OCI layout of its own holding images ({tag: Image}), for skopeo to push from."""
+        return build.write_layout(os.path.join(self.tmpdir(), "layout"), images)
+
+    def blob_names(self, berth=None):
+        return sorted(os.listdir(self.blob_dir(berth)))
+
+    def ecr_delete_image(self, repo, digest, berth=None):
+        ecr = (berth or self.berth).client("ecr")
+        out = ecr.batch_delete_image(repositoryName=repo, imageIds=[{"imageDigest": digest}])
+        self.assertEqual(out["failures"], [], out)
+
     def assertPulls(self, repo, ref, img):
         """skopeo pulls it, byte for byte."""
         d = os.path.join(self.tmpdir(), "pull")
@@ -130,7 +158,7 @@ class ShortGrace(GcCase):
         # a file nothing references
         orphan = self.orphan_file(os.urandom(4096))
         self.wait_blob_gone(orphan)
-        # an uploaded blob no manifest names goes once the grace (none here) has passed
+        # an uploaded blob no manifest names goes once the grace (3 s) has passed
         data = os.urandom(100000)
         d = self.upload("gc/orphan", data)
         self.wait_blob_gone(d)
@@ -162,7 +190,7 @@ class ShortGrace(GcCase):
         self.delete_manifest("gc/del-a", a.digest)
         for d in only_a:
             self.wait_blob_gone(d)
-        self.gc_passes(1)
+        self.wait_past_grace(shared)
         for d in shared:
             self.assertTrue(self.has_blob(d), "shared layer %s was collected" % d)
             # gc/del-a no longer holds it; gc/del-b does
@@ -198,6 +226,73 @@ class ShortGrace(GcCase):
         for d in own:
             self.wait_blob_gone(d)
         self.assertBlobFilesValid()
+
+    def test_skopeo_images_sharing_layers_one_deleted(self):
+        """
+        skopeo pushes A and B, which share two layers, to two repositories;
+        BatchDeleteImage deletes A: its manifest, config and own layer leave
+        the disk, the shared layers stay, and B pulls back byte for byte.
+        """
+        self.need_v2()
+        self.need_ecr("BatchDeleteImage")
+        a = build.image("oci", salt="gc skopeo a")
+        b = build.image("oci", salt="gc skopeo b")
+        shared = set(a.layer_digests()) & set(b.layer_digests())
+        only_a = {a.digest, a.config_digest()} | (set(a.layer_digests()) - shared)
+        self.assertEqual((len(shared), len(only_a)), (2, 3))
+        src = self.layout({"a": a, "b": b})
+        self.assertPushed("oci:%s:a" % src, "gc/sk-a", "v1")
+        self.assertPushed("oci:%s:b" % src, "gc/sk-b", "v1")
+        self.gc_passes(1)
+        for d in set(a.blobs) | set(b.blobs) | {a.digest, b.digest}:
+            self.assertTrue(self.has_blob(d), "blob %s of a pushed image is missing" % d)
+
+        self.ecr_delete_image("gc/sk-a", a.digest)
+        for d in only_a:
+            self.wait_blob_gone(d)
+        # gc/sk-a stops holding the shared layers once B's push is past the grace
+        self.wait_past_grace(shared)
+        for d in shared:
+            self.assertTrue(self.has_blob(d), "shared layer %s was collected" % d)
+            self.assertEqual(self.v2("HEAD", "/v2/gc/sk-a/blobs/" + d).status, 404)
+            self.assertEqual(self.v2("HEAD", "/v2/gc/sk-b/blobs/" + d).status, 200)
+        self.assertPulls("gc/sk-b", "v1", b)
+        self.assertBlobFilesValid()
+
+    def test_deleted_repository_leaves_no_blob(self):
+        """
+        A server of its own: two images, an index, an uploaded blob no
+        manifest names; DeleteRepository with force, and the collector
+        leaves no blob file at all. The server goes on working.
+        """
+        self.need_v2()
+        self.need_ecr("DeleteRepository")
+        b = self.new_berth(extra_args=[CREATE_ON_PUSH, "--registry-gc-grace", "2"] +
+                           GC_EVERY_SECOND)
+        pw = self.get_password(b)
+        one, two = build.image("oci", salt="gc all one"), build.image("oci", salt="gc all two")
+        src = self.layout({"one": one, "two": two})
+        self.assertPushed("oci:%s:one" % src, "gc/all", "one", berth=b, password=pw)
+        self.assertPushed("oci:%s:two" % src, "gc/all", "two", berth=b, password=pw)
+        self.assertPushed("oci:%s:index" % test_registry.OCI, "gc/all", "multi", "--all",
+                          berth=b, password=pw)
+        orphan = os.urandom(3000)
+        r = self.v2("POST", "/v2/gc/all/blobs/uploads/?digest=" + sha256(orphan), orphan,
+                    berth=b, password=pw)
+        self.assertEqual(r.status, 201, r)
+        self.gc_passes(1, berth=b, password=pw)
+        self.assertGreaterEqual(len(self.blob_names(b)), 10)
+
+        b.client("ecr").delete_repository(repositoryName="gc/all", force=True)
+        self.wait_for(lambda: not self.blob_names(b), "every blob file collected")
+        # and the server still takes a push of the same image, which reads back whole
+        self.assertPushed("oci:%s:one" % src, "gc/again", "v1", berth=b, password=pw)
+        r = self.v2("GET", "/v2/gc/again/manifests/v1", berth=b, password=pw,
+                    headers={"Accept": build.OCI_MANIFEST})
+        self.assertEqual((r.status, r.body), (200, one.manifest), r)
+        for d in one.blobs:
+            r = self.v2("GET", "/v2/gc/again/blobs/" + d, berth=b, password=pw)
+            self.assertEqual((r.status, sha256(r.body)), (200, d), r)
 
     def test_idle_upload_is_removed(self):
         self.need_v2()
@@ -349,6 +444,53 @@ class Pushing(GcCase):
         lost = [(t, d) for t, ds in done.items() for d in ds if not self.has_blob(d)]
         self.assertEqual(lost, [], "%d of %d blobs collected while their repository held them"
                          % (len(lost), sum(len(ds) for ds in done.values())))
+
+
+class Racing(GcCase):
+    """
+    Pushes of exactly the layers a collection is about to remove: a grace
+    of 4 s (longer than a push here), a collection every second, and an
+    image deleted and left to age to about the grace before it is pushed
+    again, by skopeo (which finds each layer still there, and renews it, or
+    gone, and uploads it) or by ECR PutImage of the manifest alone (which
+    renews nothing: it is refused with LayersNotFoundException when the
+    layers went first, and otherwise must keep them).
+    """
+
+    grace = "4"
+
+    def test_push_races_the_collection_of_its_layers(self):
+        self.need_v2()
+        self.need_ecr("BatchDeleteImage", "PutImage")
+        img = build.image("oci", salt="gc race")
+        src = self.layout({"race": img})
+        rng = random.Random(os.getpid())
+        grace = float(self.grace)
+        for i in range(4):
+            tag = "t%d" % i
+            how = "skopeo"
+            if i % 2:
+                try:
+                    self.ecr.put_image(repositoryName="gc/race", imageTag=tag,
+                                       imageManifest=img.manifest.decode(),
+                                       imageManifestMediaType=img.media_type)
+                    how = "put-image"
+                except self.ecr.exceptions.LayersNotFoundException:
+                    how = "put-image refused, then skopeo"
+            with self.subTest(push=i, how=how):
+                if how != "put-image":
+                    self.assertPushed("oci:%s:race" % src, "gc/race", tag)
+                self.assertImageReads("gc/race", tag, img)
+                # past the grace of every blob, with collections: only the manifest keeps them
+                time.sleep(grace + 1.5)
+                self.assertPulls("gc/race", tag, img)
+            self.ecr_delete_image("gc/race", img.digest)
+            # the pull just renewed every blob: let them age to about the grace
+            time.sleep(rng.uniform(grace - 1.0, grace + 1.5))
+        self.assertPushed("oci:%s:race" % src, "gc/race", "last")
+        self.gc_passes(2)
+        self.assertPulls("gc/race", "last", img)
+        self.assertBlobFilesValid()
 
 
 class WithGrace(GcCase):

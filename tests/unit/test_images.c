@@ -3,15 +3,21 @@
  * validated, each manifest media type accepted when whole and refused when
  * malformed or naming a blob the repository lacks, tag immutability,
  * lookups by tag and digest, deletion, pagination, and repositories nested
- * under one another kept apart.
+ * under one another kept apart; and the garbage collector over images:
+ * what deleting an image or a repository frees, and that a push racing
+ * collections never loses what was accepted.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -54,6 +60,17 @@ static int teardown(void **state)
 	assert_int_equal(system(cmd), 0);
 	free(f);
 	return 0;
+}
+
+static bool blob_file_exists(struct fixture *f, const char *digest)
+{
+	struct buf p = BUF_INIT;
+	bool yes;
+
+	registry_blob_path(&f->r, digest, &p);
+	yes = access(buf_str(&p), F_OK) == 0;
+	buf_release(&p);
+	return yes;
 }
 
 /* Upload content as a blob of repo; its digest into ret. */
@@ -473,6 +490,234 @@ static void test_tags_and_deletion(void **state)
 	free(m);
 }
 
+/* An OCI image manifest over a 6-byte config and two layers. */
+static char *two_layer_manifest(const char *config, const char *l1, size_t s1, const char *l2,
+				size_t s2)
+{
+	char *s = NULL;
+
+	assert_true(asprintf(&s,
+			     "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
+			     "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\","
+			     "\"size\":6},\"layers\":["
+			     "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+			     "\"digest\":\"%s\",\"size\":%zu},"
+			     "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
+			     "\"digest\":\"%s\",\"size\":%zu}]}",
+			     REGISTRY_MT_OCI_MANIFEST, config, l1, s1, l2, s2) > 0);
+	return s;
+}
+
+/* Number of blob files. */
+static int count_blob_files(struct fixture *f)
+{
+	char path[128];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/registry/blobs/sha256", f->dir);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * What the collector reclaims once the grace has passed: a deleted index
+ * (not the image it named, which is the repository's own), a deleted
+ * image's manifest, config and own layers (not a layer another
+ * repository's image names, though this repository's link to it goes),
+ * and all of a repository deleted with force. Within the grace, nothing.
+ */
+static void test_gc_reclaims_deleted_images(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = ERR_INIT;
+	struct registry_image a, b, idx_img;
+	char ca[REGISTRY_DIGEST_SIZE], cb[REGISTRY_DIGEST_SIZE];
+	char shared_a[REGISTRY_DIGEST_SIZE], shared_b[REGISTRY_DIGEST_SIZE];
+	char only_a[REGISTRY_DIGEST_SIZE], only_b[REGISTRY_DIGEST_SIZE];
+	int64_t now = now_ms(), later = now + 2 * 3600 * 1000LL;
+	struct buf got = BUF_INIT;
+	unsigned removed = 99;
+	char *ma, *mb, *idx;
+
+	make_repo(f, "a", NULL);
+	make_repo(f, "b", NULL);
+	push_blob(f, "a", "cfg-aa", ca);
+	push_blob(f, "a", "shared layer", shared_a);
+	push_blob(f, "a", "layer of a only", only_a);
+	push_blob(f, "b", "cfg-bb", cb);
+	push_blob(f, "b", "shared layer", shared_b);
+	push_blob(f, "b", "layer of b only", only_b);
+	assert_string_equal(shared_a, shared_b);
+	ma = two_layer_manifest(ca, shared_a, 12, only_a, 15);
+	mb = two_layer_manifest(cb, shared_b, 12, only_b, 15);
+	assert_int_equal(put(f, "a", "v1", NULL, ma, &a, &err), 0);
+	assert_int_equal(put(f, "b", "v1", NULL, mb, &b, &err), 0);
+	idx = index_of(REGISTRY_MT_OCI_INDEX, REGISTRY_MT_OCI_MANIFEST, a.digest, strlen(ma));
+	assert_int_equal(put(f, "a", "multi", NULL, idx, &idx_img, &err), 0);
+	/* 3 configs and layers of a, 2 more of b, 3 manifests */
+	assert_int_equal(count_blob_files(f), 8);
+
+	/* everything is named */
+	assert_int_equal(registry_gc(&f->r, later, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+
+	/* the index goes, not the image it named */
+	assert_int_equal(registry_manifest_delete(&f->r, "a", idx_img.digest, NULL, NULL, &err), 0);
+	assert_int_equal(registry_gc(&f->r, later, &removed, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_false(blob_file_exists(f, idx_img.digest));
+	assert_int_equal(registry_manifest_get(&f->r, "a", "v1", &got, NULL, &err), 0);
+	buf_reset(&got);
+
+	/* image a goes: within the grace nothing is removed, past it its own blobs */
+	assert_int_equal(registry_manifest_delete(&f->r, "a", a.digest, NULL, NULL, &err), 0);
+	assert_int_equal(registry_gc(&f->r, now, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(registry_gc(&f->r, later, &removed, &err), 0);
+	assert_int_equal(removed, 3);
+	assert_false(blob_file_exists(f, a.digest));
+	assert_false(blob_file_exists(f, ca));
+	assert_false(blob_file_exists(f, only_a));
+	assert_int_equal(registry_blob_in_repo(&f->r, "a", only_a, NULL, &err), -ENOENT);
+	/* the shared layer stays for b, and a no longer holds it */
+	assert_true(blob_file_exists(f, shared_b));
+	assert_int_equal(registry_blob_in_repo(&f->r, "a", shared_a, NULL, &err), -ENOENT);
+	assert_int_equal(registry_blob_in_repo(&f->r, "b", shared_b, NULL, &err), 0);
+	assert_int_equal(store_has_prefix(f->store, "ecr/blob/a/", &err), 0);
+	/* b reads whole */
+	assert_int_equal(registry_manifest_get(&f->r, "b", "v1", &got, NULL, &err), 0);
+	assert_string_equal(buf_str(&got), mb);
+	buf_reset(&got);
+	assert_int_equal(registry_blob_read(&f->r, shared_b, 64, &got, &err), 0);
+	assert_string_equal(buf_str(&got), "shared layer");
+	assert_int_equal(count_blob_files(f), 4);
+
+	/* a repository deleted with force: everything it had goes */
+	assert_int_equal(registry_repo_delete(&f->r, "b", true, NULL, &err), 0);
+	assert_int_equal(registry_gc(&f->r, later, &removed, &err), 0);
+	assert_int_equal(removed, 4);
+	assert_int_equal(count_blob_files(f), 0);
+	assert_int_equal(store_has_prefix(f->store, "ecr/blob/", &err), 0);
+	buf_release(&got);
+	free(ma);
+	free(mb);
+	free(idx);
+}
+
+/* Collections in a loop, as of `at`, until told to stop. */
+struct gc_loop {
+	struct registry *r;
+	int64_t at;
+	atomic_bool stop;
+	unsigned passes;
+};
+
+static void *gc_loop_main(void *arg)
+{
+	struct gc_loop *g = arg;
+	struct err err = ERR_INIT;
+
+	while (!atomic_load(&g->stop)) {
+		assert_int_equal(registry_gc(g->r, g->at, NULL, &err), 0);
+		g->passes++;
+		/* a pause of up to 50 ms, about a push: some make it between passes, some do not */
+		usleep((useconds_t)(random() % 50000));
+	}
+	return NULL;
+}
+
+/*
+ * Pushes while collections run one after another, each of them as of two
+ * hours later, so that every blob of a push is past the grace and garbage
+ * until its manifest names it. A push may lose its blobs before its
+ * manifest (MANIFEST_BLOB_UNKNOWN, and the client uploads them again), but
+ * a manifest that was accepted must never lose a blob it names, neither
+ * the file nor its repository's link (half of the layers are also an image
+ * of another repository's, so that only the link is at stake): the check
+ * of its blobs and its commit happen under the collector's shared lock,
+ * and the collector decides and deletes under it held exclusive.
+ */
+static void test_gc_never_races_a_push(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = ERR_INIT;
+	struct gc_loop g = { .r = &f->r, .at = now_ms() + 2 * 3600 * 1000LL };
+	enum { PUSHES = 100 };
+	char config[PUSHES][REGISTRY_DIGEST_SIZE], layer[PUSHES][REGISTRY_DIGEST_SIZE];
+	bool stored[PUSHES] = { false };
+	unsigned accepted = 0, refused = 0, lost_manifests = 0, lost_files = 0, lost_links = 0;
+	pthread_t t;
+	int i;
+
+	make_repo(f, "app", NULL);
+	make_repo(f, "keep", NULL);
+	for (i = 0; i < PUSHES; i += 2) {
+		char c[32], l[32], tag[16], keep_config[REGISTRY_DIGEST_SIZE];
+		char *m;
+
+		snprintf(c, sizeof(c), "k%05d", i);
+		snprintf(l, sizeof(l), "layer %d", i);
+		snprintf(tag, sizeof(tag), "k%d", i);
+		push_blob(f, "keep", c, keep_config);
+		push_blob(f, "keep", l, layer[i]);
+		m = image_manifest(REGISTRY_MT_OCI_MANIFEST, keep_config, layer[i], strlen(l));
+		assert_int_equal(put(f, "keep", tag, NULL, m, NULL, &err), 0);
+		free(m);
+	}
+	assert_int_equal(pthread_create(&t, NULL, gc_loop_main, &g), 0);
+	for (i = 0; i < PUSHES; i++) {
+		char c[32], l[32], tag[16];
+		char *m;
+		int rc;
+
+		snprintf(c, sizeof(c), "c%05d", i); /* image_manifest's configs are 6 bytes */
+		snprintf(l, sizeof(l), "layer %d", i);
+		snprintf(tag, sizeof(tag), "t%d", i);
+		push_blob(f, "app", c, config[i]);
+		push_blob(f, "app", l, layer[i]);
+		m = image_manifest(REGISTRY_MT_OCI_MANIFEST, config[i], layer[i], strlen(l));
+		rc = registry_manifest_put(&f->r, "app", tag, NULL, m, strlen(m), now_ms(), NULL,
+					   NULL, &err);
+		if (rc == 0) {
+			stored[i] = true;
+			accepted++;
+		} else {
+			assert_int_equal(err.kind, E_OCI_MANIFEST_BLOB_UNKNOWN);
+			refused++;
+		}
+		free(m);
+	}
+	atomic_store(&g.stop, true);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(registry_gc(&f->r, g.at, NULL, &err), 0);
+	print_message("%u pushes accepted, %u refused, over %u collections\n", accepted, refused,
+		      g.passes);
+	assert_true(g.passes > 0);
+	assert_true(accepted > 0);
+	for (i = 0; i < PUSHES; i++) {
+		char tag[16];
+		struct buf got = BUF_INIT;
+
+		if (!stored[i])
+			continue;
+		snprintf(tag, sizeof(tag), "t%d", i);
+		lost_manifests += registry_manifest_get(&f->r, "app", tag, &got, NULL, &err) != 0;
+		lost_files += !blob_file_exists(f, config[i]) + !blob_file_exists(f, layer[i]);
+		lost_links += (registry_blob_in_repo(&f->r, "app", config[i], NULL, &err) != 0) +
+			      (registry_blob_in_repo(&f->r, "app", layer[i], NULL, &err) != 0);
+		buf_release(&got);
+	}
+	if (lost_manifests || lost_files || lost_links)
+		fail_msg("of %u accepted pushes: %u manifests, %u blob files, %u links lost",
+			 accepted, lost_manifests, lost_files, lost_links);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +727,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_manifest_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_immutability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_and_deletion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_reclaims_deleted_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_never_races_a_push, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
