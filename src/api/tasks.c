@@ -777,7 +777,6 @@ int ecs_describe_tasks(struct api_ctx *ctx, struct err *err)
 struct list {
 	struct api_page page;
 	const char *instance_id, *family, *started_by, *service, *desired, *launch_type;
-	bool pending_only;
 };
 
 static int list_one(void *arg, const struct store_kv *kv)
@@ -792,8 +791,6 @@ static int list_one(void *arg, const struct store_kv *kv)
 	if (l->instance_id && strcmp(json_str(doc, "_instanceId") ?: "", l->instance_id))
 		return 0;
 	if (strcmp(json_str(doc, "desiredStatus") ?: "", l->desired))
-		return 0;
-	if (l->pending_only && strcmp(json_str(doc, "lastStatus") ?: "", "PENDING"))
 		return 0;
 	if (l->started_by && strcmp(json_str(doc, "startedBy") ?: "", l->started_by))
 		return 0;
@@ -851,8 +848,11 @@ int ecs_list_tasks(struct api_ctx *ctx, struct err *err)
 	l.started_by = json_str(ctx->in, "startedBy");
 	l.service = json_str(ctx->in, "serviceName");
 	l.launch_type = json_str(ctx->in, "launchType");
-	l.desired = desired && !strcmp(desired, "STOPPED") ? "STOPPED" : "RUNNING";
-	l.pending_only = desired && !strcmp(desired, "PENDING");
+	/*
+	 * ECS never sets a task's desiredStatus to PENDING (only its lastStatus
+	 * is ever PENDING): filtering on it is allowed and finds nothing.
+	 */
+	l.desired = desired ? desired : "RUNNING";
 	if (l.family && l.service)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "family and serviceName cannot be given together");
