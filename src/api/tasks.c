@@ -720,6 +720,66 @@ int ecs_stop_task(struct api_ctx *ctx, struct err *err)
 	return 0;
 }
 
+/* --- orphans of a deregistered instance ------------------------------- */
+
+struct orphans {
+	const char *instance_arn;
+	struct buf ids; /* "ID\n" each */
+};
+
+static int collect_orphan(void *arg, const struct store_kv *kv)
+{
+	struct orphans *o = arg;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	const char *slash = strrchr(kv->key, '/');
+
+	if (!doc || !slash ||
+	    strcmp(json_str(doc, "containerInstanceArn") ?: "", o->instance_arn) ||
+	    !strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED"))
+		return 0;
+	buf_puts(&o->ids, slash + 1);
+	buf_putc(&o->ids, '\n');
+	return 0;
+}
+
+int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char *instance_arn,
+		     struct err *err)
+{
+	_cleanup_buf_ struct buf prefix = BUF_INIT;
+	struct orphans o = { .instance_arn = instance_arn ? instance_arn : "" };
+	static const char report[] = "{\"status\":\"STOPPED\"}";
+	_cleanup_json_ cJSON *stopped = cJSON_Parse(report);
+	int r;
+
+	buf_init(&o.ids);
+	buf_printf(&prefix, TASK_PREFIX "%s/", cluster);
+	r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, collect_orphan, &o, err);
+	for (char *id = o.ids.data, *nl; r == 0 && id && (nl = strchr(id, '\n')); id = nl + 1) {
+		_cleanup_json_ cJSON *doc = NULL;
+		uint64_t version;
+
+		*nl = '\0';
+		r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		set_str(doc, "desiredStatus", "STOPPED");
+		if (!json_str(doc, "stopCode"))
+			set_str(doc, "stopCode", "UserInitiated");
+		if (!json_str(doc, "stoppedReason"))
+			set_str(doc, "stoppedReason",
+				"Container instance deregistered with force: the task is no "
+				"longer tracked");
+		task_state_apply(doc, stopped, ctx->now_ms);
+		r = task_state_commit(ctx, cluster, id, doc, version, err);
+	}
+	buf_release(&o.ids);
+	return r;
+}
+
 /* --- DescribeTasks and ListTasks --------------------------------------- */
 
 int ecs_describe_tasks(struct api_ctx *ctx, struct err *err)
