@@ -148,14 +148,24 @@ static int write_task(void *arg, const cJSON *task)
 		jsonw_init(&tw, &taskjson);
 		ecs_task_write(&tw, copy, true);
 		cJSON_Delete(copy);
-		/* {...the task..., "taskDefinition": {...}} */
+		/* {...the task..., "taskDefinition": {...}, "networkConfiguration": {...}} */
 		if (taskjson.len >= 2 && taskjson.data[taskjson.len - 1] == '}') {
 			_cleanup_buf_ struct buf both = BUF_INIT;
+			const cJSON *net = json_obj(task, "_networkConfiguration");
 
 			buf_append(&both, taskjson.data, taskjson.len - 1);
 			buf_puts(&both,
 				 taskjson.len > 2 ? ",\"taskDefinition\":" : "\"taskDefinition\":");
 			buf_append(&both, tdjson.data, tdjson.len);
+			if (net) {
+				char *s = cJSON_PrintUnformatted(net);
+
+				if (!s)
+					return err_set(a->err, -ENOMEM, E_SERVER, "out of memory");
+				buf_puts(&both, ",\"networkConfiguration\":");
+				buf_puts(&both, s);
+				free(s);
+			}
 			buf_putc(&both, '}');
 			jsonw_raw(a->w, both.data, both.len);
 		}

@@ -9,6 +9,12 @@
  *                 when it reaches STOPPED
  *   _counted      "pending" or "running": which of the instance's counts
  *                 it is in, "" once in none
+ *   _networkConfiguration  the request's, kept for the agent (Task has no
+ *                 such member; berth makes no ENI attachments)
+ *
+ * RunTask places with the task definition's placementConstraints and the
+ * request's; propagateTags TASK_DEFINITION gives the task its task
+ * definition's tags, then the request's.
  *
  * Placing tasks reserves their resources on the chosen instances in the
  * same transaction that writes the tasks, under the cluster's instance
@@ -199,10 +205,30 @@ static void add_int_string(cJSON *obj, const char *key, int64_t v)
 	cJSON_AddStringToObject(obj, key, s);
 }
 
-static cJSON *new_task(const struct api_ctx *ctx, const char *cluster, const cJSON *td,
-		       const cJSON *instance, const char *instance_id,
-		       const struct placement_needs *needs, const char *group)
+/* What RunTask and StartTask check before placing. */
+struct launch {
+	char cluster[ECS_NAME_MAX + 1];
+	cJSON *td;
+	struct placement_needs needs;
+	char group[GROUP_MAX + 1];
+	cJSON *constraints; /* the task definition's, then the request's */
+	cJSON *tags; /* the task's: propagated from its task definition, then the request's */
+};
+
+static void launch_release(struct launch *l)
 {
+	cJSON_Delete(l->td);
+	cJSON_Delete(l->constraints);
+	cJSON_Delete(l->tags);
+	memset(l, 0, sizeof(*l));
+}
+
+static cJSON *new_task(const struct api_ctx *ctx, const struct launch *l, const cJSON *instance,
+		       const char *instance_id)
+{
+	const char *cluster = l->cluster, *group = l->group;
+	const cJSON *td = l->td;
+	const struct placement_needs *needs = &l->needs;
 	const cJSON *in = ctx->in, *overrides = json_obj(in, "overrides");
 	const cJSON *defs = json_arr(td, "containerDefinitions");
 	_cleanup_buf_ struct buf res = BUF_INIT, arn = BUF_INIT, carn = BUF_INIT;
@@ -286,8 +312,11 @@ static cJSON *new_task(const struct api_ctx *ctx, const char *cluster, const cJS
 	}
 	if (az)
 		cJSON_AddStringToObject(doc, "availabilityZone", az);
-	if (json_arr(in, "tags"))
-		cJSON_AddItemToObject(doc, "tags", cJSON_Duplicate(json_arr(in, "tags"), true));
+	if (l->tags && l->tags->child)
+		cJSON_AddItemToObject(doc, "tags", cJSON_Duplicate(l->tags, true));
+	if (json_obj(in, "networkConfiguration"))
+		cJSON_AddItemToObject(doc, "_networkConfiguration",
+				      cJSON_Duplicate(json_obj(in, "networkConfiguration"), true));
 	cJSON_AddStringToObject(doc, "_instanceId", instance_id);
 	cJSON_AddItemToObject(doc, "_needs", placement_needs_to_json(needs));
 	cJSON_AddStringToObject(doc, "_counted", "pending");
@@ -296,13 +325,54 @@ static cJSON *new_task(const struct api_ctx *ctx, const char *cluster, const cJS
 
 /* --- RunTask and StartTask --------------------------------------------- */
 
-/* What RunTask and StartTask check before placing. */
-struct launch {
-	char cluster[ECS_NAME_MAX + 1];
-	cJSON *td;
-	struct placement_needs needs;
-	char group[GROUP_MAX + 1];
-};
+/*
+ * The task's tags: with propagateTags TASK_DEFINITION, its task
+ * definition's first; then the request's, which win for the same key.
+ */
+static int launch_tags(const struct api_ctx *ctx, struct launch *l, struct err *err)
+{
+	const char *propagate = json_str(ctx->in, "propagateTags");
+	_cleanup_json_ cJSON *holder = cJSON_CreateObject();
+	int r = 0;
+
+	if (!holder)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	if (propagate && !strcmp(propagate, "TASK_DEFINITION") && json_arr(l->td, "tags"))
+		r = ecs_tags_merge(holder, json_arr(l->td, "tags"), err);
+	if (r == 0 && json_arr(ctx->in, "tags"))
+		r = ecs_tags_merge(holder, json_arr(ctx->in, "tags"), err);
+	if (r < 0)
+		return r;
+	l->tags = cJSON_DetachItemFromObjectCaseSensitive(holder, "tags");
+	return 0;
+}
+
+/*
+ * The placement constraints: those of the task definition (memberOf only)
+ * and the request's, at most PLACEMENT_CONSTRAINTS_MAX in all, as ECS
+ * counts them.
+ */
+static int launch_constraints(const struct api_ctx *ctx, struct launch *l, struct err *err)
+{
+	const cJSON *lists[] = { json_arr(l->td, "placementConstraints"),
+				 json_arr(ctx->in, "placementConstraints") };
+	const cJSON *c;
+	int n = 0;
+
+	l->constraints = cJSON_CreateArray();
+	if (!l->constraints)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+		cJSON_ArrayForEach(c, lists[i]) {
+			if (++n > PLACEMENT_CONSTRAINTS_MAX)
+				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+					       "Placement constraints can be at most %d, counting "
+					       "the task definition's and the request's",
+					       PLACEMENT_CONSTRAINTS_MAX);
+			cJSON_AddItemToArray(l->constraints, cJSON_Duplicate(c, true));
+		}
+	return 0;
+}
 
 static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err)
 {
@@ -338,6 +408,10 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 	r = ecs_tags_validate(json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
+	if (!strcmp(json_str(in, "propagateTags") ?: "NONE", "SERVICE"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "propagateTags SERVICE is only for a service's tasks: a task run "
+			       "alone takes TASK_DEFINITION or NONE");
 	r = ecs_task_definition_resolve(ctx, json_str(in, "taskDefinition"), &l->td, err);
 	if (r == -ENOENT)
 		return err_set(err, -ENOENT, E_CLIENT, "TaskDefinition not found.");
@@ -380,8 +454,12 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 		buf_printf(&g, "family:%s", json_str(l->td, "family") ?: "");
 		snprintf(l->group, sizeof(l->group), "%.*s", GROUP_MAX, buf_str(&g));
 	}
-	return placement_validate(json_arr(in, "placementConstraints"),
-				  json_arr(in, "placementStrategy"), err);
+	r = launch_tags(ctx, l, err);
+	if (r == 0)
+		r = launch_constraints(ctx, l, err);
+	if (r < 0)
+		return r;
+	return placement_validate(l->constraints, json_arr(in, "placementStrategy"), err);
 }
 
 /* The cluster's instances and their live tasks, for placement. */
@@ -507,8 +585,7 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		if (choice[t] < 0)
 			continue;
 		inst = view_instance(v, (size_t)choice[t]);
-		task = new_task(ctx, l->cluster, l->td, inst, instance_id_of(inst), &l->needs,
-				l->group);
+		task = new_task(ctx, l, inst, instance_id_of(inst));
 		placement_reserve(inst, &l->needs);
 		set_num(inst, "pendingTasksCount",
 			(double)(json_int(inst, "pendingTasksCount", 0) + 1));
@@ -588,7 +665,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 		struct placement_request req = {
 			.needs = &l.needs,
 			.group = l.group,
-			.constraints = json_arr(ctx->in, "placementConstraints"),
+			.constraints = l.constraints,
 			.strategy = json_arr(ctx->in, "placementStrategy"),
 			.count = (unsigned)count,
 		};
@@ -600,7 +677,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 	api_unlock(buf_str(&lock));
 out:
 	view_release(&v);
-	cJSON_Delete(l.td);
+	launch_release(&l);
 	return r;
 }
 
@@ -669,7 +746,7 @@ int ecs_start_task(struct api_ctx *ctx, struct err *err)
 	api_unlock(buf_str(&lock));
 out:
 	view_release(&v);
-	cJSON_Delete(l.td);
+	launch_release(&l);
 	return r;
 }
 
