@@ -211,14 +211,12 @@ struct launch {
 	cJSON *td;
 	struct placement_needs needs;
 	char group[GROUP_MAX + 1];
-	cJSON *constraints; /* the task definition's, then the request's */
 	cJSON *tags; /* the task's: propagated from its task definition, then the request's */
 };
 
 static void launch_release(struct launch *l)
 {
 	cJSON_Delete(l->td);
-	cJSON_Delete(l->constraints);
 	cJSON_Delete(l->tags);
 	memset(l, 0, sizeof(*l));
 }
@@ -348,29 +346,21 @@ static int launch_tags(const struct api_ctx *ctx, struct launch *l, struct err *
 }
 
 /*
- * The placement constraints: those of the task definition (memberOf only)
- * and the request's, at most PLACEMENT_CONSTRAINTS_MAX in all, as ECS
- * counts them.
+ * ECS counts the task definition's placement constraints with the
+ * request's: at most PLACEMENT_CONSTRAINTS_MAX in all for a task.
+ * (placement_choose applies both lists.)
  */
-static int launch_constraints(const struct api_ctx *ctx, struct launch *l, struct err *err)
+static int check_constraint_count(const struct api_ctx *ctx, const struct launch *l,
+				  struct err *err)
 {
-	const cJSON *lists[] = { json_arr(l->td, "placementConstraints"),
-				 json_arr(ctx->in, "placementConstraints") };
-	const cJSON *c;
-	int n = 0;
+	int n = cJSON_GetArraySize(json_arr(l->td, "placementConstraints")) +
+		cJSON_GetArraySize(json_arr(ctx->in, "placementConstraints"));
 
-	l->constraints = cJSON_CreateArray();
-	if (!l->constraints)
-		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
-	for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
-		cJSON_ArrayForEach(c, lists[i]) {
-			if (++n > PLACEMENT_CONSTRAINTS_MAX)
-				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-					       "Placement constraints can be at most %d, counting "
-					       "the task definition's and the request's",
-					       PLACEMENT_CONSTRAINTS_MAX);
-			cJSON_AddItemToArray(l->constraints, cJSON_Duplicate(c, true));
-		}
+	if (n > PLACEMENT_CONSTRAINTS_MAX)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "You can specify a maximum of %d placement constraints, the task "
+			       "definition's and the request's together.",
+			       PLACEMENT_CONSTRAINTS_MAX);
 	return 0;
 }
 
@@ -456,10 +446,11 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 	}
 	r = launch_tags(ctx, l, err);
 	if (r == 0)
-		r = launch_constraints(ctx, l, err);
+		r = check_constraint_count(ctx, l, err);
 	if (r < 0)
 		return r;
-	return placement_validate(l->constraints, json_arr(in, "placementStrategy"), err);
+	return placement_validate(json_arr(in, "placementConstraints"),
+				  json_arr(in, "placementStrategy"), err);
 }
 
 /* The cluster's instances and their live tasks, for placement. */
@@ -665,7 +656,8 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 		struct placement_request req = {
 			.needs = &l.needs,
 			.group = l.group,
-			.constraints = l.constraints,
+			.constraints = json_arr(ctx->in, "placementConstraints"),
+			.definition_constraints = json_arr(l.td, "placementConstraints"),
 			.strategy = json_arr(ctx->in, "placementStrategy"),
 			.count = (unsigned)count,
 		};

@@ -278,7 +278,7 @@ static void test_task_definition_constraints_and_tags(void **state)
 		 "[{'type':'memberOf','expression':'attribute:zone == a'}]}");
 	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
 	assert_string_equal(json_str(cJSON_GetArrayItem(json_arr(out, "failures"), 0), "reason"),
-			    "ATTRIBUTE");
+			    "MemberOf placement constraint unsatisfied.");
 	cJSON_Delete(out);
 	/* without propagateTags, only the request's tags */
 	out = ok(f, "RunTask", "{'cluster':'c1','taskDefinition':'web'}");
