@@ -102,6 +102,8 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 			return r;
 	}
 	if (inst) {
+		/* the instance changes with its counts: its version follows, as on ECS */
+		set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
 		count_add(inst, was, -1);
 		count_add(inst, now, 1);
 		if (stopped && json_get(doc, "_needs")) {

@@ -580,6 +580,8 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		placement_reserve(inst, &l->needs);
 		set_num(inst, "pendingTasksCount",
 			(double)(json_int(inst, "pendingTasksCount", 0) + 1));
+		if (!touched[choice[t]])
+			set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
 		touched[choice[t]] = true;
 		ecs_task_key(&key, l->cluster, strrchr(json_str(task, "taskArn"), '/') + 1);
 		json = cJSON_PrintUnformatted(task);

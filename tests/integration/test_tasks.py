@@ -458,6 +458,40 @@ class TasksTest(BerthTestCase):
                                       "--tasks", arns[0])
         self.assertEqual(rc, 0, err)
 
+    def test_shutdown_with_polls_held(self):
+        # SIGTERM while agents wait: every suspended poll is resumed, the server
+        # exits at once and cleanly (under ASan, a leaked waiter fails the exit)
+        b = self.new_berth(extra_args=["--threads", "2"])
+        ecs = b.client()
+        ecs.create_cluster(clusterName="c")
+        arn = register(ecs, "c")
+        seq = FakeAgent(b, "c", arn).poll()["seq"]
+        ended = []
+
+        def wait():
+            try:
+                FakeAgent(b, "c", arn).poll(wait=30, since=seq)
+                ended.append("answered")
+            except Exception as e:  # the connection may close instead
+                ended.append(type(e).__name__)
+
+        threads = [threading.Thread(target=wait) for _ in range(5)]
+        for th in threads:
+            th.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rc = b.stop()
+        self.assertEqual(rc, 0, b.log_tail())
+        self.assertLess(time.monotonic() - t0, 5)
+        for th in threads:
+            th.join(10)
+        self.assertEqual(len(ended), 5, ended)
+
+    def test_unknown_instance_poll(self):
+        r = self.berth.request(AGENT + "Poll", json.dumps(
+            {"cluster": CLUSTER, "containerInstance": "0" * 32, "waitSeconds": 5}))
+        self.assertEqual(r.error_type, "InvalidParameterException")
+
     def test_agent_timeout_and_restart(self):
         b = self.new_berth(extra_args=["--agent-timeout", "2"])
         ecs = b.client()
