@@ -717,98 +717,240 @@ static void test_distinct_instance_reason(void **state)
 	release_cluster(&c);
 }
 
-static bool matches(const char *expr, const cJSON *doc)
+/* An instance with a bit of everything the query language looks at, and two tasks. */
+static const char QUERY_INSTANCE[] =
+	"{\"containerInstanceArn\":\"arn:aws:ecs:us-east-1:000000000000:container-instance/c/q\","
+	"\"ec2InstanceId\":\"i-0abc\",\"status\":\"ACTIVE\",\"agentConnected\":true,"
+	"\"registeredAt\":1529360908000,\"runningTasksCount\":2,"
+	"\"versionInfo\":{\"agentVersion\":\"1.14.5\"},"
+	"\"attributes\":[{\"name\":\"ecs.instance-type\",\"value\":\"g2.2xlarge\"},"
+	"{\"name\":\"ecs.availability-zone\",\"value\":\"us-east-1a\"},"
+	"{\"name\":\"ecs.os-type\",\"value\":\"linux\"},{\"name\":\"stack\",\"value\":\"prod\"},"
+	"{\"name\":\"cores\",\"value\":\"16\"},{\"name\":\"gpu\"}]}";
+
+static bool matches_with(const char *expr, const cJSON *doc, const char *const *groups,
+			 size_t n_groups)
 {
 	struct placement_expr *e;
 	struct err err = ERR_INIT;
-	struct placement_instance inst = { .doc = doc };
+	cJSON *tasks[4];
+	const cJSON *ptrs[4];
+	struct placement_instance inst = { .doc = doc, .tasks = ptrs, .n_tasks = n_groups };
 	bool m;
 
+	for (size_t i = 0; i < n_groups; i++) {
+		tasks[i] = cJSON_CreateObject();
+		cJSON_AddStringToObject(tasks[i], "group", groups[i]);
+		ptrs[i] = tasks[i];
+	}
 	if (placement_expr_parse(expr, &e, &err) < 0)
 		fail_msg("'%s' refused: %s", expr, err.msg);
 	m = placement_expr_match(e, &inst);
 	placement_expr_free(e);
+	for (size_t i = 0; i < n_groups; i++)
+		cJSON_Delete(tasks[i]);
 	return m;
 }
 
 static void test_query_language(void **state)
 {
-	cJSON *doc = instance("i1", 1, 1, "", "us-east-1a", "ACTIVE", true);
+	static const char *const groups[] = { "service:production", "family:db" };
+	cJSON *doc = parse(QUERY_INSTANCE);
 	static const struct {
 		const char *expr;
 		bool want;
 	} cases[] = {
-		{ "attribute:ecs.os-type == linux", true },
-		{ "attribute:ecs.os-type equals windows", false },
-		{ "attribute:ecs.os-type != windows", true },
+		/* the developer guide's examples */
+		{ "attribute:ecs.instance-type == t2.small", false },
 		{ "attribute:ecs.availability-zone in [us-east-1a, us-east-1b]", true },
+		{ "attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != "
+		  "us-east-1d",
+		  true },
+		{ "task:group == service:production", true },
+		{ "not(task:group == database)", true },
+		{ "runningTasksCount == 1", false },
+		{ "agentVersion < 1.14.5", false },
+		{ "registeredAt < 2018-02-13", false },
+		{ "ec2InstanceId in ['i-abcd1234', 'i-wxyx7890']", false },
+		{ "attribute:stack != prod", false },
+		/* equality, every spelling */
+		{ "attribute:ecs.os-type == linux", true },
+		{ "attribute:ecs.os-type equals linux", true },
+		{ "attribute:ecs.os-type EQUALS linux", true },
+		{ "attribute:ecs.os-type != windows", true },
+		{ "attribute:ecs.os-type not_equals linux", false },
+		{ "attribute:ecs.os-type == \"linux\"", true },
+		{ "attribute:ecs.os-type == 'Linux'", false },
+		{ "attribute:ecs.os-type==linux&&agentConnected==true", true },
+		/* order: numbers, versions, dates, strings */
+		{ "runningTasksCount > 1", true },
+		{ "runningTasksCount greater_than 2", false },
+		{ "runningTasksCount >= 2", true },
+		{ "runningTasksCount greater_than_equal 3", false },
+		{ "runningTasksCount < 10", true },
+		{ "runningTasksCount less_than 2", false },
+		{ "runningTasksCount <= 2", true },
+		{ "runningTasksCount less_than_equal 1", false },
+		{ "runningTasksCount != 2", false },
+		{ "attribute:cores > 9", true },
+		{ "agentVersion > 1.9.0", true },
+		{ "agentVersion >= 1.14.5", true },
+		{ "agentVersion < 1.14.10", true },
+		{ "agentVersion == 1.14.5", true },
+		{ "registeredAt > 2018-06-18", true },
+		{ "registeredAt < 2018-06-19", true },
+		{ "registeredAt == 2018-06-18T22:28:28Z", true },
+		{ "registeredAt == 2018-06-18T22:28:28", true },
+		{ "registeredAt == 2018-06-19T00:28:28+02:00", true },
+		{ "registeredAt >= 2018-06-18T22:28:29Z", false },
+		{ "attribute:ecs.availability-zone > us-east-1", true },
+		/* lists */
 		{ "attribute:ecs.availability-zone not_in [us-east-1a]", false },
-		{ "attribute:ecs.availability-zone matches us-east-*", true },
-		{ "attribute:ecs.availability-zone !matches us-west-*", true },
+		{ "attribute:ecs.availability-zone !in [us-east-1b, us-east-1c]", true },
+		{ "agentConnected in [true]", true },
+		/* patterns: a regular expression over the whole value */
+		{ "attribute:ecs.availability-zone matches us-east-.*", true },
+		{ "attribute:ecs.availability-zone =~ us-east", false },
+		{ "attribute:ecs.availability-zone =~ .*east.*", true },
+		{ "attribute:ecs.availability-zone !~ us-west-.*", true },
+		{ "attribute:ecs.availability-zone not_matches us-east-1[ab]", false },
+		{ "attribute:ecs.instance-type =~ (g2|p3)\\.[0-9]?x?large", true },
+		{ "attribute:ecs.instance-type =~ '(t2|t3)\\..*'", false },
+		{ "(attribute:ecs.instance-type =~ g2.*)", true },
+		{ "(attribute:ecs.instance-type =~ (g2).*) and agentConnected == true", true },
+		{ "attribute:cores =~ \\d+", true },
+		{ "attribute:cores =~ \\d{3}", false },
+		{ "ec2InstanceId =~ i-[0-9a-f]+", true },
+		{ "agentConnected matches t.*", true },
+		/* presence */
 		{ "attribute:gpu exists", true },
+		{ "attribute:gpu == ''", true },
 		{ "attribute:nothere exists", false },
 		{ "attribute:nothere !exists", true },
 		{ "attribute:nothere not_exists", true },
-		{ "agentConnected == true", true },
-		{ "runningTasksCount < 3", true },
-		{ "runningTasksCount >= 1", false },
-		{ "agentVersion == 0.1.0", true },
-		{ "ec2InstanceId exists", false },
+		{ "attribute:nothere != x", true },
+		{ "attribute:nothere == x", false },
+		{ "attribute:nothere !~ x", true },
+		{ "ec2InstanceId exists", true },
+		/* task:group: any task in it; the negatives: no task in it */
+		{ "task:group exists", true },
+		{ "task:group != service:production", false },
+		{ "task:group != database", true },
+		{ "task:group in [family:db, x]", true },
+		{ "task:group not_in [family:db]", false },
+		{ "task:group =~ service:.*", true },
+		{ "task:group !~ service:.*", false },
+		/* compounds */
 		{ "attribute:ecs.os-type == linux and agentConnected == true", true },
-		{ "attribute:ecs.os-type == windows or runningTasksCount == 0", true },
+		{ "attribute:ecs.os-type == windows or runningTasksCount == 2", true },
+		{ "attribute:ecs.os-type == windows OR runningTasksCount == 0", false },
 		{ "not (attribute:ecs.os-type == linux)", false },
+		{ "! attribute:ecs.os-type == windows", true },
+		{ "!attribute:ecs.os-type == linux", false },
 		{ "!(attribute:ecs.os-type == windows) && (runningTasksCount<1 || "
-		  "agentConnected==false)",
+		  "agentConnected==true)",
 		  true },
-		{ "attribute:ecs.availability-zone == \"us-east-1a\"", true },
+		{ "attribute:a exists or attribute:b exists and attribute:c exists", false },
+		{ "attribute:gpu exists or attribute:b exists and attribute:c exists", true },
+		{ "(attribute:gpu exists or attribute:b exists) and attribute:c exists", false },
+		{ "not not attribute:gpu exists", true },
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (matches(cases[i].expr, doc) != cases[i].want)
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		if (matches_with(cases[i].expr, doc, groups, 2) != cases[i].want)
 			fail_msg("'%s' should be %s", cases[i].expr,
 				 cases[i].want ? "true" : "false");
+	/* an instance without tasks: no task is in any group */
+	assert_false(matches_with("task:group exists", doc, NULL, 0));
+	assert_true(matches_with("task:group !exists", doc, NULL, 0));
+	assert_true(matches_with("task:group != service:production", doc, NULL, 0));
+	assert_false(matches_with("task:group == service:production", doc, NULL, 0));
 	cJSON_Delete(doc);
 }
 
 static void test_query_refused(void **state)
 {
-	static const char *const bad[] = {
-		"",
-		"attribute:",
-		"ram == 4",
-		"attribute:x",
-		"attribute:x ==",
-		"attribute:x in a",
-		"attribute:x in [a, b",
-		"attribute:x in []",
-		"(attribute:x exists",
-		"attribute:x exists)",
-		"attribute:x == a and",
-		"attribute:x == \"open",
-		"and attribute:x exists",
-		"attribute:x exists attribute:y exists",
+	static const struct {
+		const char *expr, *msg; /* msg: a part of the message */
+	} bad[] = {
+		{ "", "empty" },
+		{ "   ", "expected attribute:NAME" },
+		{ "attribute:", "expected attribute:NAME" },
+		{ "ram == 4", "found 'ram'" },
+		{ "attribute:x", "expected an operator" },
+		{ "attribute:x ==", "expected a value" },
+		{ "attribute:x == )", "expected a value" },
+		{ "attribute:x === y", "expected an operator" },
+		{ "attribute:x in a", "expected a list" },
+		{ "attribute:x in [a, b", "expected ',' or ']'" },
+		{ "attribute:x in []", "expected a value in the list" },
+		{ "attribute:x in [a,,b]", "expected a value in the list" },
+		{ "(attribute:x exists", "expected ')'" },
+		{ "attribute:x exists)", "expected and, or or the end" },
+		{ "attribute:x == a and", "expected attribute:NAME" },
+		{ "attribute:x == \"open", "unterminated quote" },
+		{ "and attribute:x exists", "found 'and'" },
+		{ "attribute:x exists attribute:y exists", "offset 19" },
+		{ "'attribute:x' exists", "expected attribute:NAME" },
+		{ "attribute:x =~ (a", "not a valid regular expression" },
+		{ "attribute:x =~ a\\1", "backreferences" },
+		{ "attribute:x =~ a{1000}", "interval over 100" },
+		{ "attribute:x =~ a{2}b{2}c{2}", "more than two" },
+		{ "attribute:x =~ a\\", "backslash" },
+		{ "agentConnected > 1", "agentConnected takes no '>'" },
+		{ "task:group <= a", "task:group takes no '<='" },
+		{ "runningTasksCount in [1, 2]", "runningTasksCount takes no 'in'" },
+		{ "agentVersion =~ 1.*", "agentVersion takes no '=~'" },
+		{ "registeredAt < yesterday", "registeredAt takes a date" },
+		{ "registeredAt < 2018-02-30", "registeredAt takes a date" },
+		{ "registeredAt < 2018-02-13T25:00:00Z", "registeredAt takes a date" },
+		{ "runningTasksCount == two", "runningTasksCount takes a number" },
+		{ "not", "expected attribute:NAME" },
+		{ "attribute:x == a b", "expected and, or or the end" },
+		{ "!!attribute:x exists", "found '!!'" },
 	};
-	char big[PLACEMENT_EXPR_MAX + 10];
+	char big[PLACEMENT_EXPR_MAX + 10], token[300];
 	char deep[400] = { 0 };
 	struct placement_expr *e;
 	struct err err = ERR_INIT;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (placement_expr_parse(bad[i], &e, &err) != -EINVAL)
-			fail_msg("'%s' was accepted", bad[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		err = (struct err)ERR_INIT;
+		if (placement_expr_parse(bad[i].expr, &e, &err) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i].expr);
 		assert_int_equal(err.kind, E_INVALID_PARAMETER);
 		assert_null(e);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i].expr, err.msg, bad[i].msg);
 	}
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
 	assert_int_equal(placement_expr_parse(big, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "longer than 2000"));
+	snprintf(token, sizeof(token), "attribute:x == %0280d", 0);
+	assert_int_equal(placement_expr_parse(token, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "longer than"));
 	for (int i = 0; i < 100; i++)
-		strcat(deep, "(");
-	strcat(deep, "agentConnected exists");
+		deep[i] = '(';
+	snprintf(deep + 100, sizeof(deep) - 100, "agentConnected == true");
 	assert_int_equal(placement_expr_parse(deep, &e, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "nested"));
+	/* 32 deep is fine, and 2000 characters are */
+	memset(deep, 0, sizeof(deep));
+	for (int i = 0; i < 31; i++)
+		deep[i] = '(';
+	snprintf(deep + 31, sizeof(deep) - 31, "agentConnected == true");
+	for (int i = 0; i < 31; i++)
+		strncat(deep, ")", sizeof(deep) - strlen(deep) - 1);
+	assert_int_equal(placement_expr_parse(deep, &e, &err), 0);
+	placement_expr_free(e);
+	memset(big, ' ', PLACEMENT_EXPR_MAX);
+	memcpy(big, "agentConnected exists", 21);
+	big[PLACEMENT_EXPR_MAX] = 0;
+	assert_int_equal(placement_expr_parse(big, &e, &err), 0);
+	placement_expr_free(e);
 }
 
 static void test_validate(void **state)
