@@ -60,7 +60,7 @@ static void started(void *ctx, const char *endpoint, const char *access_key, con
 	buf_puts(&d->region, region);
 	d->agent.cfg = (struct agent_config){
 		.server = buf_str(&d->server),
-		.cluster = d->cluster,
+		.cluster = d->cluster ? d->cluster : "default",
 		.data_dir = buf_str(&d->data_dir),
 		.region = buf_str(&d->region),
 		.access_key = buf_str(&d->access_key),

@@ -148,14 +148,24 @@ static int write_task(void *arg, const cJSON *task)
 		jsonw_init(&tw, &taskjson);
 		ecs_task_write(&tw, copy, true);
 		cJSON_Delete(copy);
-		/* {...the task..., "taskDefinition": {...}} */
+		/* {...the task..., "taskDefinition": {...}, "networkConfiguration": {...}} */
 		if (taskjson.len >= 2 && taskjson.data[taskjson.len - 1] == '}') {
 			_cleanup_buf_ struct buf both = BUF_INIT;
+			const cJSON *net = json_obj(task, "_networkConfiguration");
 
 			buf_append(&both, taskjson.data, taskjson.len - 1);
 			buf_puts(&both,
 				 taskjson.len > 2 ? ",\"taskDefinition\":" : "\"taskDefinition\":");
 			buf_append(&both, tdjson.data, tdjson.len);
+			if (net) {
+				char *s = cJSON_PrintUnformatted(net);
+
+				if (!s)
+					return err_set(a->err, -ENOMEM, E_SERVER, "out of memory");
+				buf_puts(&both, ",\"networkConfiguration\":");
+				buf_puts(&both, s);
+				free(s);
+			}
 			buf_putc(&both, '}');
 			jsonw_raw(a->w, both.data, both.len);
 		}
@@ -170,22 +180,31 @@ static int poll_answer(struct api_server *srv, const char *cluster, const char *
 	struct api_ctx ctx = { .srv = srv, .now_ms = now_ms() };
 	_cleanup_json_ cJSON *inst = NULL;
 	struct answer a = { .ctx = &ctx, .err = err, .w = w };
+	_cleanup_buf_ struct buf lock = BUF_INIT;
 	uint64_t version;
 	int r;
 
+	/*
+	 * Under the lock every write of the cluster's instances and tasks
+	 * holds: the answer is one state, not half of a change made of several
+	 * commits (a forced deregistration stops each task, then the instance).
+	 */
+	ecs_instance_lock_key(&lock, cluster);
+	api_lock(buf_str(&lock));
 	r = ecs_instance_load(&ctx, cluster, id, &inst, &version, err);
 	if (r == -ENOENT)
-		return err_set(err, -ENOENT, E_INVALID_PARAMETER,
-			       "Container instance '%s' not found in cluster '%s'", id, cluster);
-	if (r < 0)
-		return r;
-	jsonw_key_int(w, "seq", seq);
-	jsonw_key_str(w, "containerInstanceStatus", json_str(inst, "status") ?: "INACTIVE");
-	jsonw_key(w, "tasks");
-	jsonw_arr_begin(w);
-	if (strcmp(json_str(inst, "status") ?: "", "INACTIVE") != 0)
-		r = ecs_tasks_each(&ctx, cluster, id, write_task, &a, err);
-	jsonw_arr_end(w);
+		r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
+			    "Container instance '%s' not found in cluster '%s'", id, cluster);
+	if (r == 0) {
+		jsonw_key_int(w, "seq", seq);
+		jsonw_key_str(w, "containerInstanceStatus", json_str(inst, "status") ?: "INACTIVE");
+		jsonw_key(w, "tasks");
+		jsonw_arr_begin(w);
+		if (strcmp(json_str(inst, "status") ?: "", "INACTIVE") != 0)
+			r = ecs_tasks_each(&ctx, cluster, id, write_task, &a, err);
+		jsonw_arr_end(w);
+	}
+	api_unlock(buf_str(&lock));
 	return r;
 }
 
@@ -233,7 +252,11 @@ static void poll_suspended(void *arg, struct http_request *req)
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* Record a poll as the instance's heartbeat; set agentConnected when it was false. */
+/*
+ * Record a poll as the instance's heartbeat; set agentConnected when it was
+ * false. An unknown instance is an error before the hub keeps anything
+ * about it.
+ */
 static int heartbeat(const struct api_ctx *ctx, const char *cluster, const char *id,
 		     struct err *err)
 {
@@ -262,7 +285,10 @@ static int heartbeat(const struct api_ctx *ctx, const char *cluster, const char 
 			log_info("agent of %s/%s connected", cluster, id);
 	}
 	api_unlock(buf_str(&lock));
-	return r == -ENOENT ? 0 : r;
+	if (r == -ENOENT)
+		return err_set(err, -ENOENT, E_INVALID_PARAMETER,
+			       "Container instance '%s' not found in cluster '%s'", id, cluster);
+	return r;
 }
 
 static int agent_poll(struct api_ctx *ctx, struct err *err)

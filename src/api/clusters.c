@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/ecs.h"
+#include "api/task_state.h"
 #include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
@@ -172,6 +173,27 @@ static int count_by_status(void *arg, const struct store_kv *kv)
 	return 0;
 }
 
+/*
+ * A task that has not STOPPED counts as running from RUNNING on (while it
+ * deactivates and stops too), as pending before: the way its container
+ * instance counts it (task_state.c), so that every live task keeps its
+ * cluster from being deleted.
+ */
+static int count_task(void *arg, const struct store_kv *kv)
+{
+	struct cluster_counts *n = arg;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	int rank = task_status_rank(json_str(doc, "lastStatus"));
+
+	if (!doc || rank == task_status_rank("STOPPED"))
+		return 0;
+	if (rank >= task_status_rank("RUNNING"))
+		n->running_tasks++;
+	else
+		n->pending_tasks++;
+	return 0;
+}
+
 static int cluster_count(const struct api_ctx *ctx, const char *name, struct cluster_counts *ret,
 			 struct err *err)
 {
@@ -188,10 +210,8 @@ static int cluster_count(const struct api_ctx *ctx, const char *name, struct clu
 	ret->instances += draining_instances;
 	buf_reset(&prefix);
 	buf_printf(&prefix, "task/%s/", name);
-	c = (struct count_ctx){ &ret->running_tasks, &ret->pending_tasks, "lastStatus", "RUNNING",
-				"PENDING" };
 	if (r == 0)
-		r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, count_by_status, &c, err);
+		r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, count_task, ret, err);
 	buf_reset(&prefix);
 	buf_printf(&prefix, "service/%s/", name);
 	c = (struct count_ctx){ &ret->active_services, &ret->draining_services, "status", "ACTIVE",

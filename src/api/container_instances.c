@@ -10,7 +10,10 @@
  * as ECS returns it (registeredAt in milliseconds) plus its "tags" and the
  * agent's "platformDevices". Deregistering marks it INACTIVE, as ECS does:
  * it can still be described but is no longer listed, counted in its
- * cluster, or changed.
+ * cluster, or changed. It is refused while tasks that have not STOPPED
+ * are placed on it, unless forced: its tasks are then orphaned (ECS no
+ * longer accounts for them) and berth marks them STOPPED. Either way, and
+ * when the status changes, the agent's long poll is woken to learn it.
  *
  * ec2InstanceId: berth hosts are not EC2 instances. An agent names its
  * host the way ECS's agent does, by the instanceId of the
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/agent_hub.h"
 #include "api/ecs.h"
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -743,6 +747,8 @@ int ecs_update_container_instances_state(struct api_ctx *ctx, struct err *err)
 					   cJSON_CreateNumber(
 						   (double)(json_int(doc, "version", 0) + 1)));
 				r = instance_save(ctx, cluster, id, doc, version, err);
+				if (r == 0)
+					agent_hub_notify(ctx->srv->agents, cluster, id);
 			}
 			if (r == 0)
 				write_instance(ctx->out, doc, 0);
@@ -994,6 +1000,17 @@ static int deregister_locked(struct api_ctx *ctx, const char *cluster, const cha
 		if (r == 0 && tasks > 0 && !force)
 			r = err_set(err, -EBUSY, E_INVALID_PARAMETER,
 				    "Found running tasks on the instance.");
+		if (r == 0 && tasks > 0) {
+			/* forced: its tasks are orphaned (which changes it), then it goes */
+			r = ecs_tasks_orphan(ctx, cluster, json_str(doc, "containerInstanceArn"),
+					     err);
+			cJSON_Delete(doc);
+			doc = NULL;
+			if (r == 0)
+				r = ecs_instance_load(ctx, cluster, id, &doc, &version, err);
+			if (r < 0)
+				return r;
+		}
 		if (r == 0) {
 			set_member(doc, "status", cJSON_CreateString("INACTIVE"));
 			set_member(doc, "agentConnected", cJSON_CreateFalse());
@@ -1037,6 +1054,7 @@ int ecs_deregister_container_instance(struct api_ctx *ctx, struct err *err)
 	buf_release(&lock);
 	if (r < 0)
 		return r;
+	agent_hub_notify(ctx->srv->agents, cluster, id); /* its agent learns it is INACTIVE */
 	jsonw_key(ctx->out, "containerInstance");
 	write_instance(ctx->out, doc, 0);
 	return 0;

@@ -92,6 +92,18 @@ void ecs_task_write(struct jsonw *w, const cJSON *doc, bool tags);
 int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);
 
+/*
+ * Stop every task of cluster placed on the instance named instance_arn
+ * that has not STOPPED:
+ * its instance is being deregistered with force, and ECS no longer
+ * accounts for such tasks (they are orphaned). Each gets desiredStatus and
+ * lastStatus STOPPED, stopCode UserInitiated and a stoppedReason saying
+ * so, and gives its resources back. The caller holds the cluster's
+ * instance lock.
+ */
+int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char *instance_arn,
+		     struct err *err);
+
 /* container_instances.c */
 int ecs_register_container_instance(struct api_ctx *ctx, struct err *err);
 int ecs_describe_container_instances(struct api_ctx *ctx, struct err *err);

@@ -8,9 +8,9 @@
  *
  * Reaching RUNNING sets startedAt and connectivity; reaching STOPPED sets
  * stoppedAt, executionStoppedAt, desiredStatus STOPPED, and a stopCode
- * when none was set: TaskFailedToStart when no container ever ran,
- * EssentialContainerExited otherwise; the resources the task reserved
- * return to its instance.
+ * when none was set (task_stop_code): TaskFailedToStart when no container
+ * ever ran or the reason says one could not start, EssentialContainerExited
+ * otherwise; the resources the task reserved return to its instance.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -102,6 +102,8 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 			return r;
 	}
 	if (inst) {
+		/* the instance changes with its counts: its version follows, as on ECS */
+		set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
 		count_add(inst, was, -1);
 		count_add(inst, now, 1);
 		if (stopped && json_get(doc, "_needs")) {
@@ -176,25 +178,51 @@ static bool apply_container(cJSON *c, const cJSON *change)
 	return changed;
 }
 
-/* Whether a container of the task ever ran (it has a runtime id and ran, or an exit code). */
+/* Whether a container of the task is running or has run (it reached RUNNING, or exited). */
 static bool ever_ran(const cJSON *doc)
 {
 	const cJSON *c;
 
+	if (json_has(doc, "startedAt"))
+		return true;
 	cJSON_ArrayForEach(c, json_arr(doc, "containers"))
 		if (json_has(c, "exitCode") || !strcmp(json_str(c, "lastStatus") ?: "", "RUNNING"))
 			return true;
 	return false;
 }
 
-/* Apply a task's report to doc; whether it changed anything. */
-static bool apply_task(const struct api_ctx *ctx, cJSON *doc, const cJSON *in)
+/*
+ * The first words of the reasons ECS gives a task whose containers could
+ * not be pulled, created or started (its "stopped task errors"), and the
+ * one berth's agent gives when an essential container fails to start.
+ */
+static const char *const failed_to_start[] = {
+	"CannotPullContainerError",
+	"CannotCreateContainerError",
+	"CannotStartContainerError",
+	"CannotInspectContainerError",
+	"ResourceInitializationError",
+	"ContainerRuntimeError",
+	"ContainerRuntimeTimeoutError",
+	"TaskFailedToStart",
+	"Essential container in task failed to start",
+};
+
+const char *task_stop_code(bool ran, const char *reason)
+{
+	for (size_t i = 0; reason && i < ARRAY_SIZE(failed_to_start); i++)
+		if (startswith(reason, failed_to_start[i]))
+			return "TaskFailedToStart";
+	return ran ? "EssentialContainerExited" : "TaskFailedToStart";
+}
+
+bool task_state_apply(cJSON *doc, const cJSON *in, int64_t now_ms)
 {
 	const char *status = json_str(in, "status");
 	const char *reason = json_str(in, "reason");
 	int have = task_status_rank(json_str(doc, "lastStatus"));
 	int want = task_status_rank(status);
-	bool changed = false;
+	bool changed = false, ran = ever_ran(doc);
 	const cJSON *change;
 	static const char *const times[] = { "pullStartedAt", "pullStoppedAt" };
 
@@ -206,6 +234,7 @@ static bool apply_task(const struct api_ctx *ctx, cJSON *doc, const cJSON *in)
 		if (c && apply_container(c, change))
 			changed = true;
 	}
+	ran = ran || ever_ran(doc);
 	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
 		int64_t t = report_time(in, times[i]);
 
@@ -219,23 +248,21 @@ static bool apply_task(const struct api_ctx *ctx, cJSON *doc, const cJSON *in)
 		set_str(doc, "lastStatus", status);
 		if (want >= task_status_rank("RUNNING") && !json_has(doc, "startedAt") &&
 		    want < task_status_rank("STOPPED")) {
-			set_num(doc, "startedAt", (double)ctx->now_ms);
+			set_num(doc, "startedAt", (double)now_ms);
 			set_str(doc, "connectivity", "CONNECTED");
-			set_num(doc, "connectivityAt", (double)ctx->now_ms);
+			set_num(doc, "connectivityAt", (double)now_ms);
 		}
 		if (want >= task_status_rank("DEACTIVATING") && !json_has(doc, "stoppingAt"))
-			set_num(doc, "stoppingAt", (double)ctx->now_ms);
+			set_num(doc, "stoppingAt", (double)now_ms);
 		if (want == task_status_rank("STOPPED")) {
 			int64_t exec = report_time(in, "executionStoppedAt");
 			cJSON *c;
 
 			set_str(doc, "desiredStatus", "STOPPED");
-			set_num(doc, "stoppedAt", (double)ctx->now_ms);
-			set_num(doc, "executionStoppedAt", (double)(exec ? exec : ctx->now_ms));
+			set_num(doc, "stoppedAt", (double)now_ms);
+			set_num(doc, "executionStoppedAt", (double)(exec ? exec : now_ms));
 			if (!json_str(doc, "stopCode"))
-				set_str(doc, "stopCode",
-					ever_ran(doc) ? "EssentialContainerExited"
-						      : "TaskFailedToStart");
+				set_str(doc, "stopCode", task_stop_code(ran, reason));
 			if (!json_str(doc, "stoppedReason"))
 				set_str(doc, "stoppedReason",
 					reason && *reason ? reason : "Task stopped");
@@ -269,7 +296,7 @@ static int report(struct api_ctx *ctx, const cJSON *in, struct err *err)
 	if (r == -ENOENT)
 		r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
 			    "The referenced task was not found.");
-	if (r == 0 && apply_task(ctx, doc, in))
+	if (r == 0 && task_state_apply(doc, in, ctx->now_ms))
 		r = task_state_commit(ctx, cluster, id, doc, version, err);
 	api_unlock(buf_str(&lock));
 	if (r < 0)

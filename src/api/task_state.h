@@ -7,6 +7,7 @@
 #define BERTH_API_TASK_STATE_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -18,6 +19,26 @@
  * the same way.
  */
 int task_status_rank(const char *status);
+
+/*
+ * The stopCode of a task reaching STOPPED without one: TaskFailedToStart
+ * when none of its containers ran (ran false) or when reason says a
+ * container could not be pulled, created or started (ECS's
+ * CannotPullContainerError, CannotStartContainerError, ...),
+ * EssentialContainerExited otherwise.
+ */
+const char *task_stop_code(bool ran, const char *reason);
+
+/*
+ * Apply an agent's report to the task document doc, at now_ms: a
+ * SubmitTaskStateChange body (status, reason, containers [{containerName,
+ * status, runtimeId, exitCode, reason, networkBindings, imageDigest}],
+ * pullStartedAt, pullStoppedAt, executionStoppedAt). Statuses only move
+ * forward in ECS's lifecycle, for the task and for each container; a
+ * STOPPED task changes no more. Whether doc changed (a repeated, late or
+ * backward report changes nothing).
+ */
+bool task_state_apply(cJSON *doc, const cJSON *report, int64_t now_ms);
 
 /*
  * Write doc, changed by the caller from the stored version `version`, as

@@ -9,6 +9,12 @@
  *                 when it reaches STOPPED
  *   _counted      "pending" or "running": which of the instance's counts
  *                 it is in, "" once in none
+ *   _networkConfiguration  the request's, kept for the agent (Task has no
+ *                 such member; berth makes no ENI attachments)
+ *
+ * RunTask places with the task definition's placementConstraints and the
+ * request's; propagateTags TASK_DEFINITION gives the task its task
+ * definition's tags, then the request's.
  *
  * Placing tasks reserves their resources on the chosen instances in the
  * same transaction that writes the tasks, under the cluster's instance
@@ -199,10 +205,28 @@ static void add_int_string(cJSON *obj, const char *key, int64_t v)
 	cJSON_AddStringToObject(obj, key, s);
 }
 
-static cJSON *new_task(const struct api_ctx *ctx, const char *cluster, const cJSON *td,
-		       const cJSON *instance, const char *instance_id,
-		       const struct placement_needs *needs, const char *group)
+/* What RunTask and StartTask check before placing. */
+struct launch {
+	char cluster[ECS_NAME_MAX + 1];
+	cJSON *td;
+	struct placement_needs needs;
+	char group[GROUP_MAX + 1];
+	cJSON *tags; /* the task's: propagated from its task definition, then the request's */
+};
+
+static void launch_release(struct launch *l)
 {
+	cJSON_Delete(l->td);
+	cJSON_Delete(l->tags);
+	memset(l, 0, sizeof(*l));
+}
+
+static cJSON *new_task(const struct api_ctx *ctx, const struct launch *l, const cJSON *instance,
+		       const char *instance_id)
+{
+	const char *cluster = l->cluster, *group = l->group;
+	const cJSON *td = l->td;
+	const struct placement_needs *needs = &l->needs;
 	const cJSON *in = ctx->in, *overrides = json_obj(in, "overrides");
 	const cJSON *defs = json_arr(td, "containerDefinitions");
 	_cleanup_buf_ struct buf res = BUF_INIT, arn = BUF_INIT, carn = BUF_INIT;
@@ -286,8 +310,11 @@ static cJSON *new_task(const struct api_ctx *ctx, const char *cluster, const cJS
 	}
 	if (az)
 		cJSON_AddStringToObject(doc, "availabilityZone", az);
-	if (json_arr(in, "tags"))
-		cJSON_AddItemToObject(doc, "tags", cJSON_Duplicate(json_arr(in, "tags"), true));
+	if (l->tags && l->tags->child)
+		cJSON_AddItemToObject(doc, "tags", cJSON_Duplicate(l->tags, true));
+	if (json_obj(in, "networkConfiguration"))
+		cJSON_AddItemToObject(doc, "_networkConfiguration",
+				      cJSON_Duplicate(json_obj(in, "networkConfiguration"), true));
 	cJSON_AddStringToObject(doc, "_instanceId", instance_id);
 	cJSON_AddItemToObject(doc, "_needs", placement_needs_to_json(needs));
 	cJSON_AddStringToObject(doc, "_counted", "pending");
@@ -296,13 +323,46 @@ static cJSON *new_task(const struct api_ctx *ctx, const char *cluster, const cJS
 
 /* --- RunTask and StartTask --------------------------------------------- */
 
-/* What RunTask and StartTask check before placing. */
-struct launch {
-	char cluster[ECS_NAME_MAX + 1];
-	cJSON *td;
-	struct placement_needs needs;
-	char group[GROUP_MAX + 1];
-};
+/*
+ * The task's tags: with propagateTags TASK_DEFINITION, its task
+ * definition's first; then the request's, which win for the same key.
+ */
+static int launch_tags(const struct api_ctx *ctx, struct launch *l, struct err *err)
+{
+	const char *propagate = json_str(ctx->in, "propagateTags");
+	_cleanup_json_ cJSON *holder = cJSON_CreateObject();
+	int r = 0;
+
+	if (!holder)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	if (propagate && !strcmp(propagate, "TASK_DEFINITION") && json_arr(l->td, "tags"))
+		r = ecs_tags_merge(holder, json_arr(l->td, "tags"), err);
+	if (r == 0 && json_arr(ctx->in, "tags"))
+		r = ecs_tags_merge(holder, json_arr(ctx->in, "tags"), err);
+	if (r < 0)
+		return r;
+	l->tags = cJSON_DetachItemFromObjectCaseSensitive(holder, "tags");
+	return 0;
+}
+
+/*
+ * ECS counts the task definition's placement constraints with the
+ * request's: at most PLACEMENT_CONSTRAINTS_MAX in all for a task.
+ * (placement_choose applies both lists.)
+ */
+static int check_constraint_count(const struct api_ctx *ctx, const struct launch *l,
+				  struct err *err)
+{
+	int n = cJSON_GetArraySize(json_arr(l->td, "placementConstraints")) +
+		cJSON_GetArraySize(json_arr(ctx->in, "placementConstraints"));
+
+	if (n > PLACEMENT_CONSTRAINTS_MAX)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "You can specify a maximum of %d placement constraints, the task "
+			       "definition's and the request's together.",
+			       PLACEMENT_CONSTRAINTS_MAX);
+	return 0;
+}
 
 static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err)
 {
@@ -338,6 +398,10 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 	r = ecs_tags_validate(json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
+	if (!strcmp(json_str(in, "propagateTags") ?: "NONE", "SERVICE"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "propagateTags SERVICE is only for a service's tasks: a task run "
+			       "alone takes TASK_DEFINITION or NONE");
 	r = ecs_task_definition_resolve(ctx, json_str(in, "taskDefinition"), &l->td, err);
 	if (r == -ENOENT)
 		return err_set(err, -ENOENT, E_CLIENT, "TaskDefinition not found.");
@@ -380,6 +444,11 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 		buf_printf(&g, "family:%s", json_str(l->td, "family") ?: "");
 		snprintf(l->group, sizeof(l->group), "%.*s", GROUP_MAX, buf_str(&g));
 	}
+	r = launch_tags(ctx, l, err);
+	if (r == 0)
+		r = check_constraint_count(ctx, l, err);
+	if (r < 0)
+		return r;
 	return placement_validate(json_arr(in, "placementConstraints"),
 				  json_arr(in, "placementStrategy"), err);
 }
@@ -507,11 +576,12 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		if (choice[t] < 0)
 			continue;
 		inst = view_instance(v, (size_t)choice[t]);
-		task = new_task(ctx, l->cluster, l->td, inst, instance_id_of(inst), &l->needs,
-				l->group);
+		task = new_task(ctx, l, inst, instance_id_of(inst));
 		placement_reserve(inst, &l->needs);
 		set_num(inst, "pendingTasksCount",
 			(double)(json_int(inst, "pendingTasksCount", 0) + 1));
+		if (!touched[choice[t]])
+			set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
 		touched[choice[t]] = true;
 		ecs_task_key(&key, l->cluster, strrchr(json_str(task, "taskArn"), '/') + 1);
 		json = cJSON_PrintUnformatted(task);
@@ -589,6 +659,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 			.needs = &l.needs,
 			.group = l.group,
 			.constraints = json_arr(ctx->in, "placementConstraints"),
+			.definition_constraints = json_arr(l.td, "placementConstraints"),
 			.strategy = json_arr(ctx->in, "placementStrategy"),
 			.count = (unsigned)count,
 		};
@@ -600,7 +671,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 	api_unlock(buf_str(&lock));
 out:
 	view_release(&v);
-	cJSON_Delete(l.td);
+	launch_release(&l);
 	return r;
 }
 
@@ -669,7 +740,7 @@ int ecs_start_task(struct api_ctx *ctx, struct err *err)
 	api_unlock(buf_str(&lock));
 out:
 	view_release(&v);
-	cJSON_Delete(l.td);
+	launch_release(&l);
 	return r;
 }
 
@@ -718,6 +789,66 @@ int ecs_stop_task(struct api_ctx *ctx, struct err *err)
 	jsonw_key(ctx->out, "task");
 	ecs_task_write(ctx->out, doc, false);
 	return 0;
+}
+
+/* --- orphans of a deregistered instance ------------------------------- */
+
+struct orphans {
+	const char *instance_arn;
+	struct buf ids; /* "ID\n" each */
+};
+
+static int collect_orphan(void *arg, const struct store_kv *kv)
+{
+	struct orphans *o = arg;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	const char *slash = strrchr(kv->key, '/');
+
+	if (!doc || !slash ||
+	    strcmp(json_str(doc, "containerInstanceArn") ?: "", o->instance_arn) ||
+	    !strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED"))
+		return 0;
+	buf_puts(&o->ids, slash + 1);
+	buf_putc(&o->ids, '\n');
+	return 0;
+}
+
+int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char *instance_arn,
+		     struct err *err)
+{
+	_cleanup_buf_ struct buf prefix = BUF_INIT;
+	struct orphans o = { .instance_arn = instance_arn ? instance_arn : "" };
+	static const char report[] = "{\"status\":\"STOPPED\"}";
+	_cleanup_json_ cJSON *stopped = cJSON_Parse(report);
+	int r;
+
+	buf_init(&o.ids);
+	buf_printf(&prefix, TASK_PREFIX "%s/", cluster);
+	r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, collect_orphan, &o, err);
+	for (char *id = o.ids.data, *nl; r == 0 && id && (nl = strchr(id, '\n')); id = nl + 1) {
+		_cleanup_json_ cJSON *doc = NULL;
+		uint64_t version;
+
+		*nl = '\0';
+		r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		set_str(doc, "desiredStatus", "STOPPED");
+		if (!json_str(doc, "stopCode"))
+			set_str(doc, "stopCode", "UserInitiated");
+		if (!json_str(doc, "stoppedReason"))
+			set_str(doc, "stoppedReason",
+				"Container instance deregistered with force: the task is no "
+				"longer tracked");
+		task_state_apply(doc, stopped, ctx->now_ms);
+		r = task_state_commit(ctx, cluster, id, doc, version, err);
+	}
+	buf_release(&o.ids);
+	return r;
 }
 
 /* --- DescribeTasks and ListTasks --------------------------------------- */
@@ -777,7 +908,6 @@ int ecs_describe_tasks(struct api_ctx *ctx, struct err *err)
 struct list {
 	struct api_page page;
 	const char *instance_id, *family, *started_by, *service, *desired, *launch_type;
-	bool pending_only;
 };
 
 static int list_one(void *arg, const struct store_kv *kv)
@@ -792,8 +922,6 @@ static int list_one(void *arg, const struct store_kv *kv)
 	if (l->instance_id && strcmp(json_str(doc, "_instanceId") ?: "", l->instance_id))
 		return 0;
 	if (strcmp(json_str(doc, "desiredStatus") ?: "", l->desired))
-		return 0;
-	if (l->pending_only && strcmp(json_str(doc, "lastStatus") ?: "", "PENDING"))
 		return 0;
 	if (l->started_by && strcmp(json_str(doc, "startedBy") ?: "", l->started_by))
 		return 0;
@@ -851,8 +979,11 @@ int ecs_list_tasks(struct api_ctx *ctx, struct err *err)
 	l.started_by = json_str(ctx->in, "startedBy");
 	l.service = json_str(ctx->in, "serviceName");
 	l.launch_type = json_str(ctx->in, "launchType");
-	l.desired = desired && !strcmp(desired, "STOPPED") ? "STOPPED" : "RUNNING";
-	l.pending_only = desired && !strcmp(desired, "PENDING");
+	/*
+	 * ECS never sets a task's desiredStatus to PENDING (only its lastStatus
+	 * is ever PENDING): filtering on it is allowed and finds nothing.
+	 */
+	l.desired = desired ? desired : "RUNNING";
 	if (l.family && l.service)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "family and serviceName cannot be given together");

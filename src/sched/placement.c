@@ -5,29 +5,65 @@
  * remainingResources holds, as ECS's does, the CPU units and MiB left and,
  * under PORTS and PORTS_UDP, the host ports in use (those the agent
  * reserved at registration and those of the tasks placed there).
+ *
+ * placement_choose keeps its own tallies per instance (what is left, the
+ * tasks placed, the group's tasks) instead of copying documents, and sorts
+ * the instances into their spread values once, so that placing each task
+ * costs a pass over the instances per strategy.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "sched/placement.h"
 #include "core/banned.h"
 
+/* No single size berth deals in comes near this; sums of them cannot overflow. */
+#define SIZE_MAX_UNITS (INT64_C(1) << 40)
+
 /* --- needs ------------------------------------------------------------- */
 
-static int64_t number_or_string(const cJSON *obj, const char *key)
+static int64_t clamp_size(int64_t v)
+{
+	return v < 0 ? 0 : v > SIZE_MAX_UNITS ? SIZE_MAX_UNITS : v;
+}
+
+/*
+ * A task-level size: a number, or a string of a number with an optional
+ * fraction and unit ("512", "1 vCPU", "0.5 vcpu", "2GB"), as units. 0 when
+ * absent or unreadable (RegisterTaskDefinition refused those already).
+ */
+static int64_t task_size(const cJSON *obj, const char *key, const char *unit, int64_t scale)
 {
 	const cJSON *v = json_get(obj, key);
-	int64_t n = 0;
+	const char *p;
+	int64_t whole = 0, frac = 0, div = 1;
 
 	if (cJSON_IsNumber(v))
-		return (int64_t)v->valuedouble;
-	if (cJSON_IsString(v) && parse_int64(v->valuestring, 0, INT64_C(1) << 40, &n) == 0)
-		return n;
-	return 0;
+		return clamp_size(json_int(obj, key, 0));
+	if (!cJSON_IsString(v))
+		return 0;
+	p = v->valuestring;
+	for (; *p >= '0' && *p <= '9' && whole < SIZE_MAX_UNITS; p++)
+		whole = whole * 10 + (*p - '0');
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (div < 1000000) {
+				frac = frac * 10 + (*p - '0');
+				div *= 10;
+			}
+	while (*p == ' ')
+		p++;
+	if (!*p)
+		return clamp_size(whole);
+	if (strcasecmp(p, unit) != 0)
+		return 0;
+	return clamp_size(whole * scale + frac * scale / div);
 }
 
 static const cJSON *override_for(const cJSON *overrides, const char *name)
@@ -38,6 +74,12 @@ static const cJSON *override_for(const cJSON *overrides, const char *name)
 		if (name && json_str(o, "name") && !strcmp(json_str(o, "name"), name))
 			return o;
 	return NULL;
+}
+
+/* A container's setting as its override (o, may be NULL) leaves it. */
+static int64_t container_int(const cJSON *def, const cJSON *o, const char *key)
+{
+	return clamp_size(json_int(o && json_has(o, key) ? o : def, key, 0));
 }
 
 static int add_port(uint16_t *ports, size_t *n, int64_t port, const char *proto, struct err *err)
@@ -60,18 +102,16 @@ int placement_task_needs(const cJSON *td, const cJSON *overrides, struct placeme
 	const char *mode = json_str(td, "networkMode");
 	bool container_port = mode && (!strcmp(mode, "host") || !strcmp(mode, "awsvpc"));
 	const cJSON *defs = json_arr(td, "containerDefinitions");
-	int64_t cpu = 0, memory = 0;
+	int64_t cpu = 0, memory = 0, v;
 
 	memset(ret, 0, sizeof(*ret));
 	for (const cJSON *d = defs ? defs->child : NULL; d; d = d->next) {
 		const cJSON *o = override_for(overrides, json_str(d, "name"));
 		const cJSON *pm = json_arr(d, "portMappings");
-		int64_t c_mem = json_int(o && json_has(o, "memory") ? o : d, "memory", 0);
-		int64_t c_res = json_int(o && json_has(o, "memoryReservation") ? o : d,
-					 "memoryReservation", 0);
+		int64_t reservation = container_int(d, o, "memoryReservation");
 
-		cpu += json_int(o && json_has(o, "cpu") ? o : d, "cpu", 0);
-		memory += c_mem ? c_mem : c_res;
+		cpu += container_int(d, o, "cpu");
+		memory += reservation ? reservation : container_int(d, o, "memory");
 		for (const cJSON *p = pm ? pm->child : NULL; p; p = p->next) {
 			int64_t port = json_int(p, "hostPort", 0);
 			const char *proto = json_str(p, "protocol");
@@ -89,14 +129,12 @@ int placement_task_needs(const cJSON *td, const cJSON *overrides, struct placeme
 		}
 	}
 	/* the task-level sizes, when set, are what the task reserves */
-	if (number_or_string(overrides, "cpu"))
-		cpu = number_or_string(overrides, "cpu");
-	else if (number_or_string(td, "cpu"))
-		cpu = number_or_string(td, "cpu");
-	if (number_or_string(overrides, "memory"))
-		memory = number_or_string(overrides, "memory");
-	else if (number_or_string(td, "memory"))
-		memory = number_or_string(td, "memory");
+	if ((v = task_size(overrides, "cpu", "vcpu", 1024)) ||
+	    (v = task_size(td, "cpu", "vcpu", 1024)))
+		cpu = v;
+	if ((v = task_size(overrides, "memory", "gb", 1024)) ||
+	    (v = task_size(td, "memory", "gb", 1024)))
+		memory = v;
 	ret->cpu = cpu;
 	ret->memory = memory;
 	return 0;
@@ -117,17 +155,20 @@ cJSON *placement_needs_to_json(const struct placement_needs *needs)
 	return o;
 }
 
+static void ports_from_json(const cJSON *list, uint16_t *ports, size_t *n)
+{
+	for (const cJSON *p = list ? list->child : NULL; p && *n < PLACEMENT_PORTS_MAX; p = p->next)
+		if (cJSON_IsNumber(p) && p->valuedouble >= 1 && p->valuedouble <= 65535)
+			ports[(*n)++] = (uint16_t)p->valuedouble;
+}
+
 void placement_needs_from_json(const cJSON *doc, struct placement_needs *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	ret->cpu = json_int(doc, "cpu", 0);
-	ret->memory = json_int(doc, "memory", 0);
-	for (const cJSON *p = json_arr(doc, "tcp") ? json_arr(doc, "tcp")->child : NULL;
-	     p && ret->n_tcp < PLACEMENT_PORTS_MAX; p = p->next)
-		ret->tcp[ret->n_tcp++] = (uint16_t)p->valuedouble;
-	for (const cJSON *p = json_arr(doc, "udp") ? json_arr(doc, "udp")->child : NULL;
-	     p && ret->n_udp < PLACEMENT_PORTS_MAX; p = p->next)
-		ret->udp[ret->n_udp++] = (uint16_t)p->valuedouble;
+	ret->cpu = clamp_size(json_int(doc, "cpu", 0));
+	ret->memory = clamp_size(json_int(doc, "memory", 0));
+	ports_from_json(json_arr(doc, "tcp"), ret->tcp, &ret->n_tcp);
+	ports_from_json(json_arr(doc, "udp"), ret->udp, &ret->n_udp);
 }
 
 /* --- an instance's resources ------------------------------------------- */
@@ -136,7 +177,7 @@ static cJSON *resource(const cJSON *instance_doc, const char *name)
 {
 	cJSON *list = cJSON_GetObjectItemCaseSensitive(instance_doc, "remainingResources");
 
-	for (cJSON *r = list ? list->child : NULL; r; r = r->next)
+	for (cJSON *r = cJSON_IsArray(list) ? list->child : NULL; r; r = r->next)
 		if (json_str(r, "name") && !strcmp(json_str(r, "name"), name))
 			return r;
 	return NULL;
@@ -156,15 +197,21 @@ static void add_integer(cJSON *instance_doc, const char *name, int64_t delta)
 		cJSON_SetNumberValue(v, v->valuedouble + (double)delta);
 }
 
-static bool port_used(const cJSON *instance_doc, const char *name, uint16_t port)
+/* Whether any of ports is in the instance's stringSetValue of name. */
+static bool any_port_used(const cJSON *instance_doc, const char *name, const uint16_t *ports,
+			  size_t n)
 {
 	const cJSON *set = json_arr(resource(instance_doc, name), "stringSetValue");
-	char s[8];
 
-	snprintf(s, sizeof(s), "%u", port);
-	for (const cJSON *p = set ? set->child : NULL; p; p = p->next)
-		if (cJSON_IsString(p) && !strcmp(p->valuestring, s))
-			return true;
+	for (const cJSON *p = set && n ? set->child : NULL; p; p = p->next) {
+		int64_t used;
+
+		if (!cJSON_IsString(p) || parse_int64(p->valuestring, 0, 65535, &used) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (ports[i] == used)
+				return true;
+	}
 	return false;
 }
 
@@ -174,10 +221,12 @@ static void set_ports(cJSON *instance_doc, const char *name, const uint16_t *por
 	cJSON *r = resource(instance_doc, name);
 	cJSON *set = r ? cJSON_GetObjectItemCaseSensitive(r, "stringSetValue") : NULL;
 
-	if (!r)
+	if (!r || !n)
 		return;
-	if (!set)
+	if (!cJSON_IsArray(set)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(r, "stringSetValue");
 		set = cJSON_AddArrayToObject(r, "stringSetValue");
+	}
 	for (size_t i = 0; i < n; i++) {
 		char s[8];
 		int idx = 0;
@@ -213,62 +262,85 @@ void placement_release(cJSON *instance_doc, const struct placement_needs *needs)
 
 /* --- validation -------------------------------------------------------- */
 
-int placement_validate(const cJSON *constraints, const cJSON *strategy, struct err *err)
+static int check_constraints(const cJSON *constraints, const char *what, struct err *err)
 {
 	size_t n = 0;
 
+	if (constraints && !cJSON_IsArray(constraints))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "%s must be a list", what);
 	for (const cJSON *c = constraints ? constraints->child : NULL; c; c = c->next) {
 		const char *type = json_str(c, "type"), *expr = json_str(c, "expression");
 
 		if (++n > PLACEMENT_CONSTRAINTS_MAX)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "at most %d placement constraints",
+				       "You can specify a maximum of %d placement constraints.",
 				       PLACEMENT_CONSTRAINTS_MAX);
 		if (type && !strcmp(type, "distinctInstance")) {
 			if (expr)
 				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-					       "distinctInstance constraints take no expression");
+					       "distinctInstance placement constraints take no "
+					       "expression");
 		} else if (type && !strcmp(type, "memberOf")) {
 			struct placement_expr *e;
 			int r;
 
 			if (!expr)
 				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-					       "memberOf constraints need an expression");
+					       "A memberOf placement constraint requires an "
+					       "expression.");
 			r = placement_expr_parse(expr, &e, err);
 			if (r < 0)
 				return r;
 			placement_expr_free(e);
 		} else {
-			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "placement constraint type must be distinctInstance or "
-				       "memberOf");
+			return err_set(
+				err, -EINVAL, E_INVALID_PARAMETER,
+				"placement constraint type '%.64s' is not distinctInstance or "
+				"memberOf",
+				type ? type : "");
 		}
 	}
-	n = 0;
+	return 0;
+}
+
+int placement_validate(const cJSON *constraints, const cJSON *strategy, struct err *err)
+{
+	size_t n = 0;
+	int r = check_constraints(constraints, "placementConstraints", err);
+
+	if (r < 0)
+		return r;
+	if (strategy && !cJSON_IsArray(strategy))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "placementStrategy must be a list");
 	for (const cJSON *s = strategy ? strategy->child : NULL; s; s = s->next) {
 		const char *type = json_str(s, "type"), *field = json_str(s, "field");
 
 		if (++n > PLACEMENT_STRATEGIES_MAX)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "at most %d placement strategies", PLACEMENT_STRATEGIES_MAX);
+				       "You can specify a maximum of %d placement strategies.",
+				       PLACEMENT_STRATEGIES_MAX);
 		if (type && !strcmp(type, "random")) {
 			continue;
 		} else if (type && !strcmp(type, "binpack")) {
 			if (!field || (strcasecmp(field, "cpu") && strcasecmp(field, "memory")))
 				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-					       "binpack's field must be cpu or memory");
+					       "binpack's field '%.64s' is not cpu or memory",
+					       field ? field : "");
 		} else if (type && !strcmp(type, "spread")) {
 			if (!field ||
 			    (strcasecmp(field, "instanceId") && strcasecmp(field, "host") &&
-			     strncmp(field, "attribute:", 10)) ||
+			     !startswith(field, "attribute:")) ||
 			    !strcmp(field, "attribute:"))
 				return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-					       "spread's field must be instanceId, host or "
-					       "attribute:NAME");
+					       "spread's field '%.64s' is not instanceId, host or "
+					       "attribute:NAME",
+					       field ? field : "");
 		} else {
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				       "placement strategy type must be random, spread or binpack");
+				       "placement strategy type '%.64s' is not random, spread or "
+				       "binpack",
+				       type ? type : "");
 		}
 	}
 	return 0;
@@ -276,97 +348,164 @@ int placement_validate(const cJSON *constraints, const cJSON *strategy, struct e
 
 /* --- choosing ---------------------------------------------------------- */
 
-struct candidate {
-	const struct placement_instance *inst;
-	cJSON *doc;	    /* a copy whose resources the choices so far consumed */
-	unsigned placed;    /* tasks of this call placed on it */
-	unsigned in_group;  /* tasks of the group on it, placed ones included */
-	const char *reject; /* why it cannot take the next task, NULL when it can */
+enum strategy_kind { S_RANDOM, S_BINPACK_CPU, S_BINPACK_MEMORY, S_SPREAD };
+
+struct strategy {
+	enum strategy_kind kind;
+	const char *attribute; /* S_SPREAD: the attribute's name, NULL for instanceId */
+	size_t *bucket;	       /* S_SPREAD: per instance, the first instance sharing its value */
+	unsigned *count;       /* S_SPREAD: per bucket, the group's tasks on ACTIVE instances */
 };
 
-static const char *resource_reason(const cJSON *doc, const struct placement_needs *needs)
-{
-	if (remaining(doc, "CPU") < needs->cpu)
-		return "RESOURCE:CPU";
-	if (remaining(doc, "MEMORY") < needs->memory)
-		return "RESOURCE:MEMORY";
-	for (size_t i = 0; i < needs->n_tcp; i++)
-		if (port_used(doc, "PORTS", needs->tcp[i]))
-			return "RESOURCE:PORTS";
-	for (size_t i = 0; i < needs->n_udp; i++)
-		if (port_used(doc, "PORTS_UDP", needs->udp[i]))
-			return "RESOURCE:PORTS_UDP";
-	return NULL;
-}
+struct candidate {
+	int64_t cpu, memory;	 /* left after this call's choices */
+	unsigned placed;	 /* tasks of this call placed on it */
+	unsigned in_group;	 /* the group's tasks on it, placed ones included */
+	bool active;		 /* ACTIVE: may take tasks, and its tasks count for spread */
+	bool tcp_used, udp_used; /* a static port of the task is taken there already */
+	const char *reject;	 /* why it takes no task whatever its resources, or NULL */
+};
 
-/* The value a spread field gives an instance (its id for instanceId and host). */
-static const char *spread_value(const struct candidate *c, const char *field)
-{
-	const cJSON *attrs;
+struct chooser {
+	const struct placement_request *req;
+	const struct placement_instance *inst;
+	size_t n;
+	struct candidate *cands;
+	struct strategy strat[PLACEMENT_STRATEGIES_MAX];
+	size_t n_strat;
+	uint64_t rng;
+};
 
-	if (!strcasecmp(field, "instanceId") || !strcasecmp(field, "host"))
-		return json_str(c->inst->doc, "containerInstanceArn") ?: "";
-	attrs = json_arr(c->inst->doc, "attributes");
+static const char *attribute_value(const cJSON *doc, const char *name)
+{
+	const cJSON *attrs = json_arr(doc, "attributes");
+
 	for (const cJSON *a = attrs ? attrs->child : NULL; a; a = a->next)
-		if (json_str(a, "name") && !strcmp(json_str(a, "name"), field + 10))
+		if (json_str(a, "name") && !strcmp(json_str(a, "name"), name))
 			return json_str(a, "value") ?: "";
-	return ""; /* instances without the attribute share one bucket */
+	return ""; /* instances without the attribute share one value */
 }
 
-/* Narrow live[] (indexes into cands) to the best under one strategy; returns the new count. */
-static size_t apply_strategy(const cJSON *s, struct candidate *cands, size_t n_cands, size_t *live,
-			     size_t n_live)
+struct keyed {
+	const char *value;
+	size_t index;
+};
+
+static int keyed_cmp(const void *a, const void *b)
 {
-	const char *type = json_str(s, "type"), *field = json_str(s, "field");
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->value, y->value);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Sort the instances into the values of s's attribute: bucket[i] names i's value. */
+static int spread_buckets(struct chooser *ch, struct strategy *s)
+{
+	_cleanup_free_ struct keyed *k = NULL;
+
+	if (!s->attribute) {
+		for (size_t i = 0; i < ch->n; i++)
+			s->bucket[i] = i;
+		return 0;
+	}
+	k = calloc(ch->n, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < ch->n; i++)
+		k[i] = (struct keyed){ attribute_value(ch->inst[i].doc, s->attribute), i };
+	qsort(k, ch->n, sizeof(*k), keyed_cmp);
+	for (size_t i = 0, first = 0; i < ch->n; i++) {
+		if (i == 0 || strcmp(k[i].value, k[i - 1].value) != 0)
+			first = k[i].index;
+		s->bucket[k[i].index] = first;
+	}
+	return 0;
+}
+
+static void add_strategy(struct chooser *ch, const char *type, const char *field)
+{
+	struct strategy *s = &ch->strat[ch->n_strat++];
+
+	memset(s, 0, sizeof(*s));
+	if (!strcmp(type, "random")) {
+		s->kind = S_RANDOM;
+	} else if (!strcmp(type, "binpack")) {
+		s->kind = strcasecmp(field, "cpu") ? S_BINPACK_MEMORY : S_BINPACK_CPU;
+	} else {
+		s->kind = S_SPREAD;
+		s->attribute =
+			startswith(field, "attribute:") ? field + strlen("attribute:") : NULL;
+	}
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+	/* splitmix64: spreads the seed's bits; placement needs no more */
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* Keep in live[] (indexes of candidates) the best under s; returns how many remain. */
+static size_t narrow(struct chooser *ch, const struct strategy *s, size_t *live, size_t n_live)
+{
+	int64_t best = INT64_MAX;
 	size_t out = 0;
 
-	if (!strcmp(type, "random")) {
-		live[0] = live[(size_t)(mono_ns() % n_live)];
+	if (s->kind == S_RANDOM) {
+		live[0] = live[next_random(&ch->rng) % n_live];
 		return 1;
 	}
-	if (!strcmp(type, "binpack")) {
-		const char *res = !strcasecmp(field, "cpu") ? "CPU" : "MEMORY";
-		int64_t best = INT64_MAX;
+	for (size_t i = 0; i < n_live; i++) {
+		const struct candidate *c = &ch->cands[live[i]];
+		int64_t v = s->kind == S_BINPACK_CPU	  ? c->cpu
+			    : s->kind == S_BINPACK_MEMORY ? c->memory
+							  : s->count[s->bucket[live[i]]];
 
-		for (size_t i = 0; i < n_live; i++) {
-			int64_t left = remaining(cands[live[i]].doc, res);
-
-			if (left < best)
-				best = left;
-		}
-		for (size_t i = 0; i < n_live; i++)
-			if (remaining(cands[live[i]].doc, res) == best)
-				live[out++] = live[i];
-		return out;
+		if (v < best)
+			best = v;
 	}
-	/* spread: the count of the group's tasks per value, over every candidate instance */
-	{
-		unsigned best = UINT32_MAX;
-		unsigned counts[n_live];
+	for (size_t i = 0; i < n_live; i++) {
+		const struct candidate *c = &ch->cands[live[i]];
+		int64_t v = s->kind == S_BINPACK_CPU	  ? c->cpu
+			    : s->kind == S_BINPACK_MEMORY ? c->memory
+							  : s->count[s->bucket[live[i]]];
 
-		for (size_t i = 0; i < n_live; i++) {
-			const char *v = spread_value(&cands[live[i]], field);
-
-			counts[i] = 0;
-			for (size_t k = 0; k < n_cands; k++)
-				if (!strcmp(spread_value(&cands[k], field), v))
-					counts[i] += cands[k].in_group;
-			if (counts[i] < best)
-				best = counts[i];
-		}
-		for (size_t i = 0; i < n_live; i++)
-			if (counts[i] == best)
-				live[out++] = live[i];
+		if (v == best)
+			live[out++] = live[i];
 	}
 	return out;
 }
 
+/* Why candidate i cannot take the next task, or NULL when it can. */
+static const char *refusal(const struct chooser *ch, size_t i, bool distinct)
+{
+	const struct candidate *c = &ch->cands[i];
+	const struct placement_needs *needs = ch->req->needs;
+
+	if (c->reject && strcmp(c->reject, PLACEMENT_REASON_AGENT) == 0)
+		return c->reject;
+	/* the guide's order: resources, then constraints */
+	if (c->cpu < needs->cpu)
+		return PLACEMENT_REASON_CPU;
+	if (c->memory < needs->memory)
+		return PLACEMENT_REASON_MEMORY;
+	if (c->tcp_used || (c->placed && needs->n_tcp))
+		return PLACEMENT_REASON_PORTS;
+	if (c->udp_used || (c->placed && needs->n_udp))
+		return PLACEMENT_REASON_PORTS_UDP;
+	if (c->reject)
+		return c->reject;
+	if (distinct && c->in_group)
+		return PLACEMENT_REASON_DISTINCT;
+	return NULL;
+}
+
 static void add_failure(cJSON *failures, const char *arn, const char *reason)
 {
-	for (const cJSON *f = failures->child; f; f = f->next)
-		if (!strcmp(json_str(f, "arn") ?: "", arn ?: "") &&
-		    !strcmp(json_str(f, "reason") ?: "", reason))
-			return;
 	cJSON *f = cJSON_CreateObject();
 
 	if (arn)
@@ -375,108 +514,142 @@ static void add_failure(cJSON *failures, const char *arn, const char *reason)
 	cJSON_AddItemToArray(failures, f);
 }
 
+/* Parse the memberOf expressions of list into exprs[*n]; note a distinctInstance. */
+static int gather_constraints(const cJSON *list, struct placement_expr **exprs, size_t *n,
+			      bool *distinct, struct err *err)
+{
+	for (const cJSON *c = list ? list->child : NULL; c; c = c->next) {
+		int r;
+
+		if (!strcmp(json_str(c, "type"), "distinctInstance")) {
+			*distinct = true;
+			continue;
+		}
+		r = placement_expr_parse(json_str(c, "expression"), &exprs[*n], err);
+		if (r < 0)
+			return r;
+		(*n)++;
+	}
+	return 0;
+}
+
+static void setup_candidate(struct chooser *ch, size_t i, struct placement_expr *const *exprs,
+			    size_t n_exprs)
+{
+	const struct placement_instance *pi = &ch->inst[i];
+	const struct placement_needs *needs = ch->req->needs;
+	struct candidate *c = &ch->cands[i];
+	const char *group = ch->req->group;
+
+	c->active = !strcmp(json_str(pi->doc, "status") ?: "", "ACTIVE");
+	c->cpu = remaining(pi->doc, "CPU");
+	c->memory = remaining(pi->doc, "MEMORY");
+	c->tcp_used = any_port_used(pi->doc, "PORTS", needs->tcp, needs->n_tcp);
+	c->udp_used = any_port_used(pi->doc, "PORTS_UDP", needs->udp, needs->n_udp);
+	for (size_t k = 0; group && k < pi->n_tasks; k++) {
+		const char *g = json_str(pi->tasks[k], "group");
+
+		if (g && !strcmp(g, group))
+			c->in_group++;
+	}
+	if (!json_bool(pi->doc, "agentConnected", false))
+		c->reject = PLACEMENT_REASON_AGENT;
+	for (size_t e = 0; !c->reject && e < n_exprs; e++)
+		if (!placement_expr_match(exprs[e], pi))
+			c->reject = PLACEMENT_REASON_MEMBER_OF;
+}
+
 int placement_choose(const struct placement_request *req,
 		     const struct placement_instance *instances, size_t n, int *ret_choice,
 		     cJSON *ret_failures, struct err *err)
 {
-	struct placement_expr *exprs[PLACEMENT_CONSTRAINTS_MAX] = { NULL };
+	struct placement_expr *exprs[2 * PLACEMENT_CONSTRAINTS_MAX] = { NULL };
+	struct chooser ch = { .req = req, .inst = instances, .n = n };
+	_cleanup_free_ size_t *live = NULL, *buckets = NULL;
+	_cleanup_free_ unsigned *counts = NULL;
 	size_t n_exprs = 0;
 	bool distinct = false;
-	struct candidate *cands = calloc(n ? n : 1, sizeof(*cands));
-	size_t *live = calloc(n ? n : 1, sizeof(*live));
-	int r = placement_validate(req->constraints, req->strategy, err);
+	int r;
 
-	if (!cands || !live) {
+	for (unsigned t = 0; t < req->count; t++)
+		ret_choice[t] = -1;
+	r = placement_validate(req->constraints, req->strategy, err);
+	if (r == 0)
+		r = check_constraints(req->definition_constraints,
+				      "the task definition's placementConstraints", err);
+	if (r == 0)
+		r = gather_constraints(req->constraints, exprs, &n_exprs, &distinct, err);
+	if (r == 0)
+		r = gather_constraints(req->definition_constraints, exprs, &n_exprs, &distinct,
+				       err);
+	if (r < 0 || n == 0)
+		goto out;
+
+	if (req->strategy && req->strategy->child) {
+		for (const cJSON *s = req->strategy->child; s; s = s->next)
+			add_strategy(&ch, json_str(s, "type"), json_str(s, "field") ?: "");
+	} else {
+		add_strategy(&ch, "spread", "attribute:ecs.availability-zone");
+		add_strategy(&ch, "spread", "instanceId");
+	}
+	ch.cands = calloc(n, sizeof(*ch.cands));
+	live = calloc(n, sizeof(*live));
+	buckets = calloc(n * ch.n_strat, sizeof(*buckets));
+	counts = calloc(n * ch.n_strat, sizeof(*counts));
+	if (!ch.cands || !live || !buckets || !counts) {
 		r = err_set(err, -ENOMEM, E_SERVER, "out of memory");
 		goto out;
 	}
-	for (const cJSON *c = req->constraints ? req->constraints->child : NULL; r == 0 && c;
-	     c = c->next) {
-		if (!strcmp(json_str(c, "type"), "distinctInstance"))
-			distinct = true;
-		else
-			r = placement_expr_parse(json_str(c, "expression"), &exprs[n_exprs++], err);
-	}
-	if (r < 0)
-		goto out;
+	for (size_t i = 0; i < n; i++)
+		setup_candidate(&ch, i, exprs, n_exprs);
+	for (size_t s = 0; s < ch.n_strat; s++) {
+		struct strategy *st = &ch.strat[s];
 
-	/* who may take tasks at all */
-	for (size_t i = 0; i < n; i++) {
-		struct candidate *c = &cands[i];
-		const char *status = json_str(instances[i].doc, "status");
-
-		c->inst = &instances[i];
-		c->doc = cJSON_Duplicate(instances[i].doc, true);
-		for (size_t k = 0; k < instances[i].n_tasks; k++) {
-			const char *g = json_str(instances[i].tasks[k], "group");
-
-			if (g && req->group && !strcmp(g, req->group))
-				c->in_group++;
+		if (st->kind != S_SPREAD)
+			continue;
+		st->bucket = buckets + s * n;
+		st->count = counts + s * n;
+		if (spread_buckets(&ch, st) < 0) {
+			r = err_set(err, -ENOMEM, E_SERVER, "out of memory");
+			goto out;
 		}
-		if (!status || strcmp(status, "ACTIVE") != 0 ||
-		    !json_bool(instances[i].doc, "agentConnected", false))
-			c->reject = status && strcmp(status, "ACTIVE") != 0 ? "INSTANCE" : "AGENT";
-		for (size_t e = 0; !c->reject && e < n_exprs; e++)
-			if (!placement_expr_match(exprs[e], &instances[i]))
-				c->reject = "ATTRIBUTE";
-		if (!c->reject && distinct && c->in_group)
-			c->reject = "DistinctInstance placement constraint unsatisfied.";
+		for (size_t i = 0; i < n; i++)
+			if (ch.cands[i].active)
+				st->count[st->bucket[i]] += ch.cands[i].in_group;
 	}
+	ch.rng = mono_ns() ^ (uint64_t)(uintptr_t)&ch;
 
 	for (unsigned t = 0; t < req->count; t++) {
-		size_t n_live = 0;
+		size_t n_live = 0, pick;
 
-		ret_choice[t] = -1;
-		for (size_t i = 0; i < n; i++) {
-			const char *why = cands[i].reject;
-
-			if (!why && distinct && cands[i].placed)
-				why = "DistinctInstance placement constraint unsatisfied.";
-			if (!why)
-				why = resource_reason(cands[i].doc, req->needs);
-			if (why) {
-				if (strcmp(why, "INSTANCE") != 0)
-					add_failure(ret_failures,
-						    json_str(cands[i].inst->doc,
-							     "containerInstanceArn"),
-						    why);
-				continue;
-			}
-			live[n_live++] = i;
+		for (size_t i = 0; i < n; i++)
+			if (ch.cands[i].active && !refusal(&ch, i, distinct))
+				live[n_live++] = i;
+		if (n_live == 0) {
+			/* nothing changes from here on: every later task fails the same way */
+			for (size_t i = 0; i < n; i++)
+				if (ch.cands[i].active)
+					add_failure(
+						ret_failures,
+						json_str(instances[i].doc, "containerInstanceArn"),
+						refusal(&ch, i, distinct));
+			break;
 		}
-		if (n_live == 0)
-			continue;
-		if (req->strategy && req->strategy->child) {
-			for (const cJSON *s = req->strategy->child; s && n_live > 1; s = s->next)
-				n_live = apply_strategy(s, cands, n, live, n_live);
-		} else {
-			cJSON *spread =
-				cJSON_Parse("{\"type\":\"spread\",\"field\":\"instanceId\"}");
-
-			n_live = apply_strategy(spread, cands, n, live, n_live);
-			cJSON_Delete(spread);
-		}
-		ret_choice[t] = (int)live[0];
-		cands[live[0]].placed++;
-		cands[live[0]].in_group++;
-		placement_reserve(cands[live[0]].doc, req->needs);
-	}
-	/* failures only matter for tasks that were not placed */
-	{
-		bool all = true;
-
-		for (unsigned t = 0; t < req->count; t++)
-			all = all && ret_choice[t] >= 0;
-		if (all)
-			while (ret_failures->child)
-				cJSON_DeleteItemFromArray(ret_failures, 0);
+		for (size_t s = 0; s < ch.n_strat && n_live > 1; s++)
+			n_live = narrow(&ch, &ch.strat[s], live, n_live);
+		pick = live[0];
+		ret_choice[t] = (int)pick;
+		ch.cands[pick].placed++;
+		ch.cands[pick].in_group++;
+		ch.cands[pick].cpu -= req->needs->cpu;
+		ch.cands[pick].memory -= req->needs->memory;
+		for (size_t s = 0; s < ch.n_strat; s++)
+			if (ch.strat[s].kind == S_SPREAD)
+				ch.strat[s].count[ch.strat[s].bucket[pick]]++;
 	}
 out:
-	for (size_t i = 0; cands && i < n; i++)
-		cJSON_Delete(cands[i].doc);
 	for (size_t e = 0; e < n_exprs; e++)
 		placement_expr_free(exprs[e]);
-	free(cands);
-	free(live);
+	free(ch.cands);
 	return r;
 }

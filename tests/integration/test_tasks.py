@@ -8,9 +8,13 @@ reserves and gives back resources, how reports are applied, and how the
 long poll behaves (woken at once, holding no server thread, surviving a
 server restart). test_agent.py runs the same with real containers.
 """
+import collections
 import json
+import sys
 import threading
 import time
+
+from botocore.exceptions import WaiterError
 
 import harness
 from harness import Berth, BerthTestCase
@@ -225,9 +229,14 @@ class TasksTest(BerthTestCase):
         th = threading.Thread(target=wait)
         th.start()
         time.sleep(0.5)
+        t_stop = time.monotonic()
         self.ecs.stop_task(cluster=CLUSTER, task=arn, reason="because")
         th.join(30)
-        self.assertLess(got["t"], 5, "the poll was not woken by StopTask")
+        # from sending StopTask to the agent holding the answer: StopTask's own
+        # round trip, its commit, and the wake-up of the suspended poll
+        woke = time.monotonic() - t_stop
+        print("poll woke %.1f ms after StopTask was sent" % (woke * 1000), file=sys.stderr)
+        self.assertLess(woke, 0.5, "the poll was not woken by StopTask")
         t = [x for x in got["doc"]["tasks"] if x["taskArn"] == arn][0]
         self.assertEqual(t["desiredStatus"], "STOPPED")
         d = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
@@ -237,6 +246,141 @@ class TasksTest(BerthTestCase):
         # StopTask of a stopped task answers it unchanged
         again = self.ecs.stop_task(cluster=CLUSTER, task=arn, reason="other")["task"]
         self.assertEqual(again["stoppedReason"], "because")
+
+    def test_spread_three_over_two(self):
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="web", count=3)
+        self.assertEqual(r["failures"], [])
+        on = collections.Counter(t["containerInstanceArn"] for t in r["tasks"])
+        self.assertEqual(sorted(on.values()), [1, 2])
+        self.assertEqual(set(on), set(self.arns))
+        self.stop_all([t["taskArn"] for t in r["tasks"]])
+
+    def test_waiters(self):
+        agent = self.agents[0]
+        zone_a = [{"type": "memberOf", "expression": "attribute:zone == a"}]
+        arn = self.ecs.run_task(cluster=CLUSTER, taskDefinition="web",
+                                placementConstraints=zone_a)["tasks"][0]["taskArn"]
+        fast = {"Delay": 1, "MaxAttempts": 30}
+
+        def later(status, containers=None):
+            time.sleep(1.5)
+            agent.report(arn, status, containers)
+
+        th = threading.Thread(target=later, args=("RUNNING", [
+            {"containerName": "app", "status": "RUNNING", "runtimeId": "r"},
+            {"containerName": "side", "status": "RUNNING", "runtimeId": "s"}]))
+        th.start()
+        t0 = time.monotonic()
+        self.ecs.get_waiter("tasks_running").wait(cluster=CLUSTER, tasks=[arn],
+                                                  WaiterConfig=fast)
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        th.join()
+        rc, _, err = self.berth.aws("ecs", "wait", "tasks-running", "--cluster", CLUSTER,
+                                    "--tasks", arn)
+        self.assertEqual(rc, 0, err)
+        d = self.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]
+        self.assertGreaterEqual(d["runningTasksCount"], 1)
+
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        th = threading.Thread(target=later, args=("STOPPED",))
+        th.start()
+        t0 = time.monotonic()
+        self.ecs.get_waiter("tasks_stopped").wait(cluster=CLUSTER, tasks=[arn],
+                                                  WaiterConfig=fast)
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        th.join()
+        rc, _, err = self.berth.aws("ecs", "wait", "tasks-stopped", "--cluster", CLUSTER,
+                                    "--tasks", arn)
+        self.assertEqual(rc, 0, err)
+        t = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+        self.assertEqual((t["stopCode"], t["stoppedReason"]),
+                         ("UserInitiated", "Task stopped by user"))
+        # tasks-running gives up on a stopped task, and on a missing one
+        for tasks in ([arn], ["0" * 32]):
+            with self.assertRaises(WaiterError):
+                self.ecs.get_waiter("tasks_running").wait(
+                    cluster=CLUSTER, tasks=tasks, WaiterConfig={"Delay": 1, "MaxAttempts": 2})
+
+    def test_instance_status_wakes_the_poll(self):
+        b = self.new_berth()
+        ecs = b.client()
+        ecs.create_cluster(clusterName="c")
+        arn = register(ecs, "c")
+        agent = FakeAgent(b, "c", arn)
+        agent.poll()
+        ecs.register_task_definition(family="t", containerDefinitions=[
+            {"name": "a", "image": "x", "memory": 8}])
+        task = ecs.run_task(cluster="c", taskDefinition="t")["tasks"][0]["taskArn"]
+        agent.poll()
+        agent.report(task, "RUNNING")
+        agent.poll()
+        got = {}
+
+        def wait():
+            got["doc"] = agent.poll(wait=20)
+            got["t"] = time.monotonic()
+
+        # draining: the agent learns it at once
+        th = threading.Thread(target=wait)
+        th.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        ecs.update_container_instances_state(cluster="c", containerInstances=[arn],
+                                             status="DRAINING")
+        th.join(30)
+        self.assertLess(got["t"] - t0, 0.5)
+        self.assertEqual(got["doc"]["containerInstanceStatus"], "DRAINING")
+        self.assertEqual([t["taskArn"] for t in got["doc"]["tasks"]], [task])
+        # ECS refuses to deregister an instance with tasks, unless forced
+        self.assertClientError("InvalidParameterException",
+                               ecs.deregister_container_instance, cluster="c",
+                               containerInstance=arn)
+        self.assertClientError("ClusterContainsContainerInstancesException",
+                               ecs.delete_cluster, cluster="c")
+        th = threading.Thread(target=wait)
+        th.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        ecs.deregister_container_instance(cluster="c", containerInstance=arn, force=True)
+        th.join(30)
+        self.assertLess(got["t"] - t0, 0.5)
+        self.assertEqual(got["doc"]["containerInstanceStatus"], "INACTIVE")
+        self.assertEqual(got["doc"]["tasks"], [])
+        # the orphaned task is no longer accounted for: stopped, the cluster can go
+        t = ecs.describe_tasks(cluster="c", tasks=[task])["tasks"][0]
+        self.assertEqual((t["lastStatus"], t["desiredStatus"], t["stopCode"]),
+                         ("STOPPED", "STOPPED", "UserInitiated"))
+        ecs.delete_cluster(cluster="c")
+
+    def test_definition_constraints_tags_and_network(self):
+        self.ecs.register_task_definition(
+            family="pinned", containerDefinitions=[{"name": "a", "image": "x", "memory": 8}],
+            placementConstraints=[{"type": "memberOf", "expression": "attribute:zone == b"}],
+            tags=[{"key": "team", "value": "infra"}, {"key": "env", "value": "td"}])
+        net = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition="pinned", count=2,
+                              propagateTags="TASK_DEFINITION",
+                              tags=[{"key": "env", "value": "run"}], networkConfiguration=net)
+        self.assertEqual({t["containerInstanceArn"] for t in r["tasks"]}, {self.arns[1]})
+        arns = [t["taskArn"] for t in r["tasks"]]
+        d = self.ecs.describe_tasks(cluster=CLUSTER, tasks=arns, include=["TAGS"])["tasks"]
+        for t in d:
+            self.assertEqual(sorted((x["key"], x["value"]) for x in t["tags"]),
+                             [("env", "run"), ("team", "infra")])
+        polled = {t["taskArn"]: t for t in self.agents[1].poll()["tasks"]}
+        for a in arns:
+            self.assertEqual(polled[a]["networkConfiguration"], net)
+        # the task definition's constraint and the request's must both hold
+        r2 = self.ecs.run_task(cluster=CLUSTER, taskDefinition="pinned",
+                               placementConstraints=[{"type": "memberOf",
+                                                      "expression": "attribute:zone == a"}])
+        self.assertEqual(r2["tasks"], [])
+        self.assertEqual(len(r2["failures"]), 2)
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="pinned", propagateTags="SERVICE")
+        self.assertEqual(self.ecs.list_tasks(cluster=CLUSTER, family="pinned",
+                                             desiredStatus="PENDING")["taskArns"], [])
+        self.stop_all(arns)
 
     def test_long_polls_hold_no_thread(self):
         # --threads 2: ten agents waiting must not keep the API from answering
@@ -259,6 +403,13 @@ class TasksTest(BerthTestCase):
         r = self.berth.unsigned(AGENT + "Poll", json.dumps({"containerInstance": self.arns[0]}))
         self.assertEqual(r.status, 403)
         self.assertEqual(r.error_type, "MissingAuthenticationTokenException")
+        body = json.dumps({"cluster": CLUSTER, "containerInstance": self.arns[0]})
+        r = self.berth.request(AGENT + "Poll", body, secret_key="not-the-secret")
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.error_type, "InvalidSignatureException")
+        r = self.berth.request(AGENT + "Poll", body, service="ecr")
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.error_type, "InvalidSignatureException")
         r = self.berth.request(AGENT + "Poll", json.dumps({"cluster": CLUSTER,
                                                            "containerInstance": "nosuch"}))
         self.assertEqual(r.error_type, "InvalidParameterException")
@@ -306,6 +457,40 @@ class TasksTest(BerthTestCase):
         rc, out, err = self.berth.aws("ecs", "wait", "tasks-stopped", "--cluster", CLUSTER,
                                       "--tasks", arns[0])
         self.assertEqual(rc, 0, err)
+
+    def test_shutdown_with_polls_held(self):
+        # SIGTERM while agents wait: every suspended poll is resumed, the server
+        # exits at once and cleanly (under ASan, a leaked waiter fails the exit)
+        b = self.new_berth(extra_args=["--threads", "2"])
+        ecs = b.client()
+        ecs.create_cluster(clusterName="c")
+        arn = register(ecs, "c")
+        seq = FakeAgent(b, "c", arn).poll()["seq"]
+        ended = []
+
+        def wait():
+            try:
+                FakeAgent(b, "c", arn).poll(wait=30, since=seq)
+                ended.append("answered")
+            except Exception as e:  # the connection may close instead
+                ended.append(type(e).__name__)
+
+        threads = [threading.Thread(target=wait) for _ in range(5)]
+        for th in threads:
+            th.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        rc = b.stop()
+        self.assertEqual(rc, 0, b.log_tail())
+        self.assertLess(time.monotonic() - t0, 5)
+        for th in threads:
+            th.join(10)
+        self.assertEqual(len(ended), 5, ended)
+
+    def test_unknown_instance_poll(self):
+        r = self.berth.request(AGENT + "Poll", json.dumps(
+            {"cluster": CLUSTER, "containerInstance": "0" * 32, "waitSeconds": 5}))
+        self.assertEqual(r.error_type, "InvalidParameterException")
 
     def test_agent_timeout_and_restart(self):
         b = self.new_berth(extra_args=["--agent-timeout", "2"])

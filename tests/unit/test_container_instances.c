@@ -528,6 +528,14 @@ static void test_deregister(void **state)
 	snprintf(body, sizeof(body), "{'cluster':'c1','containerInstance':'%s','force':true}", a);
 	cJSON_Delete(ok(f, "DeregisterContainerInstance", body));
 	free(a);
+	/* ECS accounts for it no more: stopped, so that the cluster can go */
+	out = ok(f, "DescribeTasks", "{'cluster':'c1','tasks':['t2']}");
+	ci = cJSON_GetArrayItem(json_arr(out, "tasks"), 0);
+	assert_string_equal(json_str(ci, "lastStatus"), "STOPPED");
+	assert_string_equal(json_str(ci, "desiredStatus"), "STOPPED");
+	assert_string_equal(json_str(ci, "stopCode"), "UserInitiated");
+	cJSON_Delete(out);
+	cJSON_Delete(ok(f, "DeleteCluster", "{'cluster':'c1'}"));
 }
 
 static void test_delete_cluster(void **state)

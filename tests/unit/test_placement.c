@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "core/cleanup.h"
 #include "core/json.h"
 #include "sched/placement.h"
 
@@ -309,7 +310,7 @@ static void test_constraints(void **state)
 				NULL, NULL, 1, choice, &f, &err),
 			 0);
 	assert_int_equal(choice[0], -1);
-	assert_string_equal(json_str(f->child, "reason"), "ATTRIBUTE");
+	assert_string_equal(json_str(f->child, "reason"), PLACEMENT_REASON_MEMBER_OF);
 	cJSON_Delete(f);
 	/* distinctInstance also counts the group's tasks already running */
 	c.pi[0].tasks = tasks;
@@ -331,98 +332,625 @@ static void test_constraints(void **state)
 	release_cluster(&c);
 }
 
-static bool matches(const char *expr, const cJSON *doc)
+/* The reason ret_failures gives for the instance whose id is id, or NULL. */
+static const char *reason_for(const cJSON *failures, const char *id)
+{
+	for (const cJSON *f = failures->child; f; f = f->next) {
+		const char *arn = json_str(f, "arn");
+		size_t n = strlen(arn), k = strlen(id);
+
+		if (n > k && arn[n - k - 1] == '/' && !strcmp(arn + n - k, id))
+			return json_str(f, "reason");
+	}
+	return NULL;
+}
+
+static void test_needs_as_ecs_reserves(void **state)
+{
+	struct placement_needs n;
+	struct err err = ERR_INIT;
+	cJSON *td, *over;
+
+	(void)state;
+	/* memoryReservation is what a container takes from the instance, when it has one */
+	td = parse("{\"containerDefinitions\":["
+		   "{\"name\":\"a\",\"memory\":512,\"memoryReservation\":128},"
+		   "{\"name\":\"b\",\"memory\":256},{\"name\":\"c\",\"memoryReservation\":64}]}");
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	assert_int_equal(n.memory, 128 + 256 + 64);
+	assert_int_equal(n.cpu, 0);
+	over = parse("{\"containerOverrides\":[{\"name\":\"a\",\"memoryReservation\":300},"
+		     "{\"name\":\"b\",\"memoryReservation\":100,\"cpu\":2048}]}");
+	assert_int_equal(placement_task_needs(td, over, &n, &err), 0);
+	assert_int_equal(n.memory, 300 + 100 + 64);
+	assert_int_equal(n.cpu, 2048);
+	cJSON_Delete(over);
+	/* task-level sizes in vCPU and GB, the overrides' first */
+	cJSON_AddStringToObject(td, "cpu", "1 vCPU");
+	cJSON_AddStringToObject(td, "memory", "2 GB");
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	assert_int_equal(n.cpu, 1024);
+	assert_int_equal(n.memory, 2048);
+	over = parse("{\"cpu\":\"0.5 vcpu\",\"memory\":\"3072\"}");
+	assert_int_equal(placement_task_needs(td, over, &n, &err), 0);
+	assert_int_equal(n.cpu, 512);
+	assert_int_equal(n.memory, 3072);
+	cJSON_Delete(over);
+	cJSON_Delete(td);
+
+	/* host and awsvpc modes reserve the containerPort; bridge only static hostPorts */
+	td = parse("{\"networkMode\":\"awsvpc\",\"containerDefinitions\":[{\"name\":\"a\","
+		   "\"memory\":8,\"portMappings\":[{\"containerPort\":80},"
+		   "{\"containerPort\":53,\"protocol\":\"udp\"}]}]}");
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	assert_int_equal(n.n_tcp, 1);
+	assert_int_equal(n.tcp[0], 80);
+	assert_int_equal(n.n_udp, 1);
+	assert_int_equal(n.udp[0], 53);
+	cJSON_Delete(td);
+	td = parse("{\"containerDefinitions\":[{\"name\":\"a\",\"memory\":8,\"portMappings\":["
+		   "{\"containerPort\":80},{\"containerPort\":81,\"hostPort\":0}]}]}");
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	assert_int_equal(n.n_tcp, 0);
+	cJSON_Delete(td);
+	/* the same port once for tcp and once for udp is fine */
+	td = parse("{\"networkMode\":\"host\",\"containerDefinitions\":[{\"name\":\"a\","
+		   "\"memory\":8,\"portMappings\":[{\"containerPort\":53},"
+		   "{\"containerPort\":53,\"protocol\":\"udp\"}]}]}");
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	assert_int_equal(n.n_tcp + n.n_udp, 2);
+	cJSON_Delete(td);
+}
+
+static void test_each_resource_runs_out(void **state)
+{
+	static const struct {
+		const char *td, *reason;
+	} cases[] = {
+		{ "{\"containerDefinitions\":[{\"name\":\"a\",\"cpu\":4096,\"memory\":8}]}",
+		  PLACEMENT_REASON_CPU },
+		{ "{\"containerDefinitions\":[{\"name\":\"a\",\"cpu\":8,\"memory\":9000}]}",
+		  PLACEMENT_REASON_MEMORY },
+		{ "{\"containerDefinitions\":[{\"name\":\"a\",\"memory\":8,\"portMappings\":["
+		  "{\"containerPort\":80,\"hostPort\":22}]}]}",
+		  PLACEMENT_REASON_PORTS },
+		{ "{\"containerDefinitions\":[{\"name\":\"a\",\"memory\":8,\"portMappings\":["
+		  "{\"containerPort\":53,\"hostPort\":5353,\"protocol\":\"udp\"}]}]}",
+		  PLACEMENT_REASON_PORTS_UDP },
+	};
+	struct err err = ERR_INIT;
+
+	(void)state;
+	for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
+		struct cluster c = { 0 };
+		cJSON *f, *udp;
+		int choice[1];
+
+		add(&c, instance("i1", 2048, 4096, "\"22\"", "z1", "ACTIVE", true));
+		udp = cJSON_GetArrayItem(json_get(c.docs[0], "remainingResources"), 3);
+		cJSON_AddItemToArray((cJSON *)json_arr(udp, "stringSetValue"),
+				     cJSON_CreateString("5353"));
+		assert_int_equal(choose(&c, cases[k].td, NULL, NULL, NULL, 1, choice, &f, &err), 0);
+		assert_int_equal(choice[0], -1);
+		assert_int_equal(cJSON_GetArraySize(f), 1);
+		assert_string_equal(reason_for(f, "i1"), cases[k].reason);
+		cJSON_Delete(f);
+		release_cluster(&c);
+	}
+}
+
+static void test_count_beyond_capacity(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	cJSON *f;
+	int choice[10], per[3] = { 0 }, placed = 0;
+
+	(void)state;
+	/* room for 2, 2 and 1 tasks of 1024 MiB; an instance whose agent is gone */
+	add(&c, instance("i1", 8192, 2048, "", "z1", "ACTIVE", true));
+	add(&c, instance("i2", 8192, 2500, "", "z1", "ACTIVE", true));
+	add(&c, instance("i3", 8192, 1024, "", "z1", "ACTIVE", true));
+	add(&c, instance("i4", 8192, 8192, "", "z1", "ACTIVE", false));
+	add(&c, instance("i5", 8192, 8192, "", "z1", "DRAINING", true));
+	assert_int_equal(choose(&c, SMALL, NULL, NULL, NULL, 10, choice, &f, &err), 0);
+	for (int t = 0; t < 10; t++) {
+		assert_true(choice[t] >= -1 && choice[t] <= 2);
+		if (choice[t] >= 0) {
+			per[choice[t]]++;
+			placed++;
+			assert_int_equal(t, placed - 1); /* the placed ones come first */
+		}
+	}
+	assert_int_equal(placed, 5);
+	assert_int_equal(per[0], 2);
+	assert_int_equal(per[1], 2);
+	assert_int_equal(per[2], 1);
+	/* each instance once, with its reason; the draining one not at all */
+	assert_int_equal(cJSON_GetArraySize(f), 4);
+	assert_string_equal(reason_for(f, "i1"), PLACEMENT_REASON_MEMORY);
+	assert_string_equal(reason_for(f, "i2"), PLACEMENT_REASON_MEMORY);
+	assert_string_equal(reason_for(f, "i3"), PLACEMENT_REASON_MEMORY);
+	assert_string_equal(reason_for(f, "i4"), PLACEMENT_REASON_AGENT);
+	assert_null(reason_for(f, "i5"));
+	cJSON_Delete(f);
+	release_cluster(&c);
+}
+
+static void test_failures_of_the_caller_kept(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	cJSON *td = parse(SMALL), *failures = parse("[{\"arn\":\"x\",\"reason\":\"MISSING\"}]");
+	struct placement_needs n;
+	struct placement_request req = { .needs = &n, .group = "family:web", .count = 1 };
+	int choice[1];
+
+	(void)state;
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	add(&c, instance("i1", 4096, 4096, "", "z1", "ACTIVE", true));
+	add(&c, instance("i2", 4096, 4096, "", "z1", "ACTIVE", false));
+	/* StartTask shares one failures list between its instances */
+	assert_int_equal(placement_choose(&req, c.pi, 1, choice, failures, &err), 0);
+	assert_int_equal(choice[0], 0);
+	assert_int_equal(cJSON_GetArraySize(failures), 1);
+	assert_int_equal(placement_choose(&req, c.pi + 1, 1, choice, failures, &err), 0);
+	assert_int_equal(choice[0], -1);
+	assert_int_equal(cJSON_GetArraySize(failures), 2);
+	assert_string_equal(json_str(cJSON_GetArrayItem(failures, 0), "reason"), "MISSING");
+	assert_string_equal(reason_for(failures, "i2"), PLACEMENT_REASON_AGENT);
+	/* no instances: nothing placed, nothing added */
+	assert_int_equal(placement_choose(&req, c.pi, 0, choice, failures, &err), 0);
+	assert_int_equal(choice[0], -1);
+	assert_int_equal(cJSON_GetArraySize(failures), 2);
+	cJSON_Delete(failures);
+	cJSON_Delete(td);
+	release_cluster(&c);
+}
+
+/* n tasks documents of group g, for an instance's tasks. */
+struct tasks {
+	cJSON *docs[8];
+	const cJSON *ptrs[8];
+};
+
+static void make_tasks(struct tasks *t, const char *group, size_t n)
+{
+	char s[128];
+
+	snprintf(s, sizeof(s), "{\"group\":\"%s\",\"lastStatus\":\"RUNNING\"}", group);
+	for (size_t i = 0; i < n; i++) {
+		t->docs[i] = parse(s);
+		t->ptrs[i] = t->docs[i];
+	}
+}
+
+static void release_tasks(struct tasks *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(t->docs[i]);
+}
+
+static void test_spread_counts_the_group(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	struct tasks web, other;
+	cJSON *f;
+	int choice[4];
+
+	(void)state;
+	make_tasks(&web, "family:web", 2);
+	make_tasks(&other, "family:other", 3);
+	add(&c, instance("i1", 8192, 8192, "", "a", "ACTIVE", true));
+	add(&c, instance("i2", 8192, 8192, "", "a", "ACTIVE", true));
+	add(&c, instance("i3", 8192, 8192, "", "b", "ACTIVE", true));
+	add(&c, instance("i4", 8192, 8192, "", "b", "DRAINING", true));
+	/* i1 runs two of the group, i3 three of another group, the draining i4 two */
+	c.pi[0].tasks = web.ptrs;
+	c.pi[0].n_tasks = 2;
+	c.pi[2].tasks = other.ptrs;
+	c.pi[2].n_tasks = 3;
+	c.pi[3].tasks = web.ptrs;
+	c.pi[3].n_tasks = 2;
+	assert_int_equal(choose(&c, SMALL, NULL, "[{\"type\":\"spread\",\"field\":\"instanceId\"}]",
+				NULL, 4, choice, &f, &err),
+			 0);
+	/* i2 and i3 have none: one each, then again one each; i1 only after them */
+	assert_true((choice[0] == 1 && choice[1] == 2) || (choice[0] == 2 && choice[1] == 1));
+	assert_true((choice[2] == 1 && choice[3] == 2) || (choice[2] == 2 && choice[3] == 1));
+	cJSON_Delete(f);
+	/* the default spreads over zones first: a holds 2 of the group, b none */
+	assert_int_equal(choose(&c, SMALL, NULL, NULL, NULL, 3, choice, &f, &err), 0);
+	assert_int_equal(choice[0], 2);
+	assert_int_equal(choice[1], 2);
+	/* now 2 and 2: the zone tie goes to a, and within a to i2, which has none */
+	assert_int_equal(choice[2], 1);
+	cJSON_Delete(f);
+	/* spread by a zone attribute that only some instances have: the rest share a value */
+	cJSON_AddItemToArray((cJSON *)json_arr(c.docs[0], "attributes"),
+			     parse("{\"name\":\"rack\",\"value\":\"r1\"}"));
+	assert_int_equal(choose(&c, SMALL, NULL,
+				"[{\"type\":\"spread\",\"field\":\"attribute:rack\"}]", NULL, 1,
+				choice, &f, &err),
+			 0);
+	assert_true(choice[0] == 1 || choice[0] == 2); /* r1 holds 2, the rest none */
+	cJSON_Delete(f);
+	release_tasks(&web, 2);
+	release_tasks(&other, 3);
+	release_cluster(&c);
+}
+
+static void test_binpack_cpu_and_chains(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	cJSON *f;
+	int choice[4];
+
+	(void)state;
+	add(&c, instance("i1", 1024, 8192, "", "a", "ACTIVE", true));
+	add(&c, instance("i2", 4096, 2048, "", "a", "ACTIVE", true));
+	add(&c, instance("i3", 600, 8192, "", "b", "ACTIVE", true));
+	/* least CPU left that still fits: i3 (600) once, then i1 (1024, then 512) */
+	assert_int_equal(choose(&c, SMALL, NULL, "[{\"type\":\"binpack\",\"field\":\"cpu\"}]", NULL,
+				4, choice, &f, &err),
+			 0);
+	assert_int_equal(choice[0], 2);
+	assert_int_equal(choice[1], 0);
+	assert_int_equal(choice[2], 0);
+	assert_int_equal(choice[3], 1);
+	cJSON_Delete(f);
+	/* spread over zones, then over instances within a zone */
+	assert_int_equal(
+		choose(&c, SMALL, NULL,
+		       "[{\"type\":\"spread\",\"field\":\"attribute:ecs.availability-zone\"},"
+		       "{\"type\":\"spread\",\"field\":\"host\"}]",
+		       NULL, 4, choice, &f, &err),
+		0);
+	assert_int_equal(choice[0], 0); /* a and b tie, i1 and i2 tie: the first */
+	assert_int_equal(choice[1], 2); /* b has fewer */
+	assert_int_equal(choice[2], 1); /* a and b tie again; in a, i2 has fewer */
+	/* i3 is out of CPU: spread is a preference, so a takes it though it holds more */
+	assert_int_equal(choice[3], 0);
+	cJSON_Delete(f);
+	release_cluster(&c);
+}
+
+static void test_random_reaches_every_instance(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	int seen[3] = { 0 };
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "i%d", i);
+		add(&c, instance(id, 8192, 8192, "", "a", "ACTIVE", true));
+	}
+	for (int round = 0; round < 200; round++) {
+		cJSON *f;
+		int choice[1];
+
+		assert_int_equal(choose(&c, SMALL, NULL, "[{\"type\":\"random\"}]", NULL, 1, choice,
+					&f, &err),
+				 0);
+		assert_true(choice[0] >= 0 && choice[0] < 3);
+		seen[choice[0]]++;
+		cJSON_Delete(f);
+	}
+	assert_true(seen[0] > 20 && seen[1] > 20 && seen[2] > 20);
+	release_cluster(&c);
+}
+
+static void test_definition_constraints(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	cJSON *td = parse(SMALL), *failures = cJSON_CreateArray();
+	cJSON *mine = parse("[{\"type\":\"memberOf\",\"expression\":\"attribute:ecs.os-type == "
+			    "linux\"}]");
+	cJSON *def = parse("[{\"type\":\"memberOf\",\"expression\":"
+			   "\"attribute:ecs.availability-zone == b\"}]");
+	cJSON *bad = parse("[{\"type\":\"memberOf\",\"expression\":\"nonsense\"}]");
+	struct placement_needs n;
+	struct placement_request req = {
+		.needs = &n,
+		.group = "family:web",
+		.constraints = mine,
+		.definition_constraints = def,
+		.count = 2,
+	};
+	int choice[2];
+
+	(void)state;
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	add(&c, instance("i1", 8192, 8192, "", "a", "ACTIVE", true));
+	add(&c, instance("i2", 8192, 8192, "", "b", "ACTIVE", true));
+	assert_int_equal(placement_choose(&req, c.pi, c.n, choice, failures, &err), 0);
+	assert_int_equal(choice[0], 1);
+	assert_int_equal(choice[1], 1);
+	req.definition_constraints = bad;
+	assert_int_equal(placement_choose(&req, c.pi, c.n, choice, failures, &err), -EINVAL);
+	assert_int_equal(err.kind, E_INVALID_PARAMETER);
+	assert_int_equal(choice[0], -1);
+	assert_int_equal(cJSON_GetArraySize(failures), 0);
+	cJSON_Delete(mine);
+	cJSON_Delete(def);
+	cJSON_Delete(bad);
+	cJSON_Delete(failures);
+	cJSON_Delete(td);
+	release_cluster(&c);
+}
+
+static void test_distinct_instance_reason(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	struct tasks web;
+	cJSON *f;
+	int choice[2];
+
+	(void)state;
+	make_tasks(&web, "family:web", 1);
+	add(&c, instance("i1", 8192, 8192, "", "a", "ACTIVE", true));
+	add(&c, instance("i2", 8192, 8192, "", "a", "ACTIVE", true));
+	c.pi[0].tasks = web.ptrs;
+	c.pi[0].n_tasks = 1;
+	assert_int_equal(choose(&c, SMALL, "[{\"type\":\"distinctInstance\"}]", NULL, NULL, 2,
+				choice, &f, &err),
+			 0);
+	assert_int_equal(choice[0], 1);
+	assert_int_equal(choice[1], -1);
+	assert_string_equal(reason_for(f, "i1"), PLACEMENT_REASON_DISTINCT);
+	assert_string_equal(reason_for(f, "i2"), PLACEMENT_REASON_DISTINCT);
+	cJSON_Delete(f);
+	/* another group's tasks do not count */
+	assert_int_equal(choose(&c, SMALL, "[{\"type\":\"distinctInstance\"}]", NULL,
+				"family:other", 2, choice, &f, &err),
+			 0);
+	assert_true(choice[0] >= 0 && choice[1] >= 0 && choice[0] != choice[1]);
+	cJSON_Delete(f);
+	release_tasks(&web, 1);
+	release_cluster(&c);
+}
+
+/* An instance with a bit of everything the query language looks at, and two tasks. */
+static const char QUERY_INSTANCE[] =
+	"{\"containerInstanceArn\":\"arn:aws:ecs:us-east-1:000000000000:container-instance/c/q\","
+	"\"ec2InstanceId\":\"i-0abc\",\"status\":\"ACTIVE\",\"agentConnected\":true,"
+	"\"registeredAt\":1529360908000,\"runningTasksCount\":2,"
+	"\"versionInfo\":{\"agentVersion\":\"1.14.5\"},"
+	"\"attributes\":[{\"name\":\"ecs.instance-type\",\"value\":\"g2.2xlarge\"},"
+	"{\"name\":\"ecs.availability-zone\",\"value\":\"us-east-1a\"},"
+	"{\"name\":\"ecs.os-type\",\"value\":\"linux\"},{\"name\":\"stack\",\"value\":\"prod\"},"
+	"{\"name\":\"cores\",\"value\":\"16\"},{\"name\":\"gpu\"}]}";
+
+static bool matches_with(const char *expr, const cJSON *doc, const char *const *groups,
+			 size_t n_groups)
 {
 	struct placement_expr *e;
 	struct err err = ERR_INIT;
-	struct placement_instance inst = { .doc = doc };
+	cJSON *tasks[4];
+	const cJSON *ptrs[4];
+	struct placement_instance inst = { .doc = doc, .tasks = ptrs, .n_tasks = n_groups };
 	bool m;
 
+	for (size_t i = 0; i < n_groups; i++) {
+		tasks[i] = cJSON_CreateObject();
+		cJSON_AddStringToObject(tasks[i], "group", groups[i]);
+		ptrs[i] = tasks[i];
+	}
 	if (placement_expr_parse(expr, &e, &err) < 0)
 		fail_msg("'%s' refused: %s", expr, err.msg);
 	m = placement_expr_match(e, &inst);
 	placement_expr_free(e);
+	for (size_t i = 0; i < n_groups; i++)
+		cJSON_Delete(tasks[i]);
 	return m;
 }
 
 static void test_query_language(void **state)
 {
-	cJSON *doc = instance("i1", 1, 1, "", "us-east-1a", "ACTIVE", true);
+	static const char *const groups[] = { "service:production", "family:db" };
+	cJSON *doc = parse(QUERY_INSTANCE);
 	static const struct {
 		const char *expr;
 		bool want;
 	} cases[] = {
-		{ "attribute:ecs.os-type == linux", true },
-		{ "attribute:ecs.os-type equals windows", false },
-		{ "attribute:ecs.os-type != windows", true },
+		/* the developer guide's examples */
+		{ "attribute:ecs.instance-type == t2.small", false },
 		{ "attribute:ecs.availability-zone in [us-east-1a, us-east-1b]", true },
+		{ "attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != "
+		  "us-east-1d",
+		  true },
+		{ "task:group == service:production", true },
+		{ "not(task:group == database)", true },
+		{ "runningTasksCount == 1", false },
+		{ "agentVersion < 1.14.5", false },
+		{ "registeredAt < 2018-02-13", false },
+		{ "ec2InstanceId in ['i-abcd1234', 'i-wxyx7890']", false },
+		{ "attribute:stack != prod", false },
+		/* equality, every spelling */
+		{ "attribute:ecs.os-type == linux", true },
+		{ "attribute:ecs.os-type equals linux", true },
+		{ "attribute:ecs.os-type EQUALS linux", true },
+		{ "attribute:ecs.os-type != windows", true },
+		{ "attribute:ecs.os-type not_equals linux", false },
+		{ "attribute:ecs.os-type == \"linux\"", true },
+		{ "attribute:ecs.os-type == 'Linux'", false },
+		{ "attribute:ecs.os-type==linux&&agentConnected==true", true },
+		/* order: numbers, versions, dates, strings */
+		{ "runningTasksCount > 1", true },
+		{ "runningTasksCount greater_than 2", false },
+		{ "runningTasksCount >= 2", true },
+		{ "runningTasksCount greater_than_equal 3", false },
+		{ "runningTasksCount < 10", true },
+		{ "runningTasksCount less_than 2", false },
+		{ "runningTasksCount <= 2", true },
+		{ "runningTasksCount less_than_equal 1", false },
+		{ "runningTasksCount != 2", false },
+		{ "attribute:cores > 9", true },
+		{ "agentVersion > 1.9.0", true },
+		{ "agentVersion >= 1.14.5", true },
+		{ "agentVersion < 1.14.10", true },
+		{ "agentVersion == 1.14.5", true },
+		{ "registeredAt > 2018-06-18", true },
+		{ "registeredAt < 2018-06-19", true },
+		{ "registeredAt == 2018-06-18T22:28:28Z", true },
+		{ "registeredAt == 2018-06-18T22:28:28", true },
+		{ "registeredAt == 2018-06-19T00:28:28+02:00", true },
+		{ "registeredAt >= 2018-06-18T22:28:29Z", false },
+		{ "attribute:ecs.availability-zone > us-east-1", true },
+		/* lists */
 		{ "attribute:ecs.availability-zone not_in [us-east-1a]", false },
-		{ "attribute:ecs.availability-zone matches us-east-*", true },
-		{ "attribute:ecs.availability-zone !matches us-west-*", true },
+		{ "attribute:ecs.availability-zone !in [us-east-1b, us-east-1c]", true },
+		{ "agentConnected in [true]", true },
+		/* patterns: a regular expression over the whole value */
+		{ "attribute:ecs.availability-zone matches us-east-.*", true },
+		{ "attribute:ecs.availability-zone =~ us-east", false },
+		{ "attribute:ecs.availability-zone =~ .*east.*", true },
+		{ "attribute:ecs.availability-zone !~ us-west-.*", true },
+		{ "attribute:ecs.availability-zone not_matches us-east-1[ab]", false },
+		{ "attribute:ecs.instance-type =~ (g2|p3)\\.[0-9]?x?large", true },
+		{ "attribute:ecs.instance-type =~ '(t2|t3)\\..*'", false },
+		{ "(attribute:ecs.instance-type =~ g2.*)", true },
+		{ "(attribute:ecs.instance-type =~ (g2).*) and agentConnected == true", true },
+		{ "attribute:cores =~ \\d+", true },
+		{ "attribute:cores =~ \\d{3}", false },
+		{ "ec2InstanceId =~ i-[0-9a-f]+", true },
+		{ "agentConnected matches t.*", true },
+		/* presence */
 		{ "attribute:gpu exists", true },
+		{ "attribute:gpu == ''", true },
 		{ "attribute:nothere exists", false },
 		{ "attribute:nothere !exists", true },
 		{ "attribute:nothere not_exists", true },
-		{ "agentConnected == true", true },
-		{ "runningTasksCount < 3", true },
-		{ "runningTasksCount >= 1", false },
-		{ "agentVersion == 0.1.0", true },
-		{ "ec2InstanceId exists", false },
+		{ "attribute:nothere != x", true },
+		{ "attribute:nothere == x", false },
+		{ "attribute:nothere !~ x", true },
+		{ "ec2InstanceId exists", true },
+		/* task:group: any task in it; the negatives: no task in it */
+		{ "task:group exists", true },
+		{ "task:group != service:production", false },
+		{ "task:group != database", true },
+		{ "task:group in [family:db, x]", true },
+		{ "task:group not_in [family:db]", false },
+		{ "task:group =~ service:.*", true },
+		{ "task:group !~ service:.*", false },
+		/* compounds */
 		{ "attribute:ecs.os-type == linux and agentConnected == true", true },
-		{ "attribute:ecs.os-type == windows or runningTasksCount == 0", true },
+		{ "attribute:ecs.os-type == windows or runningTasksCount == 2", true },
+		{ "attribute:ecs.os-type == windows OR runningTasksCount == 0", false },
 		{ "not (attribute:ecs.os-type == linux)", false },
+		{ "! attribute:ecs.os-type == windows", true },
+		{ "!attribute:ecs.os-type == linux", false },
 		{ "!(attribute:ecs.os-type == windows) && (runningTasksCount<1 || "
-		  "agentConnected==false)",
+		  "agentConnected==true)",
 		  true },
-		{ "attribute:ecs.availability-zone == \"us-east-1a\"", true },
+		{ "attribute:a exists or attribute:b exists and attribute:c exists", false },
+		{ "attribute:gpu exists or attribute:b exists and attribute:c exists", true },
+		{ "(attribute:gpu exists or attribute:b exists) and attribute:c exists", false },
+		{ "not not attribute:gpu exists", true },
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (matches(cases[i].expr, doc) != cases[i].want)
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		if (matches_with(cases[i].expr, doc, groups, 2) != cases[i].want)
 			fail_msg("'%s' should be %s", cases[i].expr,
 				 cases[i].want ? "true" : "false");
+	/* an instance without tasks: no task is in any group */
+	assert_false(matches_with("task:group exists", doc, NULL, 0));
+	assert_true(matches_with("task:group !exists", doc, NULL, 0));
+	assert_true(matches_with("task:group != service:production", doc, NULL, 0));
+	assert_false(matches_with("task:group == service:production", doc, NULL, 0));
 	cJSON_Delete(doc);
 }
 
 static void test_query_refused(void **state)
 {
-	static const char *const bad[] = {
-		"",
-		"attribute:",
-		"ram == 4",
-		"attribute:x",
-		"attribute:x ==",
-		"attribute:x in a",
-		"attribute:x in [a, b",
-		"attribute:x in []",
-		"(attribute:x exists",
-		"attribute:x exists)",
-		"attribute:x == a and",
-		"attribute:x == \"open",
-		"and attribute:x exists",
-		"attribute:x exists attribute:y exists",
+	static const struct {
+		const char *expr, *msg; /* msg: a part of the message */
+	} bad[] = {
+		{ "", "empty" },
+		{ "   ", "expected attribute:NAME" },
+		{ "attribute:", "expected attribute:NAME" },
+		{ "ram == 4", "found 'ram'" },
+		{ "attribute:x", "expected an operator" },
+		{ "attribute:x ==", "expected a value" },
+		{ "attribute:x == )", "expected a value" },
+		{ "attribute:x === y", "expected an operator" },
+		{ "attribute:x in a", "expected a list" },
+		{ "attribute:x in [a, b", "expected ',' or ']'" },
+		{ "attribute:x in []", "expected a value in the list" },
+		{ "attribute:x in [a,,b]", "expected a value in the list" },
+		{ "(attribute:x exists", "expected ')'" },
+		{ "attribute:x exists)", "expected and, or or the end" },
+		{ "attribute:x == a and", "expected attribute:NAME" },
+		{ "attribute:x == \"open", "unterminated quote" },
+		{ "and attribute:x exists", "found 'and'" },
+		{ "attribute:x exists attribute:y exists", "offset 19" },
+		{ "'attribute:x' exists", "expected attribute:NAME" },
+		{ "attribute:x =~ (a", "not a valid regular expression" },
+		{ "attribute:x =~ a\\1", "backreferences" },
+		{ "attribute:x =~ a{1000}", "interval over 100" },
+		{ "attribute:x =~ a{2}b{2}c{2}", "more than two" },
+		{ "attribute:x =~ a\\", "backslash" },
+		{ "agentConnected > 1", "agentConnected takes no '>'" },
+		{ "task:group <= a", "task:group takes no '<='" },
+		{ "runningTasksCount in [1, 2]", "runningTasksCount takes no 'in'" },
+		{ "agentVersion =~ 1.*", "agentVersion takes no '=~'" },
+		{ "registeredAt < yesterday", "registeredAt takes a date" },
+		{ "registeredAt < 2018-02-30", "registeredAt takes a date" },
+		{ "registeredAt < 2018-02-13T25:00:00Z", "registeredAt takes a date" },
+		{ "runningTasksCount == two", "runningTasksCount takes a number" },
+		{ "not", "expected attribute:NAME" },
+		{ "attribute:x == a b", "expected and, or or the end" },
+		{ "!!attribute:x exists", "found '!!'" },
 	};
-	char big[PLACEMENT_EXPR_MAX + 10];
+	char big[PLACEMENT_EXPR_MAX + 10], token[300];
 	char deep[400] = { 0 };
 	struct placement_expr *e;
 	struct err err = ERR_INIT;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (placement_expr_parse(bad[i], &e, &err) != -EINVAL)
-			fail_msg("'%s' was accepted", bad[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		err = (struct err)ERR_INIT;
+		if (placement_expr_parse(bad[i].expr, &e, &err) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i].expr);
 		assert_int_equal(err.kind, E_INVALID_PARAMETER);
 		assert_null(e);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i].expr, err.msg, bad[i].msg);
 	}
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
 	assert_int_equal(placement_expr_parse(big, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "longer than 2000"));
+	snprintf(token, sizeof(token), "attribute:x == %0280d", 0);
+	assert_int_equal(placement_expr_parse(token, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "longer than"));
 	for (int i = 0; i < 100; i++)
-		strcat(deep, "(");
-	strcat(deep, "agentConnected exists");
+		deep[i] = '(';
+	snprintf(deep + 100, sizeof(deep) - 100, "agentConnected == true");
 	assert_int_equal(placement_expr_parse(deep, &e, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "nested"));
+	/* 32 deep is fine, and 2000 characters are */
+	memset(deep, 0, sizeof(deep));
+	for (int i = 0; i < 31; i++)
+		deep[i] = '(';
+	snprintf(deep + 31, sizeof(deep) - 31, "agentConnected == true");
+	for (int i = 0; i < 31; i++)
+		strncat(deep, ")", sizeof(deep) - strlen(deep) - 1);
+	assert_int_equal(placement_expr_parse(deep, &e, &err), 0);
+	placement_expr_free(e);
+	memset(big, ' ', PLACEMENT_EXPR_MAX);
+	memcpy(big, "agentConnected exists", 21);
+	big[PLACEMENT_EXPR_MAX] = 0;
+	assert_int_equal(placement_expr_parse(big, &e, &err), 0);
+	placement_expr_free(e);
 }
 
 static void test_validate(void **state)
@@ -454,6 +982,15 @@ int main(void)
 		cmocka_unit_test(test_ports_agent_status),
 		cmocka_unit_test(test_binpack_and_chains),
 		cmocka_unit_test(test_constraints),
+		cmocka_unit_test(test_needs_as_ecs_reserves),
+		cmocka_unit_test(test_each_resource_runs_out),
+		cmocka_unit_test(test_count_beyond_capacity),
+		cmocka_unit_test(test_failures_of_the_caller_kept),
+		cmocka_unit_test(test_spread_counts_the_group),
+		cmocka_unit_test(test_binpack_cpu_and_chains),
+		cmocka_unit_test(test_random_reaches_every_instance),
+		cmocka_unit_test(test_definition_constraints),
+		cmocka_unit_test(test_distinct_instance_reason),
 		cmocka_unit_test(test_query_language),
 		cmocka_unit_test(test_query_refused),
 		cmocka_unit_test(test_validate),
