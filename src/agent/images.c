@@ -422,10 +422,9 @@ int image_pull(struct images *s, const char *ref, const struct image_auth *auth,
 	};
 	r = pull_image(http, &t, &p, err);
 	httpc_free(http);
-	if (r == 0) {
+	if (r == 0)
 		r = remember(s, ref, &p, err);
-		pulled_release(&p);
-	}
+	pulled_release(&p);
 	if (r < 0 && behavior == IMAGE_PULL_DEFAULT && cached) {
 		log_warn("images: pulling %s failed (%s); using the image on this host", ref,
 			 err->msg);
