@@ -35,7 +35,8 @@
 #include "agent/layers.h"
 #include "core/err.h"
 
-#define IMAGE_REF_MAX 512
+#define IMAGE_REF_MAX	  512 /* bytes of a reference as given */
+#define IMAGE_REF_STR_MAX 768 /* bytes of a canonical reference, NUL included */
 
 /* As the ECS agent's ECS_IMAGE_PULL_BEHAVIOR. */
 enum image_pull_behavior {
@@ -47,6 +48,20 @@ enum image_pull_behavior {
 
 int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, struct err *err);
 
+/* What image_pull does; image_pull_decide is its choice, exposed for tests. */
+enum image_pull_action {
+	IMAGE_USE_CACHED,	/* use the image here, ask no registry */
+	IMAGE_PULL,		/* pull; a failure fails */
+	IMAGE_PULL_ELSE_CACHED, /* pull; on failure use the image here */
+};
+
+/*
+ * The action for behavior when the image is here (cached) or not, asked
+ * for by digest (content that cannot change: used when here) or by tag.
+ */
+enum image_pull_action image_pull_decide(enum image_pull_behavior behavior, bool cached,
+					 bool by_digest);
+
 /* A reference split as Docker splits one ("busybox" is docker.io/library/busybox:latest). */
 struct image_ref {
 	char registry[256];		/* "docker.io", "127.0.0.1:9400" */
@@ -57,6 +72,13 @@ struct image_ref {
 
 /* Parse s; E_INVALID_PARAMETER naming what is wrong. */
 int image_ref_parse(const char *s, struct image_ref *ret, struct err *err);
+
+/*
+ * The canonical form of r, REGISTRY/REPOSITORY[:TAG][@DIGEST]
+ * ("docker.io/library/busybox:latest"): how image records name what was
+ * pulled, so that "busybox" and "docker.io/library/busybox:latest" are one.
+ */
+void image_ref_format(const struct image_ref *r, char ret[IMAGE_REF_STR_MAX]);
 
 /*
  * Basic credentials for a registry, sent when it asks for them (a `Basic`
@@ -122,8 +144,12 @@ void image_free(struct image *img);
 int image_use(struct images *s, const char *digest, bool in_use, struct err *err);
 
 /*
- * Remove images unused for at least unused_for_ms, then the layers no
- * remaining image has. ret_removed (may be NULL) counts the images removed.
+ * Remove images unused for at least unused_for_ms (since their last use,
+ * or their last pull when later), then the layers no remaining image has.
+ * ret_removed (may be NULL) counts the images removed. Skipped (0 removed)
+ * while any pull runs, in this process or another on the same directory
+ * (a file lock, DIR/images/.lock). As ECS's agent does, an agent with the
+ * prefer-cached behaviour should not collect at all.
  */
 int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, struct err *err);
 

@@ -153,3 +153,9 @@ int image_ref_parse(const char *s, struct image_ref *ret, struct err *err)
 			       s);
 	return 0;
 }
+
+void image_ref_format(const struct image_ref *r, char ret[IMAGE_REF_STR_MAX])
+{
+	snprintf(ret, IMAGE_REF_STR_MAX, "%s/%s%s%s%s%s", r->registry, r->repository,
+		 r->tag[0] ? ":" : "", r->tag, r->digest[0] ? "@" : "", r->digest);
+}
