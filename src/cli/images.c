@@ -106,7 +106,8 @@ static int image_pull_cmd(int argc, char **argv)
 		case OPT_PASSWORD_STDIN: password_stdin = true; break;
 		case OPT_INSECURE:
 			if (n_insecure == MAX_INSECURE) {
-				fprintf(stderr, "berth image pull: at most %d --insecure-registry\n",
+				fprintf(stderr,
+					"berth image pull: at most %d --insecure-registry\n",
 					MAX_INSECURE);
 				return 2;
 			}
