@@ -4,7 +4,8 @@
  *   [REGISTRY/]REPOSITORY[:TAG][@DIGEST]
  *
  * The first component is a registry when it holds a '.' or a ':' or is
- * "localhost"; otherwise the registry is docker.io, where a repository of
+ * "localhost" (and must then be HOST[:PORT], HOST dot-separated names or a
+ * bracketed IPv6 literal); otherwise the registry is docker.io, where a repository of
  * one component lives under "library/". Without tag or digest the tag is
  * "latest". Repository components are lowercase letters and digits
  * separated by '.', '_', '__' or '-' runs (the distribution spec's grammar);
@@ -72,17 +73,51 @@ static bool valid_tag(const char *s)
 	return true;
 }
 
+/* ":PORT" (1 to 5 digits) or nothing, over [s, s+n). */
+static bool valid_port(const char *s, size_t n)
+{
+	if (n == 0)
+		return true;
+	if (s[0] != ':' || n < 2 || n > 6)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * HOST[:PORT]: HOST is dot-separated components of letters, digits and
+ * inner '-', or an IPv6 literal in brackets (the distribution grammar's
+ * domain).
+ */
 static bool valid_registry(const char *s, size_t n)
 {
+	size_t i = 0;
+
 	if (n == 0 || n >= 256)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
+	if (s[0] == '[') {
+		for (i = 1; i < n && s[i] != ']'; i++)
+			if (!isxdigit((unsigned char)s[i]) && s[i] != ':' && s[i] != '.')
+				return false;
+		if (i == n || i == 1)
 			return false;
+		return valid_port(s + i + 1, n - i - 1);
 	}
-	return true;
+	for (;;) {
+		size_t start = i;
+
+		while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '-'))
+			i++;
+		if (i == start || s[start] == '-' || s[i - 1] == '-')
+			return false;
+		if (i < n && s[i] == '.') {
+			i++;
+			continue;
+		}
+		return valid_port(s + i, n - i);
+	}
 }
 
 int image_ref_parse(const char *s, struct image_ref *ret, struct err *err)
