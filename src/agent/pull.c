@@ -54,31 +54,60 @@ struct client {
 
 /* --- auth -------------------------------------------------------------- */
 
-/* The value of parameter name in a challenge (`realm="x",service="y"`). */
-static bool challenge_param(const char *ch, const char *name, struct buf *out)
+/*
+ * A challenge is `SCHEME key=value, key="quoted \" value", ...` (RFC 7235's
+ * auth-param list): walk it pair by pair, so that a key inside another's
+ * quoted value is not taken for a parameter.
+ */
+bool pull_challenge_param(const char *ch, const char *name, struct buf *out)
 {
 	size_t n = strlen(name);
+	const char *p = ch + strcspn(ch, " "); /* past the scheme */
 
-	for (const char *p = ch; (p = strcasestr(p, name)); p += n) {
-		const char *v, *end;
+	for (;;) {
+		const char *key;
+		size_t klen;
+		bool match;
 
-		if (p != ch && p[-1] != ' ' && p[-1] != ',')
-			continue;
-		if (p[n] != '=')
-			continue;
-		v = p + n + 1;
-		if (*v == '"') {
-			v++;
-			end = strchr(v, '"');
-		} else {
-			end = v + strcspn(v, ", ");
-		}
-		if (!end)
+		p += strspn(p, " ,\t");
+		if (!*p)
 			return false;
-		buf_append(out, v, (size_t)(end - v));
-		return true;
+		key = p;
+		p += strcspn(p, "= ,\t");
+		klen = (size_t)(p - key);
+		p += strspn(p, " \t");
+		if (*p != '=')
+			continue; /* a bare token (token68): no value */
+		p++;
+		p += strspn(p, " \t");
+		match = klen == n && !strncasecmp(key, name, n);
+		if (*p == '"') {
+			size_t start = out->len;
+
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				if (match)
+					buf_putc(out, *p);
+			}
+			if (!*p) {
+				/* an unclosed quote: nothing is taken from it */
+				out->len = start;
+				if (out->data)
+					out->data[start] = 0;
+				return false;
+			}
+			p++;
+		} else {
+			const char *v = p;
+
+			p += strcspn(p, " ,\t");
+			if (match)
+				buf_append(out, v, (size_t)(p - v));
+		}
+		if (match)
+			return true;
 	}
-	return false;
 }
 
 /* Percent-encode s for a query string. */
@@ -128,7 +157,7 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 		return 0;
 	}
 	if (strncasecmp(challenge, "Bearer", 6) != 0 ||
-	    !challenge_param(challenge, "realm", &realm))
+	    !pull_challenge_param(challenge, "realm", &realm))
 		return err_set(err, -EACCES, E_ACCESS_DENIED,
 			       "%s answers with an authentication challenge berth does not know: "
 			       "%.100s",
@@ -139,12 +168,12 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 			       buf_str(&realm));
 	buf_puts(&url, buf_str(&realm));
 	buf_putc(&url, strchr(buf_str(&realm), '?') ? '&' : '?');
-	if (challenge_param(challenge, "service", &service)) {
+	if (pull_challenge_param(challenge, "service", &service)) {
 		buf_puts(&url, "service=");
 		query_escape(&url, buf_str(&service));
 		buf_putc(&url, '&');
 	}
-	if (!challenge_param(challenge, "scope", &scope))
+	if (!pull_challenge_param(challenge, "scope", &scope))
 		buf_printf(&scope, "repository:%s:pull", c->t->ref->repository);
 	buf_puts(&url, "scope=");
 	query_escape(&url, buf_str(&scope));

@@ -67,6 +67,13 @@ int pull_select_platform(const cJSON *index, const char *os, const char *arch, c
 			 char ret_digest[LAYER_DIGEST_SIZE], const char **ret_media_type,
 			 struct err *err);
 
+/*
+ * Append to out the value of parameter name (case-insensitive) in a
+ * WWW-Authenticate challenge (`Bearer realm="x",service="y"`): quoted, or
+ * up to the next ',' or ' '. False when absent or its quote is not closed.
+ */
+bool pull_challenge_param(const char *challenge, const char *name, struct buf *out);
+
 /* This machine's architecture as OCI names it ("amd64", "arm64", ...) and its variant or NULL. */
 const char *pull_machine_arch(const char **ret_variant);
 

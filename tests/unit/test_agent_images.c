@@ -190,6 +190,47 @@ static void test_hosts_and_types(void **state)
 	assert_false(pull_config_type_ok(""));
 }
 
+static void test_challenges(void **state)
+{
+	static const struct {
+		const char *challenge, *name, *value; /* value NULL: absent */
+	} cases[] = {
+		{ "Bearer realm=\"https://auth.example.com/token\",service=\"registry.example.com\","
+		  "scope=\"repository:a/b:pull\"",
+		  "realm", "https://auth.example.com/token" },
+		{ "Bearer realm=\"r\",service=\"s\",scope=\"repository:a/b:pull\"", "service", "s" },
+		{ "Bearer realm=\"r\",service=\"s\",scope=\"repository:a/b:pull\"", "scope",
+		  "repository:a/b:pull" },
+		{ "Bearer Realm=r, Service=s", "service", "s" },
+		{ "Bearer realm = \"r\" , service=s", "service", "s" },
+		{ "Basic realm=\"berth\"", "realm", "berth" },
+		/* a key inside another's quoted value is not a parameter */
+		{ "Bearer scope=\"x,realm=http://evil\",realm=\"http://good\"", "realm",
+		  "http://good" },
+		{ "Bearer scope=\"a\\\"b\"", "scope", "a\"b" },
+		{ "Bearer xrealm=\"r\"", "realm", NULL },
+		{ "Bearer realm=\"unclosed", "realm", NULL },
+		{ "Bearer", "realm", NULL },
+		{ "", "realm", NULL },
+		{ "Bearer token68==, realm=x", "realm", "x" },
+		{ "Bearer =, realm=", "realm", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out = BUF_INIT;
+		bool found = pull_challenge_param(cases[i].challenge, cases[i].name, &out);
+
+		if (found != (cases[i].value != NULL))
+			fail_msg("'%s' %s: found %d", cases[i].challenge, cases[i].name, found);
+		if (found)
+			assert_string_equal(buf_str(&out), cases[i].value);
+		else
+			assert_int_equal(out.len, 0);
+		buf_release(&out);
+	}
+}
+
 /* --- platforms ------------------------------------------------------------- */
 
 #define D(c)                                                                                      \
@@ -1154,6 +1195,7 @@ int main(void)
 		cmocka_unit_test(test_references),
 		cmocka_unit_test(test_reference_format),
 		cmocka_unit_test(test_hosts_and_types),
+		cmocka_unit_test(test_challenges),
 		cmocka_unit_test(test_platforms),
 		cmocka_unit_test(test_behaviors),
 		cmocka_unit_test_setup_teardown(test_pull_by_tag_and_digest, setup, teardown),
