@@ -35,8 +35,13 @@
 #include "agent/layers.h"
 #include "core/err.h"
 
-#define IMAGE_REF_MAX	  512 /* bytes of a reference as given */
-#define IMAGE_REF_STR_MAX 768 /* bytes of a canonical reference, NUL included */
+/*
+ * Bytes of a reference, as given or canonical; a canonical one is at most
+ * 712 (registry 255, repository 255, tag 128, digest 71, separators), so
+ * every canonical reference reads back.
+ */
+#define IMAGE_REF_MAX	  767
+#define IMAGE_REF_STR_MAX (IMAGE_REF_MAX + 1) /* with its NUL */
 
 /* As the ECS agent's ECS_IMAGE_PULL_BEHAVIOR. */
 enum image_pull_behavior {

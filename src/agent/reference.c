@@ -123,7 +123,7 @@ static bool valid_registry(const char *s, size_t n)
 int image_ref_parse(const char *s, struct image_ref *ret, struct err *err)
 {
 	char rest[IMAGE_REF_MAX + 1];
-	const char *at, *first_slash, *name;
+	const char *at, *first_slash, *name, *prefix;
 	char *colon, *last_slash;
 	size_t n = s ? strlen(s) : 0;
 
@@ -174,13 +174,13 @@ int image_ref_parse(const char *s, struct image_ref *ret, struct err *err)
 	} else if (!ret->digest[0]) {
 		snprintf(ret->tag, sizeof(ret->tag), "latest");
 	}
-	if (strlen(name) + 8 >= sizeof(ret->repository))
+	prefix = !strcmp(ret->registry, DEFAULT_REGISTRY) && !strchr(name, '/') ? "library/" : "";
+	/* the limit is the whole repository's, so that the canonical form reads back */
+	if (strlen(prefix) + strlen(name) >= sizeof(ret->repository))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "invalid reference format: repository name too long");
-	if (!strcmp(ret->registry, DEFAULT_REGISTRY) && !strchr(name, '/'))
-		snprintf(ret->repository, sizeof(ret->repository), "library/%.240s", name);
-	else
-		snprintf(ret->repository, sizeof(ret->repository), "%.250s", name);
+	memcpy(ret->repository, prefix, strlen(prefix));
+	memcpy(ret->repository + strlen(prefix), name, strlen(name) + 1);
 	if (!valid_repository(ret->repository))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "invalid reference format: repository name must be lowercase "

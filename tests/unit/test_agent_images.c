@@ -151,6 +151,20 @@ static void test_reference_format(void **state)
 	};
 
 	(void)state;
+	/* a long one-component name: "library/" counts in the repository's limit */
+	{
+		char name[300], out[IMAGE_REF_STR_MAX];
+		struct image_ref r;
+
+		memset(name, 'a', sizeof(name));
+		name[247] = 0; /* library/ + 247 = 255 */
+		assert_int_equal(image_ref_parse(name, &r, NULL), 0);
+		image_ref_format(&r, out);
+		assert_int_equal(image_ref_parse(out, &r, NULL), 0);
+		name[247] = 'a';
+		name[248] = 0;
+		assert_int_equal(image_ref_parse(name, &r, NULL), -EINVAL);
+	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct image_ref r, again;
 		char out[IMAGE_REF_STR_MAX], out2[IMAGE_REF_STR_MAX];
