@@ -209,10 +209,12 @@ static void test_challenges(void **state)
 	static const struct {
 		const char *challenge, *name, *value; /* value NULL: absent */
 	} cases[] = {
-		{ "Bearer realm=\"https://auth.example.com/token\",service=\"registry.example.com\","
+		{ "Bearer "
+		  "realm=\"https://auth.example.com/token\",service=\"registry.example.com\","
 		  "scope=\"repository:a/b:pull\"",
 		  "realm", "https://auth.example.com/token" },
-		{ "Bearer realm=\"r\",service=\"s\",scope=\"repository:a/b:pull\"", "service", "s" },
+		{ "Bearer realm=\"r\",service=\"s\",scope=\"repository:a/b:pull\"", "service",
+		  "s" },
 		{ "Bearer realm=\"r\",service=\"s\",scope=\"repository:a/b:pull\"", "scope",
 		  "repository:a/b:pull" },
 		{ "Bearer Realm=r, Service=s", "service", "s" },
