@@ -26,6 +26,8 @@ static const struct command {
 	{ "agent", cmd_agent, "run the agent of one host: its tasks' containers" },
 	{ "container", cmd_container, NULL },
 	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
+	{ "image", cmd_image, "pull images into this host's image store (image pull REF)" },
+	{ "images", cmd_images, "list the images in this host's image store" },
 	{ "shim", cmd_shim, NULL },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },
 	{ "version", cmd_version, "print berth's version" },

@@ -3,16 +3,27 @@
  * pulled, the pull behaviours, use counts and the collector. The registry
  * protocol is pull.c's; the layer store layers.c's.
  *
- * One mutex guards the records and the use counts; a pull runs without it,
- * and pulls of one reference at once wait for the first (a list of the
- * references being pulled, with a condition variable).
+ * One mutex guards the records, the use counts and the list of pulls in
+ * flight; a pull runs without it. A pull of a reference already being
+ * pulled joins that pull: it waits for it and takes its result, so the
+ * work is done once.
+ *
+ * Pulls and the collector also exclude each other through a file lock,
+ * DIR/images/.lock, which works across processes (`berth image pull` on
+ * the agent's directory) as well as between threads (flock(2) locks
+ * belong to open files, and each pull opens its own): a pull holds it
+ * shared from its first layer until its record is written; the collector
+ * takes it exclusively or does nothing this time, and so does a failed
+ * pull that takes back the layers it unpacked.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "agent/images.h"
@@ -34,16 +45,21 @@ struct use {
 	unsigned count;
 };
 
+/* A pull in flight, which pulls of the same reference join. */
 struct pulling {
 	struct pulling *next;
-	char ref[IMAGE_REF_MAX + 1];
+	char ref[IMAGE_REF_STR_MAX]; /* canonical */
+	unsigned waiters;	     /* joined pulls still to read the result */
+	bool done;
+	int result;
+	struct err err; /* when result < 0 */
 };
 
 struct images {
 	char *dir;
-	struct buf images_dir, downloads_dir;
+	struct buf images_dir, downloads_dir, lock_path;
 	pthread_mutex_t lock;
-	pthread_cond_t pulled; /* a pull ended */
+	pthread_cond_t pulled; /* a pull in flight ended */
 	struct use *uses;
 	struct pulling *pulling;
 	char *insecure[MAX_INSECURE];
@@ -72,6 +88,22 @@ int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, stru
 		       s ? s : "");
 }
 
+enum image_pull_action image_pull_decide(enum image_pull_behavior behavior, bool cached,
+					 bool by_digest)
+{
+	if (!cached)
+		return IMAGE_PULL;
+	if (by_digest)
+		return IMAGE_USE_CACHED;
+	switch (behavior) {
+	case IMAGE_PULL_ONCE:
+	case IMAGE_PULL_PREFER_CACHED: return IMAGE_USE_CACHED;
+	case IMAGE_PULL_ALWAYS: return IMAGE_PULL;
+	case IMAGE_PULL_DEFAULT: break;
+	}
+	return IMAGE_PULL_ELSE_CACHED;
+}
+
 int images_open(const char *dir, struct images **ret, struct err *err)
 {
 	struct images *s = calloc(1, sizeof(*s));
@@ -83,8 +115,10 @@ int images_open(const char *dir, struct images **ret, struct err *err)
 	}
 	buf_init(&s->images_dir);
 	buf_init(&s->downloads_dir);
+	buf_init(&s->lock_path);
 	buf_printf(&s->images_dir, "%s/images", dir);
 	buf_printf(&s->downloads_dir, "%s/downloads", dir);
+	buf_printf(&s->lock_path, "%s/images/.lock", dir);
 	r = fs_mkdir_p(buf_str(&s->images_dir), 0700);
 	if (r == 0)
 		r = fs_mkdir_p(buf_str(&s->downloads_dir), 0700);
@@ -117,6 +151,7 @@ void images_close(struct images *s)
 	}
 	buf_release(&s->images_dir);
 	buf_release(&s->downloads_dir);
+	buf_release(&s->lock_path);
 	free(s->dir);
 	free(s);
 }
@@ -153,10 +188,18 @@ static cJSON *record_load(const struct images *s, const char *digest)
 {
 	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
 
+	cJSON *rec;
+
 	record_path(s, digest, &path);
 	if (fs_read_file(buf_str(&path), RECORD_MAX, &data) < 0 || !data.data)
 		return NULL;
-	return cJSON_ParseWithLength(data.data, data.len);
+	rec = cJSON_ParseWithLength(data.data, data.len);
+	/* a record is named by its digest: one that says otherwise is not one */
+	if (!json_str(rec, "digest") || strcmp(json_str(rec, "digest"), digest) != 0) {
+		cJSON_Delete(rec);
+		return NULL;
+	}
+	return rec;
 }
 
 static int record_save(const struct images *s, const cJSON *rec, struct err *err)
@@ -254,53 +297,83 @@ nomem:
 	return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 }
 
-/* The local image for ref (a reference, or a bare manifest digest). Called under s->lock. */
-static int lookup(struct images *s, const char *ref, const struct image_ref *parsed,
+/*
+ * The local image for key (a canonical reference, or a bare manifest
+ * digest when parsed is NULL). Called under s->lock.
+ */
+static int lookup(struct images *s, const char *key, const struct image_ref *parsed,
 		  struct image **ret, struct err *err)
 {
 	_cleanup_json_ cJSON *rec = NULL;
-	struct find f = { .ref = ref };
+	struct find f = { .ref = key };
+	const cJSON *ids;
 
 	if (parsed && parsed->digest[0])
 		rec = record_load(s, parsed->digest);
-	else if (digest_valid(ref))
-		rec = record_load(s, ref);
-	if (!rec) {
+	else if (!parsed)
+		rec = record_load(s, key);
+	if (!rec && parsed) {
+		/* by tag, or by the digest of an index (recorded under the reference) */
 		each_record(s, find_ref, &f);
 		if (f.digest[0])
 			rec = record_load(s, f.digest);
 	}
 	if (!rec)
 		return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND, "image %s is not on this host",
-			       ref);
+			       key);
 	/* an image whose layers went missing is not there */
-	for (const cJSON *d = json_arr(rec, "diffIds") ? json_arr(rec, "diffIds")->child : NULL; d;
-	     d = d->next)
+	ids = json_arr(rec, "diffIds");
+	for (const cJSON *d = ids ? ids->child : NULL; d; d = d->next)
 		if (!cJSON_IsString(d) || !layer_exists(s->dir, d->valuestring))
 			return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND,
-				       "image %s is missing a layer on this host", ref);
+				       "image %s is missing a layer on this host", key);
 	return image_from_record(rec, ret, err);
 }
 
 int image_get(struct images *s, const char *ref, struct image **ret, struct err *err)
 {
 	struct image_ref parsed;
+	char key[IMAGE_REF_STR_MAX];
 	int r;
 
-	if (!digest_valid(ref) && image_ref_parse(ref, &parsed, err) < 0)
-		return -EINVAL;
+	if (digest_valid(ref)) {
+		pthread_mutex_lock(&s->lock);
+		r = lookup(s, ref, NULL, ret, err);
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	r = image_ref_parse(ref, &parsed, err);
+	if (r < 0)
+		return r;
+	image_ref_format(&parsed, key);
 	pthread_mutex_lock(&s->lock);
-	r = lookup(s, ref, digest_valid(ref) ? NULL : &parsed, ret, err);
+	r = lookup(s, key, &parsed, ret, err);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
-/* Record what pull_image brought for ref, keeping the references of an existing record. */
-static int remember(struct images *s, const char *ref, const struct pulled *p, struct err *err)
+/* Set the record's lastUsed to now. Called under s->lock. */
+static void touch(struct images *s, const char *digest)
+{
+	_cleanup_json_ cJSON *rec = record_load(s, digest);
+	struct err err = ERR_INIT;
+
+	if (!rec)
+		return;
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "lastUsed");
+	cJSON_AddNumberToObject(rec, "lastUsed", (double)now_ms());
+	record_save(s, rec, &err);
+}
+
+/*
+ * Record what pull_image brought for key (a canonical reference), keeping
+ * the references of an existing record of the same image.
+ */
+static int remember(struct images *s, const char *key, const struct pulled *p, struct err *err)
 {
 	_cleanup_json_ cJSON *rec = NULL;
 	cJSON *refs;
-	struct find f = { .ref = ref };
+	struct find f = { .ref = key };
 	int r;
 
 	pthread_mutex_lock(&s->lock);
@@ -312,7 +385,7 @@ static int remember(struct images *s, const char *ref, const struct pulled *p, s
 		int i = 0;
 
 		for (cJSON *x = old_refs ? old_refs->child : NULL; x; x = x->next, i++)
-			if (cJSON_IsString(x) && !strcmp(x->valuestring, ref)) {
+			if (cJSON_IsString(x) && !strcmp(x->valuestring, key)) {
 				cJSON_DeleteItemFromArray(old_refs, i);
 				break;
 			}
@@ -327,13 +400,14 @@ static int remember(struct images *s, const char *ref, const struct pulled *p, s
 		cJSON_AddItemToObject(rec, "config", cJSON_Duplicate(p->config, true));
 		cJSON_AddItemToObject(rec, "diffIds", cJSON_Duplicate(p->diff_ids, true));
 		cJSON_AddNumberToObject(rec, "size", (double)p->size);
-		cJSON_AddNumberToObject(rec, "lastUsed", (double)now_ms());
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(rec, "pulledAt");
 	cJSON_AddNumberToObject(rec, "pulledAt", (double)now_ms());
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "lastUsed");
+	cJSON_AddNumberToObject(rec, "lastUsed", (double)now_ms());
 	refs = cJSON_GetObjectItemCaseSensitive(rec, "references");
-	if (refs && !has_reference(rec, ref))
-		cJSON_AddItemToArray(refs, cJSON_CreateString(ref));
+	if (refs && !has_reference(rec, key))
+		cJSON_AddItemToArray(refs, cJSON_CreateString(key));
 	r = record_save(s, rec, err);
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -347,112 +421,228 @@ static bool insecure(const struct images *s, const char *registry)
 	return false;
 }
 
-/* Wait until nobody else pulls ref, then mark it as ours. */
-static void pull_begin(struct images *s, struct pulling *me)
+/* --- the file lock between pulls and the collector ---------------------- */
+
+/* Open DIR/images/.lock and lock it (LOCK_SH, or LOCK_EX|LOCK_NB): its fd, or a negative errno. */
+static int file_lock(const struct images *s, int how)
+{
+	int fd = open(buf_str(&s->lock_path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	do
+		r = flock(fd, how);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Add the diff_ids of rec to set (an object used as a set). */
+static void keep_layers(cJSON *set, const cJSON *rec)
+{
+	const cJSON *ids = json_arr(rec, "diffIds");
+
+	for (const cJSON *d = ids ? ids->child : NULL; d; d = d->next)
+		if (cJSON_IsString(d) && !json_get(set, d->valuestring))
+			cJSON_AddTrueToObject(set, d->valuestring);
+}
+
+static int keep_all(cJSON *rec, void *set)
+{
+	keep_layers(set, rec);
+	return 0;
+}
+
+/*
+ * After a failed pull: remove the layers it unpacked that no image record
+ * has, unless a pull or the collector runs (then the collector will).
+ */
+static void take_back(struct images *s, const cJSON *unpacked)
+{
+	cJSON *keep;
+	int fd;
+
+	if (!unpacked || !unpacked->child)
+		return;
+	fd = file_lock(s, LOCK_EX | LOCK_NB);
+	if (fd < 0)
+		return;
+	keep = cJSON_CreateObject();
+	pthread_mutex_lock(&s->lock);
+	if (keep)
+		each_record(s, keep_all, keep);
+	for (const cJSON *d = unpacked->child; d && keep; d = d->next) {
+		struct err ignored = ERR_INIT;
+
+		if (cJSON_IsString(d) && !json_get(keep, d->valuestring))
+			layer_remove(s->dir, d->valuestring, &ignored);
+	}
+	pthread_mutex_unlock(&s->lock);
+	cJSON_Delete(keep);
+	close(fd);
+}
+
+/* --- pulls in flight ---------------------------------------------------- */
+
+/*
+ * Join the pull of key in flight, or start one: returns the joined pull,
+ * done (the caller reads its result, then calls pull_leave), or NULL
+ * after making *mine (the caller's, on its stack) the pull in flight.
+ */
+static struct pulling *pull_join(struct images *s, const char *key, struct pulling *mine)
+{
+	struct pulling *p;
+
+	pthread_mutex_lock(&s->lock);
+	for (p = s->pulling; p; p = p->next)
+		if (!strcmp(p->ref, key))
+			break;
+	if (p) {
+		p->waiters++;
+		while (!p->done)
+			pthread_cond_wait(&s->pulled, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+		return p;
+	}
+	memset(mine, 0, sizeof(*mine));
+	snprintf(mine->ref, sizeof(mine->ref), "%s", key);
+	mine->next = s->pulling;
+	s->pulling = mine;
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* A joined pull's result has been read. */
+static void pull_leave(struct images *s, struct pulling *p)
 {
 	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		bool busy = false;
-
-		for (struct pulling *p = s->pulling; p; p = p->next)
-			busy = busy || !strcmp(p->ref, me->ref);
-		if (!busy)
-			break;
-		pthread_cond_wait(&s->pulled, &s->lock);
-	}
-	me->next = s->pulling;
-	s->pulling = me;
+	p->waiters--;
+	pthread_cond_broadcast(&s->pulled);
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void pull_end(struct images *s, struct pulling *me)
+/* End the caller's pull in flight: hand the result to those who joined it. */
+static void pull_finish(struct images *s, struct pulling *mine, int result, const struct err *err)
 {
 	pthread_mutex_lock(&s->lock);
 	for (struct pulling **p = &s->pulling; *p; p = &(*p)->next)
-		if (*p == me) {
-			*p = me->next;
+		if (*p == mine) {
+			*p = mine->next;
 			break;
 		}
+	mine->done = true;
+	mine->result = result;
+	if (result < 0 && err)
+		mine->err = *err;
 	pthread_cond_broadcast(&s->pulled);
+	/* mine lives on the caller's stack: wait until every waiter has read it */
+	while (mine->waiters > 0)
+		pthread_cond_wait(&s->pulled, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* The image for key after a pull: the record, touched (a pull is a use). */
+static int found(struct images *s, const char *key, const struct image_ref *parsed,
+		 struct image **ret, struct err *err)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = lookup(s, key, parsed, ret, err);
+	if (r == 0)
+		touch(s, (*ret)->digest);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The pull itself, by the pull in flight for key. */
+static int pull(struct images *s, const char *key, const struct image_ref *parsed,
+		const struct image_auth *auth, enum image_pull_behavior behavior,
+		struct image **ret, struct err *err)
+{
+	struct err local = ERR_INIT;
+	struct pulled p = { 0 };
+	struct httpc *http;
+	struct image *cached_img = NULL;
+	enum image_pull_action action;
+	int fd, r;
+
+	pthread_mutex_lock(&s->lock);
+	r = lookup(s, key, parsed, &cached_img, &local);
+	pthread_mutex_unlock(&s->lock);
+	action = image_pull_decide(behavior, r == 0, parsed->digest[0] != 0);
+	image_free(cached_img);
+	if (action == IMAGE_USE_CACHED)
+		return found(s, key, parsed, ret, err);
+
+	http = httpc_new(NULL);
+	if (!http)
+		return err_set(err, -ENOMEM, E_SERVER, "cannot start an HTTP client");
+	struct pull_target t = {
+		.ref = parsed,
+		.auth = auth,
+		.insecure = insecure(s, parsed->registry),
+		.store_dir = s->dir,
+		.downloads_dir = buf_str(&s->downloads_dir),
+	};
+	fd = file_lock(s, LOCK_SH);
+	if (fd < 0)
+		r = err_set(err, fd, E_SERVER, "%s: %s", buf_str(&s->lock_path), strerror(-fd));
+	else
+		r = pull_image(http, &t, &p, err);
+	httpc_free(http);
+	if (r == 0)
+		r = remember(s, key, &p, err);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		take_back(s, p.unpacked);
+	pulled_release(&p);
+	if (r < 0 && action == IMAGE_PULL_ELSE_CACHED) {
+		log_warn("images: pulling %s failed (%s); using the image on this host", key,
+			 err->msg);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	return found(s, key, parsed, ret, err);
 }
 
 int image_pull(struct images *s, const char *ref, const struct image_auth *auth,
 	       enum image_pull_behavior behavior, struct image **ret, struct err *err)
 {
 	struct image_ref parsed;
-	struct pulling me = { 0 };
-	struct pulled p;
-	struct err local = ERR_INIT;
-	struct httpc *http;
-	bool cached;
+	struct pulling mine, *joined;
+	char key[IMAGE_REF_STR_MAX];
 	int r;
 
+	*ret = NULL;
 	r = image_ref_parse(ref, &parsed, err);
 	if (r < 0)
 		return r;
-	snprintf(me.ref, sizeof(me.ref), "%s", ref);
-	pull_begin(s, &me);
-
-	/* what is already here, when the behaviour lets it be used without asking */
-	pthread_mutex_lock(&s->lock);
-	cached = lookup(s, ref, &parsed, ret, &local) == 0;
-	pthread_mutex_unlock(&s->lock);
-	if (cached && (behavior == IMAGE_PULL_ONCE || behavior == IMAGE_PULL_PREFER_CACHED ||
-		       parsed.digest[0])) {
-		pull_end(s, &me);
-		return 0;
+	image_ref_format(&parsed, key);
+	joined = pull_join(s, key, &mine);
+	if (joined) {
+		/* the same reference was being pulled: its result is ours */
+		r = joined->result;
+		if (r < 0 && err)
+			*err = joined->err;
+		pull_leave(s, joined);
+		if (r < 0)
+			return r;
+		return found(s, key, &parsed, ret, err);
 	}
-	if (cached) {
-		image_free(*ret);
-		*ret = NULL;
-	}
-
-	http = httpc_new(NULL);
-	if (!http) {
-		pull_end(s, &me);
-		return err_set(err, -ENOMEM, E_SERVER, "cannot start an HTTP client");
-	}
-	struct pull_target t = {
-		.ref = &parsed,
-		.auth = auth,
-		.insecure = insecure(s, parsed.registry),
-		.store_dir = s->dir,
-		.downloads_dir = buf_str(&s->downloads_dir),
-	};
-	r = pull_image(http, &t, &p, err);
-	httpc_free(http);
-	if (r == 0) {
-		r = remember(s, ref, &p, err);
-		pulled_release(&p);
-	}
-	if (r < 0 && behavior == IMAGE_PULL_DEFAULT && cached) {
-		log_warn("images: pulling %s failed (%s); using the image on this host", ref,
-			 err->msg);
-		r = 0;
-	}
-	if (r == 0) {
-		pthread_mutex_lock(&s->lock);
-		r = lookup(s, ref, &parsed, ret, err);
-		pthread_mutex_unlock(&s->lock);
-	}
-	pull_end(s, &me);
+	r = pull(s, key, &parsed, auth, behavior, ret, err);
+	pull_finish(s, &mine, r, err);
 	return r;
 }
 
 /* --- use and collection ------------------------------------------------ */
-
-static void touch(struct images *s, const char *digest)
-{
-	_cleanup_json_ cJSON *rec = record_load(s, digest);
-	struct err err = ERR_INIT;
-
-	if (!rec)
-		return;
-	cJSON_DeleteItemFromObjectCaseSensitive(rec, "lastUsed");
-	cJSON_AddNumberToObject(rec, "lastUsed", (double)now_ms());
-	record_save(s, rec, &err);
-}
 
 int image_use(struct images *s, const char *digest, bool in_use, struct err *err)
 {
@@ -502,22 +692,21 @@ static int gc_image(cJSON *rec, void *ctx)
 {
 	struct gc *g = ctx;
 	const char *digest = json_str(rec, "digest");
-	const cJSON *ids = json_arr(rec, "diffIds");
+	int64_t used = json_int(rec, "lastUsed", 0), pulled = json_int(rec, "pulledAt", 0);
 
-	if (digest && !in_use(g->s, digest) && json_int(rec, "lastUsed", 0) < g->before) {
+	if (pulled > used)
+		used = pulled;
+	if (digest_valid(digest) && !in_use(g->s, digest) && used < g->before) {
 		_cleanup_buf_ struct buf path = BUF_INIT;
 
 		record_path(g->s, digest, &path);
 		if (unlink(buf_str(&path)) == 0) {
 			g->removed++;
-			log_info("images: removed %s, unused since %lld", digest,
-				 (long long)json_int(rec, "lastUsed", 0));
+			log_info("images: removed %s, unused since %lld", digest, (long long)used);
 			return 0;
 		}
 	}
-	for (const cJSON *d = ids ? ids->child : NULL; d; d = d->next)
-		if (cJSON_IsString(d) && !json_get(g->keep, d->valuestring))
-			cJSON_AddTrueToObject(g->keep, d->valuestring);
+	keep_layers(g->keep, rec);
 	return 0;
 }
 
@@ -527,18 +716,23 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
 	struct gc g = { .s = s, .before = now_ms() - unused_for_ms, .keep = cJSON_CreateObject() };
 	DIR *d;
 	struct dirent *e;
+	int fd;
 
+	if (ret_removed)
+		*ret_removed = 0;
 	if (!g.keep)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
-	pthread_mutex_lock(&s->lock);
-	/* no layer is collected while a pull may be unpacking one */
-	if (s->pulling) {
-		pthread_mutex_unlock(&s->lock);
+	/* no layer is collected while a pull may be unpacking or recording one */
+	fd = file_lock(s, LOCK_EX | LOCK_NB);
+	if (fd == -EWOULDBLOCK) {
 		cJSON_Delete(g.keep);
-		if (ret_removed)
-			*ret_removed = 0;
 		return 0;
 	}
+	if (fd < 0) {
+		cJSON_Delete(g.keep);
+		return err_set(err, fd, E_SERVER, "%s: %s", buf_str(&s->lock_path), strerror(-fd));
+	}
+	pthread_mutex_lock(&s->lock);
 	each_record(s, gc_image, &g);
 	buf_printf(&dir, "%s/layers/sha256", s->dir);
 	d = opendir(buf_str(&dir));
@@ -554,6 +748,7 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
 	if (d)
 		closedir(d);
 	pthread_mutex_unlock(&s->lock);
+	close(fd);
 	cJSON_Delete(g.keep);
 	if (ret_removed)
 		*ret_removed = g.removed;

@@ -16,7 +16,13 @@
  *   downloads/         blobs being downloaded (removed once unpacked)
  *
  * Thread-safe: the agent pulls for several tasks at once; two pulls of one
- * reference at once do the work once.
+ * reference at once do the work once (the second waits for the first and
+ * takes its result). One process owns a data directory's image store: the
+ * collector cannot see pulls made by another process.
+ *
+ * Registries: "docker.io" is reached as registry-1.docker.io; loopback
+ * registries (127.0.0.0/8, "localhost", [::1]) and those named by
+ * images_set_insecure over plain HTTP, all others over HTTPS.
  */
 #ifndef BERTH_AGENT_IMAGES_H
 #define BERTH_AGENT_IMAGES_H
@@ -29,7 +35,13 @@
 #include "agent/layers.h"
 #include "core/err.h"
 
-#define IMAGE_REF_MAX 512
+/*
+ * Bytes of a reference, as given or canonical; a canonical one is at most
+ * 712 (registry 255, repository 255, tag 128, digest 71, separators), so
+ * every canonical reference reads back.
+ */
+#define IMAGE_REF_MAX	  767
+#define IMAGE_REF_STR_MAX (IMAGE_REF_MAX + 1) /* with its NUL */
 
 /* As the ECS agent's ECS_IMAGE_PULL_BEHAVIOR. */
 enum image_pull_behavior {
@@ -40,6 +52,20 @@ enum image_pull_behavior {
 };
 
 int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, struct err *err);
+
+/* What image_pull does; image_pull_decide is its choice, exposed for tests. */
+enum image_pull_action {
+	IMAGE_USE_CACHED,	/* use the image here, ask no registry */
+	IMAGE_PULL,		/* pull; a failure fails */
+	IMAGE_PULL_ELSE_CACHED, /* pull; on failure use the image here */
+};
+
+/*
+ * The action for behavior when the image is here (cached) or not, asked
+ * for by digest (content that cannot change: used when here) or by tag.
+ */
+enum image_pull_action image_pull_decide(enum image_pull_behavior behavior, bool cached,
+					 bool by_digest);
 
 /* A reference split as Docker splits one ("busybox" is docker.io/library/busybox:latest). */
 struct image_ref {
@@ -52,7 +78,20 @@ struct image_ref {
 /* Parse s; E_INVALID_PARAMETER naming what is wrong. */
 int image_ref_parse(const char *s, struct image_ref *ret, struct err *err);
 
-/* Basic credentials for a registry (for berth's own: "AWS" and an ECR token). */
+/*
+ * The canonical form of r, REGISTRY/REPOSITORY[:TAG][@DIGEST]
+ * ("docker.io/library/busybox:latest"): how image records name what was
+ * pulled, so that "busybox" and "docker.io/library/busybox:latest" are one.
+ */
+void image_ref_format(const struct image_ref *r, char ret[IMAGE_REF_STR_MAX]);
+
+/*
+ * Basic credentials for a registry, sent when it asks for them (a `Basic`
+ * challenge) and to its token service (a `Bearer` challenge). For berth's
+ * own registry: username "AWS" and, as password, the part after "AWS:" of
+ * the base64-decoded authorizationToken that ECR's GetAuthorizationToken
+ * answers (what `aws ecr get-login-password` prints). Borrowed for the call.
+ */
 struct image_auth {
 	const char *username;
 	const char *password;
@@ -60,16 +99,22 @@ struct image_auth {
 
 struct images;
 
-/* Open (creating) the image store of data directory dir. */
+/*
+ * Open (creating) the image store of data directory dir: DIR/images/,
+ * DIR/downloads/ and the layer store DIR/layers/ (layers.h). Free with
+ * images_close (NULL is fine).
+ */
 int images_open(const char *dir, struct images **ret, struct err *err);
 void images_close(struct images *s);
 
 /* Registries reached over plain HTTP besides loopback ones ("host:port"); may be called once, before use. */
 void images_set_insecure(struct images *s, const char *const *registries, size_t n);
 
+/* What the agent needs to run an image; owned by the caller (image_free). */
 struct image {
-	char digest[LAYER_DIGEST_SIZE]; /* the platform manifest's digest */
-	char **diff_ids;		/* bottom first */
+	char digest[LAYER_DIGEST_SIZE]; /* the platform manifest's digest (not the index's): the
+					 * container's imageDigest */
+	char **diff_ids;		/* bottom first; layer_path() gives each one's directory */
 	size_t n_layers;
 	cJSON *config; /* the image config document */
 	uint64_t size; /* compressed bytes of its layers */
@@ -78,7 +123,12 @@ struct image {
 /*
  * Make ref available locally as behavior says, and return it (the caller
  * frees it with image_free). auth may be NULL (anonymous, and Bearer
- * tokens anonymously). Failures say what failed: E_INVALID_PARAMETER for a
+ * tokens anonymously). A reference with a digest is content-addressed: when
+ * it is here it is used whatever the behaviour. Nothing is recorded unless
+ * every digest checked and every layer is in the layer store: a failed
+ * pull leaves no record and no download behind (layers unpacked before
+ * the failure stay, for the next pull, until image_gc finds nothing uses
+ * them). Failures say what failed: E_INVALID_PARAMETER for a
  * bad reference, E_IMAGE_NOT_FOUND when the registry has no such manifest,
  * E_ACCESS_DENIED when it refuses the credentials, E_INVALID_LAYER for
  * content that does not match its digest, E_SERVER otherwise.
@@ -99,12 +149,19 @@ void image_free(struct image *img);
 int image_use(struct images *s, const char *digest, bool in_use, struct err *err);
 
 /*
- * Remove images unused for at least unused_for_ms, then the layers no
- * remaining image has. ret_removed (may be NULL) counts the images removed.
+ * Remove images unused for at least unused_for_ms (since their last use,
+ * or their last pull when later), then the layers no remaining image has.
+ * ret_removed (may be NULL) counts the images removed. Skipped (0 removed)
+ * while any pull runs, in this process or another on the same directory
+ * (a file lock, DIR/images/.lock). As ECS's agent does, an agent with the
+ * prefer-cached behaviour should not collect at all.
  */
 int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, struct err *err);
 
-/* Call fn for every image record (a JSON document as described above). */
+/*
+ * Call fn for every image record (a JSON document as described above,
+ * borrowed for the call), in no particular order.
+ */
 int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), void *ctx,
 	       struct err *err);
 

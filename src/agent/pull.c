@@ -36,6 +36,8 @@
 #define MT_OCI_INDEX	   "application/vnd.oci.image.index.v1+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST	   "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_CONFIG	   "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG   "application/vnd.docker.container.image.v1+json"
 #define ACCEPT_MANIFESTS \
 	"Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST ", " MT_DOCKER_LIST
 
@@ -52,31 +54,60 @@ struct client {
 
 /* --- auth -------------------------------------------------------------- */
 
-/* The value of parameter name in a challenge (`realm="x",service="y"`). */
-static bool challenge_param(const char *ch, const char *name, struct buf *out)
+/*
+ * A challenge is `SCHEME key=value, key="quoted \" value", ...` (RFC 7235's
+ * auth-param list): walk it pair by pair, so that a key inside another's
+ * quoted value is not taken for a parameter.
+ */
+bool pull_challenge_param(const char *ch, const char *name, struct buf *out)
 {
 	size_t n = strlen(name);
+	const char *p = ch + strcspn(ch, " "); /* past the scheme */
 
-	for (const char *p = ch; (p = strcasestr(p, name)); p += n) {
-		const char *v, *end;
+	for (;;) {
+		const char *key;
+		size_t klen;
+		bool match;
 
-		if (p != ch && p[-1] != ' ' && p[-1] != ',')
-			continue;
-		if (p[n] != '=')
-			continue;
-		v = p + n + 1;
-		if (*v == '"') {
-			v++;
-			end = strchr(v, '"');
-		} else {
-			end = v + strcspn(v, ", ");
-		}
-		if (!end)
+		p += strspn(p, " ,\t");
+		if (!*p)
 			return false;
-		buf_append(out, v, (size_t)(end - v));
-		return true;
+		key = p;
+		p += strcspn(p, "= ,\t");
+		klen = (size_t)(p - key);
+		p += strspn(p, " \t");
+		if (*p != '=')
+			continue; /* a bare token (token68): no value */
+		p++;
+		p += strspn(p, " \t");
+		match = klen == n && !strncasecmp(key, name, n);
+		if (*p == '"') {
+			size_t start = out->len;
+
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				if (match)
+					buf_putc(out, *p);
+			}
+			if (!*p) {
+				/* an unclosed quote: nothing is taken from it */
+				out->len = start;
+				if (out->data)
+					out->data[start] = 0;
+				return false;
+			}
+			p++;
+		} else {
+			const char *v = p;
+
+			p += strcspn(p, " ,\t");
+			if (match)
+				buf_append(out, v, (size_t)(p - v));
+		}
+		if (match)
+			return true;
 	}
-	return false;
 }
 
 /* Percent-encode s for a query string. */
@@ -118,13 +149,15 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 	buf_reset(&c->authorization);
 	if (!strncasecmp(challenge, "Basic", 5)) {
 		if (!auth || !auth->username)
-			return err_set(err, -EACCES, E_ACCESS_DENIED,
-				       "%s asks for credentials and none were given", c->host);
+			return err_set(
+				err, -EACCES, E_ACCESS_DENIED,
+				"%s/%s: the registry asks for credentials and none were given",
+				c->host, c->t->ref->repository);
 		basic_header(auth, &c->authorization);
 		return 0;
 	}
 	if (strncasecmp(challenge, "Bearer", 6) != 0 ||
-	    !challenge_param(challenge, "realm", &realm))
+	    !pull_challenge_param(challenge, "realm", &realm))
 		return err_set(err, -EACCES, E_ACCESS_DENIED,
 			       "%s answers with an authentication challenge berth does not know: "
 			       "%.100s",
@@ -135,12 +168,12 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 			       buf_str(&realm));
 	buf_puts(&url, buf_str(&realm));
 	buf_putc(&url, strchr(buf_str(&realm), '?') ? '&' : '?');
-	if (challenge_param(challenge, "service", &service)) {
+	if (pull_challenge_param(challenge, "service", &service)) {
 		buf_puts(&url, "service=");
 		query_escape(&url, buf_str(&service));
 		buf_putc(&url, '&');
 	}
-	if (!challenge_param(challenge, "scope", &scope))
+	if (!pull_challenge_param(challenge, "scope", &scope))
 		buf_printf(&scope, "repository:%s:pull", c->t->ref->repository);
 	buf_puts(&url, "scope=");
 	query_escape(&url, buf_str(&scope));
@@ -182,7 +215,7 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
  * or sink_fd. Returns 0 with any status but 401.
  */
 static int get(struct client *c, const char *path, const char *accept, int sink_fd, size_t max_body,
-	       struct httpc_response *resp, struct err *err)
+	       uint64_t max_sink, struct httpc_response *resp, struct err *err)
 {
 	_cleanup_buf_ struct buf url = BUF_INIT;
 
@@ -203,6 +236,7 @@ static int get(struct client *c, const char *path, const char *accept, int sink_
 		req.headers = headers;
 		req.sink_fd = sink_fd;
 		req.max_body = max_body;
+		req.max_sink = max_sink;
 		req.timeout_ms = REQUEST_TIMEOUT_MS;
 		req.follow_redirects = true;
 		if (sink_fd >= 0 && (ftruncate(sink_fd, 0) < 0 || lseek(sink_fd, 0, SEEK_SET) < 0))
@@ -214,10 +248,18 @@ static int get(struct client *c, const char *path, const char *accept, int sink_
 		if (resp->status != 401)
 			return 0;
 		if (attempt > 0 ||
-		    !httpc_header(resp, "WWW-Authenticate", challenge, sizeof(challenge)))
-			return err_set(err, -EACCES, E_ACCESS_DENIED,
-				       "%s refused the credentials for %s (401)", c->host,
-				       c->t->ref->repository);
+		    !httpc_header(resp, "WWW-Authenticate", challenge, sizeof(challenge))) {
+			if (!c->t->auth || !c->t->auth->username)
+				return err_set(err, -EACCES, E_ACCESS_DENIED,
+					       "%s/%s: the registry refuses anonymous pulls (401): "
+					       "credentials are needed",
+					       c->host, c->t->ref->repository);
+			return err_set(
+				err, -EACCES, E_ACCESS_DENIED,
+				"%s/%s: the registry refused the credentials of user '%.64s' "
+				"(401)",
+				c->host, c->t->ref->repository, c->t->auth->username);
+		}
 		r = authenticate(c, challenge, err);
 		if (r < 0)
 			return r;
@@ -229,8 +271,8 @@ static int status_error(const struct client *c, const struct httpc_response *res
 			struct err *err)
 {
 	if (resp->status == 404)
-		return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND, "%s/%s: %s not found", c->host,
-			       c->t->ref->repository, what);
+		return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND, "%s/%s: %s not found (404)",
+			       c->host, c->t->ref->repository, what);
 	if (resp->status == 403)
 		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s/%s: access to %s denied", c->host,
 			       c->t->ref->repository, what);
@@ -249,12 +291,16 @@ static int get_manifest(struct client *c, const char *reference, const char *exp
 
 	buf_printf(&path, "/v2/%s/manifests/%s", c->t->ref->repository, reference);
 	httpc_response_init(&resp);
-	r = get(c, buf_str(&path), ACCEPT_MANIFESTS, -1, PULL_DOC_MAX, &resp, err);
+	r = get(c, buf_str(&path), ACCEPT_MANIFESTS, -1, PULL_DOC_MAX, 0, &resp, err);
 	if (r == -EFBIG)
 		err_set(err, r, E_LIMIT_EXCEEDED, "%s/%s: the manifest is over %u bytes", c->host,
 			c->t->ref->repository, PULL_DOC_MAX);
-	if (r == 0 && resp.status != 200)
-		r = status_error(c, &resp, "manifest", err);
+	if (r == 0 && resp.status != 200) {
+		char what[128 + 16];
+
+		snprintf(what, sizeof(what), "manifest '%s'", reference);
+		r = status_error(c, &resp, what, err);
+	}
 	if (r == 0) {
 		digest_sha256(resp.body.data ? resp.body.data : "", resp.body.len, ret_digest);
 		if (expect_digest && strcmp(expect_digest, ret_digest) != 0)
@@ -361,7 +407,10 @@ static int get_config(struct client *c, const cJSON *descriptor, cJSON **ret, st
 			       c->host, c->t->ref->repository);
 	buf_printf(&path, "/v2/%s/blobs/%s", c->t->ref->repository, digest);
 	httpc_response_init(&resp);
-	r = get(c, buf_str(&path), NULL, -1, PULL_DOC_MAX, &resp, err);
+	r = get(c, buf_str(&path), NULL, -1, PULL_DOC_MAX, 0, &resp, err);
+	if (r == -EFBIG)
+		err_set(err, r, E_LIMIT_EXCEEDED, "%s/%s: the config is over %u bytes", c->host,
+			c->t->ref->repository, PULL_DOC_MAX);
 	if (r == 0 && resp.status != 200)
 		r = status_error(c, &resp, "config", err);
 	if (r == 0) {
@@ -384,14 +433,20 @@ static int get_config(struct client *c, const cJSON *descriptor, cJSON **ret, st
 	return r;
 }
 
-/* Download layer descriptor and unpack it as diff_id (skipped when the store has it). */
+/*
+ * Download layer descriptor and unpack it as diff_id (skipped when the store
+ * has it); a layer unpacked here is added to unpacked.
+ */
 static int get_layer(struct client *c, const cJSON *descriptor, const char *diff_id,
-		     struct err *err)
+		     cJSON *unpacked, struct err *err)
 {
 	_cleanup_buf_ struct buf path = BUF_INIT, file = BUF_INIT;
 	const char *digest = json_str(descriptor, "digest");
+	const cJSON *size = json_get(descriptor, "size");
 	struct layer_unpack_opts opts = { .diff_id = diff_id, .digest = digest };
+	struct layer_info info = { 0 };
 	struct httpc_response resp;
+	uint64_t max = 0;
 	char hex[17];
 	int fd, r;
 
@@ -400,6 +455,12 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	if (!digest_valid(digest))
 		return err_set(err, -EBADMSG, E_SERVER, "%s/%s: a layer has no valid digest",
 			       c->host, c->t->ref->repository);
+	if (size && (!cJSON_IsNumber(size) || size->valuedouble < 0 ||
+		     size->valuedouble > (double)LAYER_MAX_BYTES))
+		return err_set(err, -EBADMSG, E_SERVER, "%s/%s: layer %s has a bad size", c->host,
+			       c->t->ref->repository, digest);
+	if (size && size->valuedouble > 0)
+		max = (uint64_t)size->valuedouble;
 	random_hex(hex, 8);
 	buf_printf(&file, "%s/%s.%s", c->t->downloads_dir, digest + 7, hex);
 	fd = open(buf_str(&file), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -408,24 +469,52 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	unlink(buf_str(&file)); /* only this fd holds it: nothing is left whatever happens */
 	buf_printf(&path, "/v2/%s/blobs/%s", c->t->ref->repository, digest);
 	httpc_response_init(&resp);
-	r = get(c, buf_str(&path), NULL, fd, 0, &resp, err);
+	r = get(c, buf_str(&path), NULL, fd, 0, max, &resp, err);
+	if (r == -EFBIG)
+		err_set(err, r, E_INVALID_LAYER,
+			"the registry sent more than the %llu bytes its "
+			"manifest says",
+			(unsigned long long)max);
 	if (r == 0 && resp.status != 200)
-		r = status_error(c, &resp, digest, err);
+		r = status_error(c, &resp, "blob", err);
 	httpc_response_release(&resp);
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = err_set(err, -errno, E_SERVER, "seek: %s", strerror(errno));
 	if (r == 0)
-		r = layer_unpack(c->t->store_dir, fd, &opts, NULL, err);
+		r = layer_unpack(c->t->store_dir, fd, &opts, &info, err);
 	close(fd);
 	if (r < 0)
 		return err_wrap(err, "%s/%s: layer %s", c->host, c->t->ref->repository, digest);
+	if (!info.reused)
+		cJSON_AddItemToArray(unpacked, cJSON_CreateString(diff_id));
 	return 0;
 }
 
-static bool loopback(const char *host)
+bool pull_host_is_loopback(const char *host)
 {
-	return !strncmp(host, "127.", 4) || !strncmp(host, "localhost", 9) ||
-	       !strncmp(host, "[::1]", 5);
+	size_t n = strcspn(host, ":");
+	unsigned dots = 0;
+
+	if (!strncmp(host, "[::1]", 5))
+		return host[5] == 0 || host[5] == ':';
+	if (n == 9 && !strncmp(host, "localhost", 9))
+		return true;
+	/* an IPv4 literal 127.x.y.z, not a name such as 127.example.com */
+	if (n < 7 || strncmp(host, "127.", 4) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (host[i] == '.')
+			dots++;
+		else if (host[i] < '0' || host[i] > '9')
+			return false;
+	}
+	return dots == 3;
+}
+
+bool pull_config_type_ok(const char *media_type)
+{
+	return !media_type || !strcmp(media_type, MT_OCI_CONFIG) ||
+	       !strcmp(media_type, MT_DOCKER_CONFIG);
 }
 
 int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *ret, struct err *err)
@@ -439,9 +528,12 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
+	ret->unpacked = cJSON_CreateArray();
+	if (!ret->unpacked)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	buf_init(&c.authorization);
 	c.host = !strcmp(t->ref->registry, "docker.io") ? "registry-1.docker.io" : t->ref->registry;
-	c.scheme = t->insecure || loopback(c.host) ? "http" : "https";
+	c.scheme = t->insecure || pull_host_is_loopback(c.host) ? "http" : "https";
 
 	r = get_manifest(&c, t->ref->digest[0] ? t->ref->digest : t->ref->tag,
 			 t->ref->digest[0] ? t->ref->digest : NULL, &doc, digest, err);
@@ -450,6 +542,8 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 		const char *mt;
 
 		r = pull_select_platform(doc, "linux", arch, variant, child, &mt, err);
+		if (r < 0)
+			err_wrap(err, "%s/%s", c.host, t->ref->repository);
 		cJSON_Delete(doc);
 		doc = NULL;
 		if (r == 0)
@@ -466,37 +560,68 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 			    t->ref->repository, json_str(doc, "mediaType") ?: "no media type");
 		goto out;
 	}
+	if (!pull_config_type_ok(json_str(json_obj(doc, "config"), "mediaType"))) {
+		r = err_set(err, -EBADMSG, E_INVALID_PARAMETER,
+			    "%s/%s: not a container image: its config is a %.100s", c.host,
+			    t->ref->repository, json_str(json_obj(doc, "config"), "mediaType"));
+		goto out;
+	}
 	r = get_config(&c, json_obj(doc, "config"), &ret->config, err);
 	if (r < 0)
 		goto out;
 	diff_ids = json_arr(json_obj(ret->config, "rootfs"), "diff_ids");
-	for (const cJSON *l = layers->child; l; l = l->next)
-		n_layers++;
-	for (const cJSON *d = diff_ids ? diff_ids->child : NULL; d; d = d->next)
-		if (cJSON_IsString(d) && digest_valid(d->valuestring))
-			n_diff++;
+	for (const cJSON *l = layers->child; l; l = l->next, n_layers++)
+		if (!cJSON_IsObject(l)) {
+			r = err_set(err, -EBADMSG, E_SERVER,
+				    "%s/%s: a layer descriptor is not an "
+				    "object",
+				    c.host, t->ref->repository);
+			goto out;
+		}
+	for (const cJSON *d = diff_ids ? diff_ids->child : NULL; d; d = d->next, n_diff++)
+		if (!cJSON_IsString(d) || !digest_valid(d->valuestring)) {
+			r = err_set(
+				err, -EBADMSG, E_INVALID_LAYER,
+				"%s/%s: the config's diff_ids hold something not a sha256 digest",
+				c.host, t->ref->repository);
+			goto out;
+		}
 	if (n_layers == 0 || n_layers != n_diff) {
 		r = err_set(err, -EBADMSG, E_INVALID_LAYER,
 			    "%s/%s: the manifest has %zu layers and the config %zu diff_ids",
 			    c.host, t->ref->repository, n_layers, n_diff);
 		goto out;
 	}
+	if (n_layers > PULL_MAX_LAYERS) {
+		r = err_set(err, -E2BIG, E_LIMIT_EXCEEDED, "%s/%s: %zu layers, over the %u allowed",
+			    c.host, t->ref->repository, n_layers, PULL_MAX_LAYERS);
+		goto out;
+	}
 	{
 		const cJSON *l = layers->child, *d = diff_ids->child;
 
 		for (; l && d && r == 0; l = l->next, d = d->next) {
-			r = get_layer(&c, l, d->valuestring, err);
+			r = get_layer(&c, l, d->valuestring, ret->unpacked, err);
 			ret->size += (uint64_t)json_int(l, "size", 0);
 		}
 	}
 	if (r < 0)
 		goto out;
 	ret->diff_ids = cJSON_Duplicate(diff_ids, true);
+	if (!ret->diff_ids)
+		r = err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
 out:
 	buf_release(&c.authorization);
-	if (r < 0)
-		pulled_release(ret);
+	if (r < 0) {
+		/* what a failed pull leaves: only the layers it unpacked */
+		cJSON_Delete(ret->config);
+		cJSON_Delete(ret->diff_ids);
+		ret->config = NULL;
+		ret->diff_ids = NULL;
+		ret->digest[0] = 0;
+		ret->size = 0;
+	}
 	return r;
 }
 
@@ -504,6 +629,8 @@ void pulled_release(struct pulled *p)
 {
 	cJSON_Delete(p->config);
 	cJSON_Delete(p->diff_ids);
+	cJSON_Delete(p->unpacked);
 	p->config = NULL;
 	p->diff_ids = NULL;
+	p->unpacked = NULL;
 }

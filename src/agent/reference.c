@@ -4,7 +4,8 @@
  *   [REGISTRY/]REPOSITORY[:TAG][@DIGEST]
  *
  * The first component is a registry when it holds a '.' or a ':' or is
- * "localhost"; otherwise the registry is docker.io, where a repository of
+ * "localhost" (and must then be HOST[:PORT], HOST dot-separated names or a
+ * bracketed IPv6 literal); otherwise the registry is docker.io, where a repository of
  * one component lives under "library/". Without tag or digest the tag is
  * "latest". Repository components are lowercase letters and digits
  * separated by '.', '_', '__' or '-' runs (the distribution spec's grammar);
@@ -72,23 +73,57 @@ static bool valid_tag(const char *s)
 	return true;
 }
 
+/* ":PORT" (1 to 5 digits) or nothing, over [s, s+n). */
+static bool valid_port(const char *s, size_t n)
+{
+	if (n == 0)
+		return true;
+	if (s[0] != ':' || n < 2 || n > 6)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * HOST[:PORT]: HOST is dot-separated components of letters, digits and
+ * inner '-', or an IPv6 literal in brackets (the distribution grammar's
+ * domain).
+ */
 static bool valid_registry(const char *s, size_t n)
 {
+	size_t i = 0;
+
 	if (n == 0 || n >= 256)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
+	if (s[0] == '[') {
+		for (i = 1; i < n && s[i] != ']'; i++)
+			if (!isxdigit((unsigned char)s[i]) && s[i] != ':' && s[i] != '.')
+				return false;
+		if (i == n || i == 1)
 			return false;
+		return valid_port(s + i + 1, n - i - 1);
 	}
-	return true;
+	for (;;) {
+		size_t start = i;
+
+		while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '-'))
+			i++;
+		if (i == start || s[start] == '-' || s[i - 1] == '-')
+			return false;
+		if (i < n && s[i] == '.') {
+			i++;
+			continue;
+		}
+		return valid_port(s + i, n - i);
+	}
 }
 
 int image_ref_parse(const char *s, struct image_ref *ret, struct err *err)
 {
 	char rest[IMAGE_REF_MAX + 1];
-	const char *at, *first_slash, *name;
+	const char *at, *first_slash, *name, *prefix;
 	char *colon, *last_slash;
 	size_t n = s ? strlen(s) : 0;
 
@@ -139,17 +174,23 @@ int image_ref_parse(const char *s, struct image_ref *ret, struct err *err)
 	} else if (!ret->digest[0]) {
 		snprintf(ret->tag, sizeof(ret->tag), "latest");
 	}
-	if (strlen(name) + 8 >= sizeof(ret->repository))
+	prefix = !strcmp(ret->registry, DEFAULT_REGISTRY) && !strchr(name, '/') ? "library/" : "";
+	/* the limit is the whole repository's, so that the canonical form reads back */
+	if (strlen(prefix) + strlen(name) >= sizeof(ret->repository))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "invalid reference format: repository name too long");
-	if (!strcmp(ret->registry, DEFAULT_REGISTRY) && !strchr(name, '/'))
-		snprintf(ret->repository, sizeof(ret->repository), "library/%.240s", name);
-	else
-		snprintf(ret->repository, sizeof(ret->repository), "%.250s", name);
+	memcpy(ret->repository, prefix, strlen(prefix));
+	memcpy(ret->repository + strlen(prefix), name, strlen(name) + 1);
 	if (!valid_repository(ret->repository))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "invalid reference format: repository name must be lowercase "
 			       "letters, digits and separators ('%.128s')",
 			       s);
 	return 0;
+}
+
+void image_ref_format(const struct image_ref *r, char ret[IMAGE_REF_STR_MAX])
+{
+	snprintf(ret, IMAGE_REF_STR_MAX, "%s/%s%s%s%s%s", r->registry, r->repository,
+		 r->tag[0] ? ":" : "", r->tag, r->digest[0] ? "@" : "", r->digest);
 }

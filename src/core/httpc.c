@@ -103,6 +103,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	if (t->req->sink_fd >= 0) {
 		size_t done = 0;
 
+		if (t->req->max_sink && t->resp->body_bytes > t->req->max_sink) {
+			t->too_large = true;
+			return 0;
+		}
+
 		while (done < len) {
 			ssize_t w = write(t->req->sink_fd, data + done, len - done);
 
@@ -232,8 +237,10 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	rc = curl_easy_perform(h);
 	curl_slist_free_all(headers);
 	if (t.too_large)
-		return err_set(err, -EFBIG, E_LIMIT_EXCEEDED, "%s %s: response body over %zu bytes",
-			       req->method, req->url, t.max_body);
+		return err_set(err, -EFBIG, E_LIMIT_EXCEEDED,
+			       "%s %s: response body over %llu bytes", req->method, req->url,
+			       req->sink_fd >= 0 ? (unsigned long long)req->max_sink
+						 : (unsigned long long)t.max_body);
 	if (t.write_errno)
 		return err_set(err, -t.write_errno, E_SERVER, "%s %s: writing the body: %s",
 			       req->method, req->url, strerror(t.write_errno));

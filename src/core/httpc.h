@@ -40,6 +40,12 @@ struct httpc_request {
 	 */
 	int sink_fd;
 	size_t max_body;
+	/*
+	 * When sink_fd >= 0 and this is not 0: more body bytes than this are
+	 * refused with -EFBIG (E_LIMIT_EXCEEDED), as max_body is for memory
+	 * (a blob's descriptor says its size; a registry may not send more).
+	 */
+	uint64_t max_sink;
 	/* Whole-request time limit in milliseconds; 0: no limit. */
 	long timeout_ms;
 	/* Follow redirects (registries redirect blob GETs to storage). */

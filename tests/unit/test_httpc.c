@@ -168,6 +168,22 @@ static void test_body_limit_and_sink(void **state)
 	assert_int_equal(resp.body.len, 0);
 	assert_int_equal(pread(fd, back, sizeof(back) - 1, 0), 10);
 	assert_string_equal(back, "0123456789");
+
+	/* a sink's own limit: a registry sending more than the blob's size */
+	server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", 0);
+	url_of(&s, url, sizeof(url), "/");
+	req.max_sink = 9;
+	assert_int_equal(httpc_do(c, &req, &resp, &err), -EFBIG);
+	assert_int_equal(err.kind, E_LIMIT_EXCEEDED);
+	server_stop(&s);
+	server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", 0);
+	url_of(&s, url, sizeof(url), "/");
+	req.max_sink = 10;
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(httpc_do(c, &req, &resp, &err), 0);
+	server_stop(&s);
+	assert_int_equal(resp.body_bytes, 10);
 	close(fd);
 	httpc_response_release(&resp);
 	httpc_free(c);
