@@ -13,12 +13,16 @@
  *                      {"digest", "references": [...], "config": {...},
  *                       "diffIds": [...], "size", "pulledAt", "lastUsed"}
  *   layers/sha256/HEX  the layer store (layers.h)
- *   downloads/         blobs being downloaded (removed once unpacked)
+ *   images/.lock       flock(2): pulls shared, the collector exclusive
+ *   downloads/         blobs being downloaded (unlinked once opened: a
+ *                      crash leaves nothing)
  *
  * Thread-safe: the agent pulls for several tasks at once; two pulls of one
  * reference at once do the work once (the second waits for the first and
- * takes its result). One process owns a data directory's image store: the
- * collector cannot see pulls made by another process.
+ * takes its result). Other processes (`berth image pull`) may pull into
+ * the same directory: the layer store is safe to share, records are
+ * replaced atomically, and images/.lock keeps the collector away while
+ * any pull, in any process, runs.
  *
  * Registries: "docker.io" is reached as registry-1.docker.io; loopback
  * registries (127.0.0.0/8, "localhost", [::1]) and those named by

@@ -273,7 +273,8 @@ static int image_ls_cmd(int argc, char **argv)
 		free(rows.v);
 		return 1;
 	}
-	qsort(rows.v, rows.n, sizeof(*rows.v), row_cmp);
+	if (rows.n) /* qsort's array may not be NULL, even empty (UBSan) */
+		qsort(rows.v, rows.n, sizeof(*rows.v), row_cmp);
 	for (size_t i = 0; i < rows.n; i++) {
 		if (strlen(rows.v[i].repository) > wr)
 			wr = strlen(rows.v[i].repository);
