@@ -32,6 +32,9 @@
 #include "core/digest.h"
 #include "core/banned.h"
 
+/* How long opening an upload waits for the request that holds it to finish. */
+#define BUSY_WAIT_MS 1000
+
 /* Bytes of an upload gathered in memory before a write(2). */
 #define WRITE_BUF_SIZE (256u << 10)
 #define INFO_MAX       1024
@@ -54,7 +57,8 @@ struct registry_upload {
 };
 
 struct registry_blobs {
-	pthread_mutex_t lock; /* the session list */
+	pthread_mutex_t lock;	 /* the session list */
+	pthread_cond_t released; /* a session was checked in */
 	pthread_rwlock_t gc_lock;
 	struct registry_upload *sessions;
 	size_t n_sessions;
@@ -68,6 +72,7 @@ int registry_blobs_init(struct registry *r, struct err *err)
 	if (!b)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->released, NULL);
 	/*
 	 * A waiting collection goes before new readers: glibc's default lets
 	 * readers in while a writer waits, and a registry busy with pulls
@@ -105,6 +110,7 @@ void registry_blobs_release(struct registry *r)
 		session_free(u);
 	}
 	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->released);
 	pthread_rwlock_destroy(&b->gc_lock);
 	free(b);
 	r->blobs = NULL;
@@ -603,11 +609,14 @@ int registry_upload_open(struct registry *r, const char *repo, const char *uuid,
 {
 	struct registry_blobs *b = r->blobs;
 	struct registry_upload *u, *loaded = NULL;
+	int64_t deadline;
 	int rc;
 
 	if (!valid_uuid(uuid))
 		return err_set(err, -ENOENT, E_OCI_BLOB_UPLOAD_UNKNOWN,
 			       "blob upload unknown to registry");
+	deadline = clock_ms() + BUSY_WAIT_MS;
+retry:
 	for (;;) {
 		pthread_mutex_lock(&b->lock);
 		for (u = b->sessions; u; u = u->next)
@@ -634,6 +643,25 @@ int registry_upload_open(struct registry *r, const char *repo, const char *uuid,
 		pthread_mutex_unlock(&b->lock);
 		return err_set(err, -ENOENT, E_OCI_BLOB_UPLOAD_UNKNOWN,
 			       "blob upload unknown to registry");
+	}
+	if (u->busy && clock_ms() < deadline) {
+		/*
+		 * The request holding it may have been answered already and
+		 * not yet be finished with here (its client's next request can
+		 * come first, on another connection): wait a little for it.
+		 */
+		struct timespec ts;
+
+		loaded = NULL;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&b->released, &b->lock, &ts);
+		pthread_mutex_unlock(&b->lock);
+		goto retry; /* u may be gone by now: look it up again */
 	}
 	if (u->busy) {
 		pthread_mutex_unlock(&b->lock);
@@ -762,6 +790,7 @@ void registry_upload_close(struct registry_upload *u)
 	 */
 	u->touched_ms += clock_ms() - u->checkout_ms;
 	u->busy = false;
+	pthread_cond_broadcast(&b->released);
 	pthread_mutex_unlock(&b->lock);
 }
 
