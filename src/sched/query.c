@@ -20,10 +20,11 @@
  * use) that must match the whole value; unquoted, it runs to the next
  * space outside its parentheses and brackets, or to a ')' that closes the
  * expression's own parenthesis. Patterns are compiled when the expression
- * is parsed, so a bad one is an InvalidParameterException then; intervals
- * ({n,m}, at most two of them, each up to 100) and backreferences are
- * limited, as they are what makes a regular expression costly to compile
- * or to run.
+ * is parsed, so a bad one is an InvalidParameterException then. As
+ * expressions come from any client, backreferences (what makes matching
+ * exponential) are refused, and so are repetitions of repetitions
+ * ("(a+)*", "a+*") and copies of more than 1000 nodes ("a{2000}"), which
+ * make regcomp's work explode.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -37,11 +38,10 @@
 #include "sched/placement.h"
 #include "core/banned.h"
 
-#define MAX_VALUES    64 /* in one [list] */
-#define MAX_DEPTH     32 /* nested factors */
-#define TOKEN_MAX     256
-#define INTERVALS_MAX 2
-#define INTERVAL_MAX  100
+#define MAX_VALUES	 64 /* in one [list] */
+#define MAX_DEPTH	 32 /* nested factors */
+#define TOKEN_MAX	 256
+#define PATTERN_COST_MAX 1000 /* see struct cost */
 
 enum op {
 	OP_EQ,
@@ -348,13 +348,73 @@ static bool parse_date(const char *s, int64_t *ret_ms)
 }
 
 /*
- * Check a pattern's cost and write it anchored, with Java's \d and \D as
- * POSIX brackets, into out. Returns NULL, or what is wrong with it.
+ * What a pattern costs glibc's regcomp. Two things make it explode:
+ * repetitions of repetitions ("(a*)+", "a+*+++"), whose epsilon closures
+ * grow exponentially with their nesting (measured: "a+*+++++" takes
+ * seconds), and copies: "x+" holds x twice and "x{n,m}" m + 1 times. So
+ * a repetition may not apply to what already repeats, and the pattern may
+ * hold at most PATTERN_COST_MAX nodes, roughly counted; the count
+ * saturates just above it.
+ */
+struct cost {
+	int64_t sum[MAX_DEPTH + 1];  /* per open group: its nodes so far */
+	bool repeats[MAX_DEPTH + 1]; /* per open group: it holds a repetition */
+	int64_t last;		     /* the last atom's, or group's, nodes */
+	bool last_repeats;	     /* the last atom is, or holds, a repetition */
+	int depth;
+};
+
+static int64_t sat(int64_t v)
+{
+	return v > PATTERN_COST_MAX ? PATTERN_COST_MAX + 1 : v;
+}
+
+static void cost_atom(struct cost *c, int64_t nodes, bool repeats)
+{
+	c->last = nodes;
+	c->last_repeats = repeats;
+	c->sum[c->depth] = sat(c->sum[c->depth] + nodes);
+}
+
+/* Repeat the last atom, with up to copies more copies of it. */
+static const char *cost_repeat(struct cost *c, int64_t copies)
+{
+	if (c->last_repeats)
+		return "it repeats a repetition ((a+)*, a*+ ...)";
+	c->sum[c->depth] = sat(c->sum[c->depth] + sat(c->last * copies));
+	c->last = sat(c->last * (copies + 1));
+	c->last_repeats = c->repeats[c->depth] = true;
+	return NULL;
+}
+
+/* The larger bound of the interval at p ("{3}", "{2,5}", "{2,}"), or -1. */
+static int64_t interval(const char *p)
+{
+	int64_t max = -1, v;
+
+	for (p++;; p++) {
+		if (*p == '}')
+			return max;
+		if (*p == ',')
+			continue;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (v = 0; isdigit((unsigned char)*p); p++)
+			v = sat(v * 10 + (*p - '0'));
+		max = v > max ? v : max;
+		p--;
+	}
+}
+
+/*
+ * Check a pattern and write it anchored, with Java's \d and \D as POSIX
+ * brackets, into out. Returns NULL, or what is wrong with it.
  */
 static const char *rewrite_pattern(const char *pat, char *out, size_t n)
 {
+	struct cost c = { .depth = 0 };
+	const char *why = NULL;
 	size_t o = 0;
-	int intervals = 0;
 	bool bracket = false;
 
 #define PUT(str)                                          \
@@ -367,7 +427,7 @@ static const char *rewrite_pattern(const char *pat, char *out, size_t n)
 	} while (0)
 
 	PUT("^(");
-	for (const char *p = pat; *p; p++) {
+	for (const char *p = pat; *p && !why; p++) {
 		char one[2] = { *p, 0 };
 
 		if (*p == '\\') {
@@ -382,35 +442,57 @@ static const char *rewrite_pattern(const char *pat, char *out, size_t n)
 
 				PUT(two);
 			}
+			if (!bracket)
+				cost_atom(&c, 1, false);
 			p++;
 			continue;
 		}
+		PUT(one);
 		if (bracket) {
 			if (*p == ']' && p[-1] != '[' && !(p[-1] == '^' && p[-2] == '['))
 				bracket = false;
-		} else if (*p == '[') {
-			bracket = true;
-		} else if (*p == '{') {
-			const char *q = p + 1;
-
-			if (++intervals > INTERVALS_MAX)
-				return "more than two {n,m} intervals";
-			while (*q && *q != '}') {
-				char *end;
-				long v;
-
-				if (!isdigit((unsigned char)*q)) {
-					q++;
-					continue;
-				}
-				v = strtol(q, &end, 10);
-				if (v > INTERVAL_MAX)
-					return "an interval over 100";
-				q = end;
-			}
+			continue;
 		}
-		PUT(one);
+		switch (*p) {
+		case '[':
+			bracket = true;
+			cost_atom(&c, 1, false);
+			break;
+		case '(':
+			if (c.depth == MAX_DEPTH)
+				return "its groups are nested too deeply";
+			c.depth++;
+			c.sum[c.depth] = 0;
+			c.repeats[c.depth] = false;
+			break;
+		case ')':
+			/* one the anchoring "^(...)$" would take for its own */
+			if (c.depth == 0)
+				return "it closes a parenthesis it did not open";
+			c.depth--;
+			cost_atom(&c, c.sum[c.depth + 1] ? c.sum[c.depth + 1] : 1,
+				  c.repeats[c.depth + 1]);
+			c.repeats[c.depth] |= c.repeats[c.depth + 1];
+			break;
+		case '*':
+		case '?': why = cost_repeat(&c, 0); break;
+		case '+': why = cost_repeat(&c, 1); break;
+		case '{':
+			if (interval(p) >= 0)
+				why = cost_repeat(&c, interval(p));
+			else
+				cost_atom(&c, 1, false);
+			break;
+		case '|':
+		case '^':
+		case '$': c.last_repeats = false; break;
+		default: cost_atom(&c, 1, false);
+		}
+		if (c.sum[c.depth] > PATTERN_COST_MAX || c.last > PATTERN_COST_MAX)
+			return "it is too large (its repetitions copy too much)";
 	}
+	if (why)
+		return why;
 	PUT(")$");
 	out[o] = 0;
 	return NULL;

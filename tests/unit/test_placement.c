@@ -820,6 +820,9 @@ static void test_query_language(void **state)
 		{ "(attribute:ecs.instance-type =~ (g2).*) and agentConnected == true", true },
 		{ "attribute:cores =~ \\d+", true },
 		{ "attribute:cores =~ \\d{3}", false },
+		{ "attribute:cores =~ (\\d{1,2})", true },
+		{ "attribute:cores =~ (1|2)+6*", true },
+		{ "attribute:cores =~ (1[0-9]|2[0-9]){1}", true },
 		{ "ec2InstanceId =~ i-[0-9a-f]+", true },
 		{ "agentConnected matches t.*", true },
 		/* presence */
@@ -895,8 +898,13 @@ static void test_query_refused(void **state)
 		{ "'attribute:x' exists", "expected attribute:NAME" },
 		{ "attribute:x =~ (a", "not a valid regular expression" },
 		{ "attribute:x =~ a\\1", "backreferences" },
-		{ "attribute:x =~ a{1000}", "interval over 100" },
-		{ "attribute:x =~ a{2}b{2}c{2}", "more than two" },
+		{ "attribute:x =~ a{3000}", "too large" },
+		{ "attribute:x =~ (abcdefghij){101}", "too large" },
+		{ "attribute:x =~ (a{50}){50}", "repeats a repetition" },
+		{ "attribute:x =~ a+*+++++", "repeats a repetition" },
+		{ "attribute:x =~ a**", "repeats a repetition" },
+		{ "attribute:x =~ ((b|(a*)))+", "repeats a repetition" },
+		{ "attribute:x =~ 'a)|(b'", "did not open" },
 		{ "attribute:x =~ a\\", "backslash" },
 		{ "agentConnected > 1", "agentConnected takes no '>'" },
 		{ "task:group <= a", "task:group takes no '<='" },
@@ -955,22 +963,59 @@ static void test_query_refused(void **state)
 
 static void test_validate(void **state)
 {
-	struct err err = ERR_INIT;
-	cJSON *ok = parse("[{\"type\":\"spread\",\"field\":\"instanceId\"},"
-			  "{\"type\":\"binpack\",\"field\":\"cpu\"},{\"type\":\"random\"}]");
-	cJSON *bad1 = parse("[{\"type\":\"binpack\",\"field\":\"disk\"}]");
-	cJSON *bad2 = parse("[{\"type\":\"memberOf\"}]");
-	cJSON *bad3 = parse("[{\"type\":\"distinctInstance\",\"expression\":\"x\"}]");
+	static const struct {
+		const char *constraints, *strategy, *msg; /* msg NULL: accepted */
+	} cases[] = {
+		{ NULL,
+		  "[{\"type\":\"spread\",\"field\":\"instanceId\"},{\"type\":\"spread\","
+		  "\"field\":\"host\"},{\"type\":\"binpack\",\"field\":\"cpu\"},"
+		  "{\"type\":\"binpack\",\"field\":\"MEMORY\"},{\"type\":\"random\"}]",
+		  NULL },
+		{ NULL, "[]", NULL },
+		{ "[]", NULL, NULL },
+		{ NULL, "[{\"type\":\"binpack\",\"field\":\"disk\"}]", "binpack's field 'disk'" },
+		{ NULL, "[{\"type\":\"binpack\"}]", "binpack's field ''" },
+		{ NULL, "[{\"type\":\"spread\",\"field\":\"attribute:\"}]", "spread's field" },
+		{ NULL, "[{\"type\":\"spread\",\"field\":\"zone\"}]", "spread's field 'zone'" },
+		{ NULL, "[{\"type\":\"pack\"}]", "type 'pack'" },
+		{ NULL, "[{\"field\":\"cpu\"}]", "type ''" },
+		{ NULL, "{\"type\":\"random\"}", "must be a list" },
+		{ NULL,
+		  "[{\"type\":\"random\"},{\"type\":\"random\"},{\"type\":\"random\"},"
+		  "{\"type\":\"random\"},{\"type\":\"random\"},{\"type\":\"random\"}]",
+		  "maximum of 5 placement strategies" },
+		{ "[{\"type\":\"memberOf\"}]", NULL, "requires an expression" },
+		{ "[{\"type\":\"memberOf\",\"expression\":\"attribute:x ==\"}]", NULL,
+		  "expected a value" },
+		{ "[{\"type\":\"distinctInstance\",\"expression\":\"x\"}]", NULL, "no expression" },
+		{ "[{\"type\":\"spreadInstance\"}]", NULL, "'spreadInstance' is not" },
+		{ "[{\"type\":\"distinctInstance\"},{\"type\":\"memberOf\",\"expression\":"
+		  "\"attribute:x exists\"}]",
+		  NULL, NULL },
+		{ "[{\"type\":\"distinctInstance\"},{\"type\":\"distinctInstance\"},"
+		  "{\"type\":\"distinctInstance\"},{\"type\":\"distinctInstance\"},"
+		  "{\"type\":\"distinctInstance\"},{\"type\":\"distinctInstance\"},"
+		  "{\"type\":\"distinctInstance\"},{\"type\":\"distinctInstance\"},"
+		  "{\"type\":\"distinctInstance\"},{\"type\":\"distinctInstance\"},"
+		  "{\"type\":\"distinctInstance\"}]",
+		  NULL, "maximum of 10 placement constraints" },
+	};
 
 	(void)state;
-	assert_int_equal(placement_validate(NULL, ok, &err), 0);
-	assert_int_equal(placement_validate(NULL, bad1, &err), -EINVAL);
-	assert_int_equal(placement_validate(bad2, NULL, &err), -EINVAL);
-	assert_int_equal(placement_validate(bad3, NULL, &err), -EINVAL);
-	cJSON_Delete(ok);
-	cJSON_Delete(bad1);
-	cJSON_Delete(bad2);
-	cJSON_Delete(bad3);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cJSON *c = cases[i].constraints ? parse(cases[i].constraints) : NULL;
+		cJSON *s = cases[i].strategy ? parse(cases[i].strategy) : NULL;
+		struct err err = ERR_INIT;
+		int r = placement_validate(c, s, &err);
+
+		if (!cases[i].msg && r != 0)
+			fail_msg("case %zu refused: %s", i, err.msg);
+		if (cases[i].msg && (r != -EINVAL || err.kind != E_INVALID_PARAMETER ||
+				     !strstr(err.msg, cases[i].msg)))
+			fail_msg("case %zu: %d '%s', wanted '%s'", i, r, err.msg, cases[i].msg);
+		cJSON_Delete(c);
+		cJSON_Delete(s);
+	}
 }
 
 int main(void)
