@@ -59,6 +59,9 @@ static void usage(FILE *f, const char *self)
 		"                        an image no container used for this long is removed\n"
 		"                        (default 10800)\n"
 		"  --runtime PATH        the OCI runtime (default runc)\n"
+		"  --insecure-registry HOST:PORT\n"
+		"                        a registry reached over plain HTTP (repeatable;\n"
+		"                        loopback ones always are)\n"
 		"  --poll-wait SECONDS   how long one long poll may wait (default 20)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
@@ -442,6 +445,8 @@ int agent_start(struct agent *a, struct err *err)
 		r = load_state(a, err);
 	if (r == 0)
 		r = images_open(a->cfg.data_dir, &a->images, err);
+	if (r == 0)
+		images_set_insecure(a->images, a->cfg.insecure_registries, a->cfg.n_insecure);
 	if (r == 0 && pthread_create(&a->poll_thread, NULL, poll_thread, a) != 0)
 		r = err_set(err, -EAGAIN, E_SERVER, "cannot start the agent's poll thread");
 	if (r < 0) {
@@ -539,6 +544,7 @@ int cmd_agent(int argc, char **argv)
 		OPT_CLEANUP,
 		OPT_RUNTIME,
 		OPT_POLL_WAIT,
+		OPT_INSECURE,
 		OPT_LOG_LEVEL,
 		OPT_HELP,
 	};
@@ -554,6 +560,7 @@ int cmd_agent(int argc, char **argv)
 		{ "image-cleanup-delay", required_argument, NULL, OPT_CLEANUP },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
 		{ "poll-wait", required_argument, NULL, OPT_POLL_WAIT },
+		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
@@ -596,6 +603,11 @@ int cmd_agent(int argc, char **argv)
 				goto bad_value;
 			break;
 		case OPT_RUNTIME: a.cfg.runtime = optarg; break;
+		case OPT_INSECURE:
+			if (a.cfg.n_insecure == AGENT_INSECURE_MAX || !*optarg)
+				goto bad_value;
+			a.cfg.insecure_registries[a.cfg.n_insecure++] = optarg;
+			break;
 		case OPT_POLL_WAIT:
 			if (parse_int64(optarg, 0, 60, &a.cfg.poll_wait_s) < 0)
 				goto bad_value;

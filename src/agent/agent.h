@@ -31,8 +31,9 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define AGENT_ARN_MAX 512
-#define AGENT_ID_MAX  64
+#define AGENT_ARN_MAX	   512
+#define AGENT_ID_MAX	   64
+#define AGENT_INSECURE_MAX 16
 
 #define ECS_TARGET(op)	 "AmazonEC2ContainerServiceV20141113." op
 #define AGENT_TARGET(op) "BerthAgent_V1." op
@@ -51,6 +52,8 @@ struct agent_config {
 	int64_t memory_reserve_mib;
 	int64_t poll_wait_s;
 	int64_t image_cleanup_delay_s;
+	const char *insecure_registries[AGENT_INSECURE_MAX]; /* HOST:PORT reached over http */
+	size_t n_insecure;
 	cJSON *attributes; /* custom attributes [{name, value}] */
 };
 
