@@ -4,10 +4,11 @@
  * of its own so that it outlives the agent, then:
  *
  *   1. becomes a child subreaper, so the container's first process, which
- *      `runc create` leaves behind, is its child;
- *   2. runs `runc create` then `runc start` with the container's stdout and
- *      stderr on pipes it reads, and writes `started` once it runs (or
- *      `exit` with the runtime's own words when it could not start it);
+ *      `runc run --detach` leaves behind, is its child;
+ *   2. runs `runc run --detach` (create and start in one runtime process)
+ *      with the container's stdout and stderr on pipes it reads, and writes
+ *      `started` once it runs (or `exit` with the runtime's own words when
+ *      it could not start it);
  *   3. copies every line the container writes to `log` until both pipes
  *      close and the container's process has been reaped;
  *   4. writes `exit` (exit code, 128+N for a death by signal N, the
@@ -267,9 +268,10 @@ static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 		dup2(devnull, 0);
 		dup2(out_w, 1);
 		dup2(err_w, 2);
-		if (!strcmp(cmd, "create"))
-			execlp(s->runtime, s->runtime, "--root", s->root, "create", "--bundle",
-			       s->dir, "--pid-file", buf_str(&pidfile), s->id, (char *)NULL);
+		if (!strcmp(cmd, "run"))
+			execlp(s->runtime, s->runtime, "--root", s->root, "run", "--detach",
+			       "--bundle", s->dir, "--pid-file", buf_str(&pidfile), s->id,
+			       (char *)NULL);
 		else
 			execlp(s->runtime, s->runtime, "--root", s->root, cmd, s->id, (char *)NULL);
 		dprintf(2, "cannot run %s: %s\n", s->runtime, strerror(errno));
@@ -284,7 +286,8 @@ static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		pump(s, 20);
+		/* short: the runtime's end is seen by polling, and a start waits on it */
+		pump(s, 2);
 	}
 }
 
@@ -403,14 +406,15 @@ static int shim_run(struct shim *s)
 	lock = open(CONTAINER_CGROUP_LOCK, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lock >= 0)
 		flock(lock, LOCK_SH);
-	r = run_runtime(s, "create", out[1], errp[1]);
+	/* create and start in one runtime process: `runc run --detach` */
+	r = run_runtime(s, "run", out[1], errp[1]);
 	if (lock >= 0)
 		close(lock);
 	if (r == 0) {
 		buf_printf(&path, "%s/pid", s->dir);
 		if (fs_read_file(buf_str(&path), 64, &data) == 0 && data.data)
 			s->container = (pid_t)strtol(data.data, NULL, 10);
-		r = s->container > 0 ? run_runtime(s, "start", out[1], errp[1]) : 1;
+		r = s->container > 0 ? 0 : 1;
 	}
 	/* only the container holds the write ends from now on */
 	close(out[1]);
