@@ -113,7 +113,7 @@ struct placement_request {
 	 * default, and the console's "AZ balanced spread" for RunTask).
 	 */
 	const cJSON *strategy;
-	unsigned count; /* tasks to place, 1..PLACEMENT_COUNT_MAX */
+	unsigned count; /* tasks to place: RunTask's 1..PLACEMENT_COUNT_MAX, or a service's more */
 };
 
 /*
