@@ -36,6 +36,7 @@
 #include "core/cleanup.h"
 #include "core/json.h"
 #include "core/util.h"
+#include "sched/placement.h"
 #include "core/banned.h"
 
 #define INSTANCE_PREFIX "instance/"
@@ -44,7 +45,6 @@
 #define DESCRIBE_MAX	 100
 #define UPDATE_STATE_MAX 10
 #define EC2_ID_MAX	 64
-#define FILTER_MAX	 1024
 
 static bool valid_instance_id(const char *s, size_t n)
 {
@@ -775,116 +775,42 @@ int ecs_update_container_instances_state(struct api_ctx *ctx, struct err *err)
 /* --- ListContainerInstances --- */
 
 /*
- * One term of the cluster query language berth understands:
- * "attribute:NAME exists", "attribute:NAME == VALUE" and
- * "attribute:NAME != VALUE", terms joined by "and".
+ * The filter is a cluster query language expression (sched/query.c). When
+ * it reads task:group, the cluster's tasks that are not STOPPED are
+ * loaded once for the whole listing.
  */
-struct term {
-	char name[129];
-	char value[129];
-	enum { T_EXISTS, T_EQ, T_NE } op;
-};
-
-#define TERMS_MAX 16
-
-struct filter {
-	struct term terms[TERMS_MAX];
-	int n;
-};
-
-/* The next whitespace-separated word of *s (at most n - 1 bytes) in ret; "" at the end. */
-static void next_word(const char **s, char *ret, size_t n)
+static int collect_live_task(void *arg, const cJSON *task)
 {
-	size_t len = 0;
+	cJSON *tasks = arg, *dup;
 
-	while (**s == ' ' || **s == '\t')
-		(*s)++;
-	while (**s && **s != ' ' && **s != '\t') {
-		if (len + 1 < n)
-			ret[len++] = **s;
-		(*s)++;
-	}
-	ret[len] = 0;
-}
-
-static int unsupported(const char *expr, struct err *err)
-{
-	return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-		       "unsupported filter '%.200s': berth's cluster query language has "
-		       "attribute:NAME exists, attribute:NAME == VALUE and "
-		       "attribute:NAME != VALUE, joined by and",
-		       expr);
-}
-
-static int parse_filter(const char *expr, struct filter *f, struct err *err)
-{
-	const char *s = expr;
-	char word[160];
-
-	f->n = 0;
-	if (strlen(expr) > FILTER_MAX)
-		return unsupported(expr, err);
-	for (;;) {
-		struct term *t;
-
-		next_word(&s, word, sizeof(word));
-		if (!*word)
-			break;
-		if (f->n > 0) {
-			if (strcasecmp(word, "and") != 0)
-				return unsupported(expr, err);
-			next_word(&s, word, sizeof(word));
-		}
-		if (f->n == TERMS_MAX || !startswith(word, "attribute:") ||
-		    strlen(word) - strlen("attribute:") > 128 || !word[strlen("attribute:")])
-			return unsupported(expr, err);
-		t = &f->terms[f->n++];
-		snprintf(t->name, sizeof(t->name), "%.128s", word + strlen("attribute:"));
-		next_word(&s, word, sizeof(word));
-		if (!strcmp(word, "exists")) {
-			t->op = T_EXISTS;
-			continue;
-		}
-		if (!strcmp(word, "=="))
-			t->op = T_EQ;
-		else if (!strcmp(word, "!="))
-			t->op = T_NE;
-		else
-			return unsupported(expr, err);
-		next_word(&s, word, sizeof(word));
-		if (!*word || strlen(word) > 128)
-			return unsupported(expr, err);
-		snprintf(t->value, sizeof(t->value), "%.128s", word);
-	}
-	if (f->n == 0)
-		return unsupported(expr, err);
+	if (!strcmp(json_str(task, "lastStatus") ?: "", "STOPPED"))
+		return 0;
+	dup = cJSON_Duplicate(task, true);
+	if (!dup)
+		return -ENOMEM;
+	cJSON_AddItemToArray(tasks, dup);
 	return 0;
-}
-
-static bool filter_match(const struct filter *f, cJSON *doc)
-{
-	cJSON *attrs = (cJSON *)json_arr(doc, "attributes");
-
-	for (int i = 0; i < f->n; i++) {
-		const struct term *t = &f->terms[i];
-		cJSON *a = ecs_find_item(attrs, "name", t->name);
-		const char *value = a ? json_str(a, "value") : NULL;
-
-		if (t->op == T_EXISTS && !a)
-			return false;
-		if (t->op == T_EQ && (!value || strcmp(value, t->value)))
-			return false;
-		if (t->op == T_NE && value && !strcmp(value, t->value))
-			return false;
-	}
-	return true;
 }
 
 struct list_page {
 	struct api_page page;
 	const char *status; /* NULL: ACTIVE and DRAINING */
-	const struct filter *filter;
+	const struct placement_expr *filter;
+	const cJSON *tasks;	 /* the cluster's live tasks, when the filter reads them */
+	const cJSON **task_ptrs; /* room for as many */
 };
+
+/* Whether the instance under key (instance/CLUSTER/ID) passes the filter. */
+static bool filter_match(const struct list_page *p, const char *key, const cJSON *doc)
+{
+	const char *id = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
+	struct placement_instance inst = { .doc = doc, .tasks = p->task_ptrs };
+
+	for (const cJSON *t = p->tasks ? p->tasks->child : NULL; t; t = t->next)
+		if (!strcmp(json_str(t, "_instanceId") ?: "", id))
+			p->task_ptrs[inst.n_tasks++] = t;
+	return placement_expr_match(p->filter, &inst);
+}
 
 static int list_one(void *arg, const struct store_kv *kv)
 {
@@ -895,7 +821,7 @@ static int list_one(void *arg, const struct store_kv *kv)
 		return 0;
 	if (p->status ? strcmp(status_of(doc), p->status) != 0 : !is_live(doc))
 		return 0;
-	if (p->filter && !filter_match(p->filter, doc))
+	if (p->filter && !filter_match(p, kv->key, doc))
 		return 0;
 	return api_page_add(&p->page, kv->key, json_str(doc, "containerInstanceArn"));
 }
@@ -908,21 +834,38 @@ int ecs_list_container_instances(struct api_ctx *ctx, struct err *err)
 	char cluster[ECS_NAME_MAX + 1];
 	_cleanup_json_ cJSON *cdoc = NULL;
 	struct buf prefix = BUF_INIT, after = BUF_INIT;
-	struct filter f;
+	struct placement_expr *filter = NULL;
+	_cleanup_json_ cJSON *tasks = NULL;
+	_cleanup_free_ const cJSON **task_ptrs = NULL;
 	int r;
 
 	p.status = json_str(ctx->in, "status");
 	r = api_max_results(ctx, 100, 100, &p.page.limit, err);
-	if (r == 0 && expr) {
-		r = parse_filter(expr, &f, err);
-		p.filter = &f;
-	}
+	if (r == 0 && expr)
+		r = placement_expr_parse(expr, &filter, err);
+	p.filter = filter;
 	if (r == 0)
 		r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), cluster, err);
 	if (r == 0)
 		r = ecs_cluster_load(ctx, cluster, false, &cdoc, NULL, err);
-	if (r < 0)
+	if (r == 0 && placement_expr_uses_tasks(filter)) {
+		tasks = cJSON_CreateArray();
+		r = tasks ? ecs_tasks_each(ctx, cluster, NULL, collect_live_task, tasks, err)
+			  : -ENOMEM;
+		if (r == 0) {
+			task_ptrs =
+				calloc((size_t)cJSON_GetArraySize(tasks) + 1, sizeof(*task_ptrs));
+			r = task_ptrs ? 0 : -ENOMEM;
+		}
+		if (r == -ENOMEM)
+			r = err_set(err, r, E_SERVER, "out of memory");
+		p.tasks = tasks;
+		p.task_ptrs = task_ptrs;
+	}
+	if (r < 0) {
+		placement_expr_free(filter);
 		return r;
+	}
 	buf_printf(&prefix, INSTANCE_PREFIX "%s/", cluster);
 	if (token)
 		r = api_token_decode(token, buf_str(&prefix), &after, err);
@@ -938,6 +881,7 @@ int ecs_list_container_instances(struct api_ctx *ctx, struct err *err)
 	buf_release(&p.page.last_key);
 	buf_release(&prefix);
 	buf_release(&after);
+	placement_expr_free(filter);
 	return r;
 }
 

@@ -113,7 +113,7 @@ struct placement_request {
 	 * default, and the console's "AZ balanced spread" for RunTask).
 	 */
 	const cJSON *strategy;
-	unsigned count; /* tasks to place, 1..PLACEMENT_COUNT_MAX */
+	unsigned count; /* tasks to place: RunTask's 1..PLACEMENT_COUNT_MAX, or a service's more */
 };
 
 /*
@@ -178,6 +178,9 @@ int placement_expr_parse(const char *s, struct placement_expr **ret, struct err 
 
 /* Whether the instance (its document, and its tasks for task:group) matches. */
 bool placement_expr_match(const struct placement_expr *e, const struct placement_instance *inst);
+
+/* Whether e reads task:group, so that its caller needs the instances' tasks. */
+bool placement_expr_uses_tasks(const struct placement_expr *e);
 
 void placement_expr_free(struct placement_expr *e);
 

@@ -918,3 +918,12 @@ bool placement_expr_match(const struct placement_expr *e, const struct placement
 	}
 	return false;
 }
+
+bool placement_expr_uses_tasks(const struct placement_expr *e)
+{
+	if (!e)
+		return false;
+	if (e->kind == N_CMP)
+		return e->subject == SUBJ_TASK_GROUP;
+	return placement_expr_uses_tasks(e->a) || placement_expr_uses_tasks(e->b);
+}

@@ -68,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		placement_expr_match(e, &inst[0]);
 		placement_expr_match(e, &inst[1]);
+		placement_expr_uses_tasks(e);
 		placement_expr_free(e);
 		cJSON_AddStringToObject(c, "type", "memberOf");
 		cJSON_AddStringToObject(c, "expression", s);

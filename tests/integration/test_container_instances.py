@@ -79,8 +79,12 @@ class ContainerInstances(BerthTestCase):
         self.assertEqual(lst(), sorted([arn_a, arn_b]))
         self.assertEqual(lst(filter="attribute:stack == prod"), [arn_a])
         self.assertEqual(lst(filter="attribute:ecs.cpu-architecture exists"), [arn_a])
+        self.assertEqual(lst(filter="runningTasksCount > 1"), [])
+        self.assertEqual(lst(filter="attribute:stack =~ (prod|dev)"), sorted([arn_a, arn_b]))
+        self.assertEqual(lst(filter="attribute:stack in [dev, qa] or attribute:stack !exists"),
+                         [arn_b])
         self.assertClientError("InvalidParameterException", ecs.list_container_instances,
-                               cluster="ci-life", filter="runningTasksCount > 1")
+                               cluster="ci-life", filter="attribute:stack ==")
 
         # drain one
         u = ecs.update_container_instances_state(cluster="ci-life", containerInstances=[arn_b],

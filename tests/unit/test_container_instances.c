@@ -414,12 +414,42 @@ static void test_list(void **state)
 		1);
 	assert_int_equal(
 		list_count(f, "{'cluster':'c1','filter':'attribute:ecs.os-type == linux'}"), 5);
-	fails(f, "ListContainerInstances", "{'cluster':'c1','filter':'runningTasksCount == 1'}",
+	/* the whole cluster query language */
+	assert_int_equal(list_count(f, "{'cluster':'c1','filter':'runningTasksCount == 0'}"), 5);
+	assert_int_equal(list_count(f, "{'cluster':'c1','filter':'attribute:zone =~ z.*'}"), 5);
+	assert_int_equal(list_count(f, "{'cluster':'c1','filter':'attribute:zone in [z1, z9]'}"),
+			 2);
+	assert_int_equal(
+		list_count(f, "{'cluster':'c1','filter':'attribute:zone == z1 or attribute:gpu "
+			      "exists'}"),
+		3);
+	assert_int_equal(list_count(f, "{'cluster':'c1','filter':'not (attribute:zone == z1) && "
+				       "attribute:zone exists'}"),
+			 3);
+	/* task:group reads the cluster's tasks that are not STOPPED */
+	{
+		char task[512];
+		const char *id0 = strrchr(arns[0], '/') + 1, *id1 = strrchr(arns[1], '/') + 1;
+
+		snprintf(task, sizeof(task),
+			 "{'_instanceId':'%s','group':'service:web','lastStatus':'RUNNING'}", id0);
+		put_raw(f, "task/c1/g1", task);
+		snprintf(task, sizeof(task),
+			 "{'_instanceId':'%s','group':'service:web','lastStatus':'STOPPED'}", id1);
+		put_raw(f, "task/c1/g2", task);
+		assert_int_equal(
+			list_count(f, "{'cluster':'c1','filter':'task:group == service:web'}"), 1);
+		assert_int_equal(
+			list_count(f, "{'cluster':'c1','filter':'not(task:group == service:web)'}"),
+			4);
+		put_raw(f, "task/c1/g1", "{'lastStatus':'STOPPED'}");
+	}
+	fails(f, "ListContainerInstances", "{'cluster':'c1','filter':'attribute:zone =='}",
 	      "InvalidParameterException", NULL);
-	fails(f, "ListContainerInstances", "{'cluster':'c1','filter':'attribute:zone =~ z.*'}",
+	fails(f, "ListContainerInstances", "{'cluster':'c1','filter':'ram > 4'}",
 	      "InvalidParameterException", NULL);
 	fails(f, "ListContainerInstances",
-	      "{'cluster':'c1','filter':'attribute:zone == z0 or attribute:gpu exists'}",
+	      "{'cluster':'c1','filter':'attribute:zone == z0 or (attribute:gpu exists'}",
 	      "InvalidParameterException", NULL);
 	/* status */
 	snprintf(body, sizeof(body),
