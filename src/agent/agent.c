@@ -395,7 +395,12 @@ static void *poll_thread(void *arg)
 		}
 		if (a->stopping)
 			r = 0;
-		if (r == 0 && now_ms() - last_gc >= IMAGE_GC_INTERVAL_MS) {
+		/*
+		 * As ECS's agent, prefer-cached turns the image clean-up off, so
+		 * that the cached image it prefers is never removed.
+		 */
+		if (r == 0 && now_ms() - last_gc >= IMAGE_GC_INTERVAL_MS &&
+		    strcmp(a->cfg.pull_behavior, "prefer-cached") != 0) {
 			struct err gc_err = ERR_INIT;
 			unsigned removed = 0;
 
