@@ -360,8 +360,7 @@ static void touch(struct images *s, const char *digest)
 
 	if (!rec)
 		return;
-	cJSON_DeleteItemFromObjectCaseSensitive(rec, "lastUsed");
-	cJSON_AddNumberToObject(rec, "lastUsed", (double)now_ms());
+	json_set_num(rec, "lastUsed", (double)now_ms());
 	record_save(s, rec, &err);
 }
 
@@ -401,10 +400,8 @@ static int remember(struct images *s, const char *key, const struct pulled *p, s
 		cJSON_AddItemToObject(rec, "diffIds", cJSON_Duplicate(p->diff_ids, true));
 		cJSON_AddNumberToObject(rec, "size", (double)p->size);
 	}
-	cJSON_DeleteItemFromObjectCaseSensitive(rec, "pulledAt");
-	cJSON_AddNumberToObject(rec, "pulledAt", (double)now_ms());
-	cJSON_DeleteItemFromObjectCaseSensitive(rec, "lastUsed");
-	cJSON_AddNumberToObject(rec, "lastUsed", (double)now_ms());
+	json_set_num(rec, "pulledAt", (double)now_ms());
+	json_set_num(rec, "lastUsed", (double)now_ms());
 	refs = cJSON_GetObjectItemCaseSensitive(rec, "references");
 	if (refs && !has_reference(rec, key))
 		cJSON_AddItemToArray(refs, cJSON_CreateString(key));

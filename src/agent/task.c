@@ -325,19 +325,6 @@ static void report_container(struct agent_task *t, const struct agent_container 
 
 /* --- building the containers ------------------------------------------- */
 
-/* Replace (or add) key of obj with a copy of v. */
-static void set_copy(cJSON *obj, const char *key, const cJSON *v)
-{
-	cJSON *copy = cJSON_Duplicate(v, true);
-
-	if (!copy)
-		return;
-	if (cJSON_GetObjectItemCaseSensitive(obj, key))
-		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, copy);
-	else
-		cJSON_AddItemToObject(obj, key, copy);
-}
-
 /*
  * A container definition with its override applied, as ECS applies one:
  * command replaces, environment adds to (and wins over) the definition's,
@@ -353,7 +340,8 @@ static cJSON *merge_override(const cJSON *def, const cJSON *override)
 		return out;
 	for (size_t i = 0; i < ARRAY_SIZE(replaced); i++)
 		if (json_get(override, replaced[i]))
-			set_copy(out, replaced[i], json_get(override, replaced[i]));
+			json_set(out, replaced[i],
+				 cJSON_Duplicate(json_get(override, replaced[i]), true));
 	if (env) {
 		cJSON *list = cJSON_GetObjectItemCaseSensitive(out, "environment");
 

@@ -174,18 +174,6 @@ int ecs_task_load(const struct api_ctx *ctx, const char *cluster, const char *id
 
 /* --- building a task --------------------------------------------------- */
 
-static void set_str(cJSON *doc, const char *key, const char *value)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
-	cJSON_AddStringToObject(doc, key, value);
-}
-
-static void set_num(cJSON *doc, const char *key, double value)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
-	cJSON_AddNumberToObject(doc, key, value);
-}
-
 static const cJSON *container_override(const cJSON *overrides, const char *name)
 {
 	const cJSON *list = json_arr(overrides, "containerOverrides");
@@ -578,10 +566,10 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		inst = view_instance(v, (size_t)choice[t]);
 		task = new_task(ctx, l, inst, instance_id_of(inst));
 		placement_reserve(inst, &l->needs);
-		set_num(inst, "pendingTasksCount",
-			(double)(json_int(inst, "pendingTasksCount", 0) + 1));
+		json_set_num(inst, "pendingTasksCount",
+			     (double)(json_int(inst, "pendingTasksCount", 0) + 1));
 		if (!touched[choice[t]])
-			set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
+			json_set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
 		touched[choice[t]] = true;
 		ecs_task_key(&key, l->cluster, strrchr(json_str(task, "taskArn"), '/') + 1);
 		json = cJSON_PrintUnformatted(task);
@@ -777,10 +765,11 @@ int ecs_stop_task(struct api_ctx *ctx, struct err *err)
 				    "The referenced task was not found.");
 	}
 	if (r == 0 && strcmp(json_str(doc, "desiredStatus") ?: "", "STOPPED") != 0) {
-		set_str(doc, "desiredStatus", "STOPPED");
-		set_str(doc, "stopCode", "UserInitiated");
-		set_str(doc, "stoppedReason", reason && *reason ? reason : "Task stopped by user");
-		set_num(doc, "stoppingAt", (double)ctx->now_ms);
+		json_set_str(doc, "desiredStatus", "STOPPED");
+		json_set_str(doc, "stopCode", "UserInitiated");
+		json_set_str(doc, "stoppedReason",
+			     reason && *reason ? reason : "Task stopped by user");
+		json_set_num(doc, "stoppingAt", (double)ctx->now_ms);
 		r = task_state_commit(ctx, cluster, id, doc, version, err);
 	}
 	api_unlock(buf_str(&lock));
@@ -837,13 +826,13 @@ int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char 
 		}
 		if (r < 0)
 			break;
-		set_str(doc, "desiredStatus", "STOPPED");
+		json_set_str(doc, "desiredStatus", "STOPPED");
 		if (!json_str(doc, "stopCode"))
-			set_str(doc, "stopCode", "UserInitiated");
+			json_set_str(doc, "stopCode", "UserInitiated");
 		if (!json_str(doc, "stoppedReason"))
-			set_str(doc, "stoppedReason",
-				"Container instance deregistered with force: the task is no "
-				"longer tracked");
+			json_set_str(doc, "stoppedReason",
+				     "Container instance deregistered with force: the task is no "
+				     "longer tracked");
 		task_state_apply(doc, stopped, ctx->now_ms);
 		r = task_state_commit(ctx, cluster, id, doc, version, err);
 	}

@@ -82,3 +82,23 @@ void json_print(struct buf *out, const cJSON *v)
 	buf_puts(out, s);
 	cJSON_free(s);
 }
+
+void json_set(cJSON *obj, const char *key, cJSON *item)
+{
+	if (!item)
+		return;
+	if (cJSON_GetObjectItemCaseSensitive(obj, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
+	else
+		cJSON_AddItemToObject(obj, key, item);
+}
+
+void json_set_str(cJSON *obj, const char *key, const char *s)
+{
+	json_set(obj, key, cJSON_CreateString(s));
+}
+
+void json_set_num(cJSON *obj, const char *key, double v)
+{
+	json_set(obj, key, cJSON_CreateNumber(v));
+}

@@ -33,6 +33,14 @@ const cJSON *json_obj(const cJSON *obj, const char *key);
  */
 void json_write(struct jsonw *w, const char *key, const cJSON *v);
 
+/*
+ * Set member key of obj to item (which obj then owns), in the place of a
+ * member of that name, or at the end. Nothing happens when item is NULL.
+ */
+void json_set(cJSON *obj, const char *key, cJSON *item);
+void json_set_str(cJSON *obj, const char *key, const char *s);
+void json_set_num(cJSON *obj, const char *key, double v);
+
 /* Append v printed compactly to out. */
 void json_print(struct buf *out, const cJSON *v);
 
