@@ -214,13 +214,14 @@ static void poll_resume(void *arg, struct http_request *req, struct http_respons
 	struct err err = ERR_INIT;
 	struct buf out = BUF_INIT;
 	struct jsonw jw;
+	struct entry *e;
 	int64_t seq;
 	int r;
 
 	(void)req;
 	pthread_mutex_lock(&w->hub->lock);
-	seq = entry_get(w->hub, w->cluster, w->id) ? entry_get(w->hub, w->cluster, w->id)->seq
-						   : w->since;
+	e = entry_get(w->hub, w->cluster, w->id);
+	seq = e ? e->seq : w->since;
 	pthread_mutex_unlock(&w->hub->lock);
 	jsonw_init(&jw, &out);
 	jsonw_obj_begin(&jw);
@@ -253,12 +254,12 @@ static void poll_suspended(void *arg, struct http_request *req)
 }
 
 /*
- * Record a poll as the instance's heartbeat; set agentConnected when it was
- * false. An unknown instance is an error before the hub keeps anything
- * about it.
+ * Set instance id's agentConnected to `connected` when it is not so yet
+ * (an INACTIVE instance is left as it is), under the cluster's instance
+ * lock. -ENOENT, err untouched, when there is no such instance.
  */
-static int heartbeat(const struct api_ctx *ctx, const char *cluster, const char *id,
-		     struct err *err)
+static int set_agent_connected(const struct api_ctx *ctx, const char *cluster, const char *id,
+			       bool connected, struct err *err)
 {
 	_cleanup_buf_ struct buf lock = BUF_INIT, key = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
@@ -270,10 +271,9 @@ static int heartbeat(const struct api_ctx *ctx, const char *cluster, const char 
 	ecs_instance_lock_key(&lock, cluster);
 	api_lock(buf_str(&lock));
 	r = ecs_instance_load(ctx, cluster, id, &doc, &version, err);
-	if (r == 0 && !json_bool(doc, "agentConnected", false) &&
+	if (r == 0 && json_bool(doc, "agentConnected", false) != connected &&
 	    strcmp(json_str(doc, "status") ?: "", "INACTIVE") != 0) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "agentConnected");
-		cJSON_AddTrueToObject(doc, "agentConnected");
+		json_set(doc, "agentConnected", cJSON_CreateBool(connected));
 		ecs_instance_key(&key, cluster, id);
 		json = cJSON_PrintUnformatted(doc);
 		store_txn_check(&txn, buf_str(&key), version);
@@ -281,10 +281,26 @@ static int heartbeat(const struct api_ctx *ctx, const char *cluster, const char 
 		free(json);
 		r = store_commit(ctx->srv->store, &txn, NULL, err);
 		store_txn_release(&txn);
-		if (r == 0)
+		if (r == 0 && connected)
 			log_info("agent of %s/%s connected", cluster, id);
+		else if (r == 0)
+			log_warn("agent of %s/%s stopped polling: agentConnected=false", cluster,
+				 id);
 	}
 	api_unlock(buf_str(&lock));
+	return r;
+}
+
+/*
+ * Record a poll as the instance's heartbeat; set agentConnected when it was
+ * false. An unknown instance is an error before the hub keeps anything
+ * about it.
+ */
+static int heartbeat(const struct api_ctx *ctx, const char *cluster, const char *id,
+		     struct err *err)
+{
+	int r = set_agent_connected(ctx, cluster, id, true, err);
+
 	if (r == -ENOENT)
 		return err_set(err, -ENOENT, E_INVALID_PARAMETER,
 			       "Container instance '%s' not found in cluster '%s'", id, cluster);
@@ -397,30 +413,9 @@ static int check_instance(void *arg, const struct store_kv *kv)
 static void mark_disconnected(struct agent_hub *h, const char *cluster, const char *id)
 {
 	struct api_ctx ctx = { .srv = h->srv, .now_ms = now_ms() };
-	_cleanup_buf_ struct buf lock = BUF_INIT, key = BUF_INIT;
-	_cleanup_json_ cJSON *doc = NULL;
-	struct store_txn txn = STORE_TXN_INIT;
 	struct err err = ERR_INIT;
-	uint64_t version;
-	char *json;
 
-	ecs_instance_lock_key(&lock, cluster);
-	api_lock(buf_str(&lock));
-	if (ecs_instance_load(&ctx, cluster, id, &doc, &version, &err) == 0 &&
-	    json_bool(doc, "agentConnected", false)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "agentConnected");
-		cJSON_AddFalseToObject(doc, "agentConnected");
-		ecs_instance_key(&key, cluster, id);
-		json = cJSON_PrintUnformatted(doc);
-		store_txn_check(&txn, buf_str(&key), version);
-		store_txn_put(&txn, buf_str(&key), json, strlen(json));
-		free(json);
-		if (store_commit(h->srv->store, &txn, NULL, &err) == 0)
-			log_warn("agent of %s/%s stopped polling: agentConnected=false", cluster,
-				 id);
-		store_txn_release(&txn);
-	}
-	api_unlock(buf_str(&lock));
+	set_agent_connected(&ctx, cluster, id, false, &err);
 }
 
 static void check_liveness(struct agent_hub *h)

@@ -40,24 +40,6 @@ int task_status_rank(const char *status)
 	return -1;
 }
 
-static void set_str(cJSON *doc, const char *key, const char *value)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
-	cJSON_AddStringToObject(doc, key, value);
-}
-
-static void set_num(cJSON *doc, const char *key, double value)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
-	cJSON_AddNumberToObject(doc, key, value);
-}
-
-static void set_copy(cJSON *doc, const char *key, const cJSON *v)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
-	cJSON_AddItemToObject(doc, key, cJSON_Duplicate(v, true));
-}
-
 /* Which of its instance's counts a task in doc's state belongs in. */
 static const char *count_class(const cJSON *doc)
 {
@@ -78,7 +60,7 @@ static void count_add(cJSON *inst, const char *cls, int delta)
 	if (!key)
 		return;
 	n = json_int(inst, key, 0) + delta;
-	set_num(inst, key, (double)(n < 0 ? 0 : n));
+	json_set_num(inst, key, (double)(n < 0 ? 0 : n));
 }
 
 int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char *id, cJSON *doc,
@@ -95,7 +77,7 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 	char *json;
 	int r;
 
-	set_num(doc, "version", (double)(json_int(doc, "version", 0) + 1));
+	json_set_num(doc, "version", (double)(json_int(doc, "version", 0) + 1));
 	if (instance_id && (strcmp(was, now) != 0 || (stopped && json_get(doc, "_needs")))) {
 		r = ecs_instance_load(ctx, cluster, instance_id, &inst, &iversion, err);
 		if (r < 0 && r != -ENOENT)
@@ -103,7 +85,7 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 	}
 	if (inst) {
 		/* the instance changes with its counts: its version follows, as on ECS */
-		set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
+		json_set_num(inst, "version", (double)(json_int(inst, "version", 0) + 1));
 		count_add(inst, was, -1);
 		count_add(inst, now, 1);
 		if (stopped && json_get(doc, "_needs")) {
@@ -118,7 +100,7 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 		store_txn_put(&txn, buf_str(&ikey), json, strlen(json));
 		free(json);
 	}
-	set_str(doc, "_counted", now);
+	json_set_str(doc, "_counted", now);
 	if (stopped)
 		cJSON_DeleteItemFromObjectCaseSensitive(doc, "_needs");
 	ecs_task_key(&key, cluster, id);
@@ -163,18 +145,19 @@ static bool apply_container(cJSON *c, const cJSON *change)
 
 	if (!status || want <= have)
 		return false;
-	set_str(c, "lastStatus", status);
+	json_set_str(c, "lastStatus", status);
 	changed = true;
 	if (json_str(change, "runtimeId"))
-		set_str(c, "runtimeId", json_str(change, "runtimeId"));
+		json_set_str(c, "runtimeId", json_str(change, "runtimeId"));
 	if (json_str(change, "imageDigest"))
-		set_str(c, "imageDigest", json_str(change, "imageDigest"));
+		json_set_str(c, "imageDigest", json_str(change, "imageDigest"));
 	if (cJSON_IsNumber(json_get(change, "exitCode")))
-		set_num(c, "exitCode", json_get(change, "exitCode")->valuedouble);
+		json_set_num(c, "exitCode", json_get(change, "exitCode")->valuedouble);
 	if (json_str(change, "reason"))
-		set_str(c, "reason", json_str(change, "reason"));
+		json_set_str(c, "reason", json_str(change, "reason"));
 	if (cJSON_IsArray(json_get(change, "networkBindings")))
-		set_copy(c, "networkBindings", json_get(change, "networkBindings"));
+		json_set(c, "networkBindings",
+			 cJSON_Duplicate(json_get(change, "networkBindings"), true));
 	return changed;
 }
 
@@ -239,66 +222,89 @@ bool task_state_apply(cJSON *doc, const cJSON *in, int64_t now_ms)
 		int64_t t = report_time(in, times[i]);
 
 		if (t && !json_has(doc, times[i])) {
-			set_num(doc, times[i], (double)t);
+			json_set_num(doc, times[i], (double)t);
 			changed = true;
 		}
 	}
 	if (want > have) {
 		changed = true;
-		set_str(doc, "lastStatus", status);
+		json_set_str(doc, "lastStatus", status);
 		if (want >= task_status_rank("RUNNING") && !json_has(doc, "startedAt") &&
 		    want < task_status_rank("STOPPED")) {
-			set_num(doc, "startedAt", (double)now_ms);
-			set_str(doc, "connectivity", "CONNECTED");
-			set_num(doc, "connectivityAt", (double)now_ms);
+			json_set_num(doc, "startedAt", (double)now_ms);
+			json_set_str(doc, "connectivity", "CONNECTED");
+			json_set_num(doc, "connectivityAt", (double)now_ms);
 		}
 		if (want >= task_status_rank("DEACTIVATING") && !json_has(doc, "stoppingAt"))
-			set_num(doc, "stoppingAt", (double)now_ms);
+			json_set_num(doc, "stoppingAt", (double)now_ms);
 		if (want == task_status_rank("STOPPED")) {
 			int64_t exec = report_time(in, "executionStoppedAt");
 			cJSON *c;
 
-			set_str(doc, "desiredStatus", "STOPPED");
-			set_num(doc, "stoppedAt", (double)now_ms);
-			set_num(doc, "executionStoppedAt", (double)(exec ? exec : now_ms));
+			json_set_str(doc, "desiredStatus", "STOPPED");
+			json_set_num(doc, "stoppedAt", (double)now_ms);
+			json_set_num(doc, "executionStoppedAt", (double)(exec ? exec : now_ms));
 			if (!json_str(doc, "stopCode"))
-				set_str(doc, "stopCode", task_stop_code(ran, reason));
+				json_set_str(doc, "stopCode", task_stop_code(ran, reason));
 			if (!json_str(doc, "stoppedReason"))
-				set_str(doc, "stoppedReason",
-					reason && *reason ? reason : "Task stopped");
+				json_set_str(doc, "stoppedReason",
+					     reason && *reason ? reason : "Task stopped");
 			/* containers the agent did not report are stopped with their task */
 			cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "containers"))
 				if (strcmp(json_str(c, "lastStatus") ?: "", "STOPPED"))
-					set_str(c, "lastStatus", "STOPPED");
+					json_set_str(c, "lastStatus", "STOPPED");
 		}
 	}
 	return changed;
 }
 
-/* Load the task a report names, under the cluster's lock; apply, commit. */
-static int report(struct api_ctx *ctx, const cJSON *in, struct err *err)
-{
+/* The task a report names ({cluster, task, ...}), loaded under its cluster's instance lock. */
+struct reported {
 	char cluster[ECS_NAME_MAX + 1], id[ECS_TASK_ID_MAX + 1];
-	_cleanup_buf_ struct buf lock = BUF_INIT;
-	_cleanup_json_ cJSON *doc = NULL;
+	struct buf lock; /* the lock's key, held when not empty */
+	cJSON *doc;
 	uint64_t version;
+};
+
+static int reported_load(struct api_ctx *ctx, struct reported *t, struct err *err)
+{
 	int r;
 
-	r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), cluster, err);
+	memset(t, 0, sizeof(*t));
+	buf_init(&t->lock);
+	r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), t->cluster, err);
 	if (r < 0)
 		return r;
-	if (ecs_task_id(ctx, cluster, json_str(ctx->in, "task"), id) < 0)
+	if (ecs_task_id(ctx, t->cluster, json_str(ctx->in, "task"), t->id) < 0)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "The referenced task was not found.");
-	ecs_instance_lock_key(&lock, cluster);
-	api_lock(buf_str(&lock));
-	r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+	ecs_instance_lock_key(&t->lock, t->cluster);
+	api_lock(buf_str(&t->lock));
+	r = ecs_task_load(ctx, t->cluster, t->id, &t->doc, &t->version, err);
 	if (r == -ENOENT)
-		r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
-			    "The referenced task was not found.");
-	if (r == 0 && task_state_apply(doc, in, ctx->now_ms))
-		r = task_state_commit(ctx, cluster, id, doc, version, err);
-	api_unlock(buf_str(&lock));
+		return err_set(err, -ENOENT, E_INVALID_PARAMETER,
+			       "The referenced task was not found.");
+	return r;
+}
+
+static void reported_release(struct reported *t)
+{
+	if (t->lock.len)
+		api_unlock(buf_str(&t->lock));
+	buf_release(&t->lock);
+	cJSON_Delete(t->doc);
+	t->doc = NULL;
+}
+
+/* Load the task a report names, apply the report, commit. */
+static int report(struct api_ctx *ctx, const cJSON *in, struct err *err)
+{
+	struct reported t;
+	int r = reported_load(ctx, &t, err);
+
+	if (r == 0 && task_state_apply(t.doc, in, ctx->now_ms))
+		r = task_state_commit(ctx, t.cluster, t.id, t.doc, t.version, err);
+	reported_release(&t);
 	if (r < 0)
 		return r;
 	jsonw_key_str(ctx->out, "acknowledgment", "ACK");
@@ -349,42 +355,30 @@ static bool essential(const cJSON *td, const char *name)
  */
 int agent_report_health(struct api_ctx *ctx, struct err *err)
 {
-	char cluster[ECS_NAME_MAX + 1], id[ECS_TASK_ID_MAX + 1];
-	_cleanup_buf_ struct buf lock = BUF_INIT;
-	_cleanup_json_ cJSON *doc = NULL, *td = NULL;
+	struct reported t;
+	_cleanup_json_ cJSON *td = NULL;
 	const cJSON *change;
-	uint64_t version;
 	bool changed = false, any = false, all_healthy = true, unhealthy = false;
 	int r;
 
 	if (!json_str(ctx->in, "task") || !cJSON_IsArray(json_get(ctx->in, "containers")))
 		return err_set(err, -EINVAL, E_SERIALIZATION,
 			       "ReportHealth takes {cluster, task, containers: [...]}");
-	r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), cluster, err);
-	if (r < 0)
-		return r;
-	if (ecs_task_id(ctx, cluster, json_str(ctx->in, "task"), id) < 0)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "The referenced task was not found.");
-	ecs_instance_lock_key(&lock, cluster);
-	api_lock(buf_str(&lock));
-	r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
-	if (r == -ENOENT)
-		r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
-			    "The referenced task was not found.");
+	r = reported_load(ctx, &t, err);
 	if (r == 0)
-		r = ecs_task_definition_resolve(ctx, json_str(doc, "taskDefinitionArn"), &td, err);
-	if (r == 0 && !strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED"))
-		goto unlock; /* a stopped task's health is what it was */
+		r = ecs_task_definition_resolve(ctx, json_str(t.doc, "taskDefinitionArn"), &td,
+						err);
+	if (r < 0 || !strcmp(json_str(t.doc, "lastStatus") ?: "", "STOPPED"))
+		goto out; /* a stopped task's health is what it was */
 	cJSON_ArrayForEach(change, json_get(ctx->in, "containers")) {
-		cJSON *c = r == 0 ? find_container(doc, json_str(change, "containerName")) : NULL;
+		cJSON *c = find_container(t.doc, json_str(change, "containerName"));
 		const char *h = json_str(change, "healthStatus");
 
 		if (!c || !h ||
 		    (strcmp(h, "HEALTHY") && strcmp(h, "UNHEALTHY") && strcmp(h, "UNKNOWN")))
 			continue;
 		if (strcmp(json_str(c, "healthStatus") ?: "", h) != 0) {
-			set_str(c, "healthStatus", h);
+			json_set_str(c, "healthStatus", h);
 			changed = true;
 		}
 		if (essential(td, json_str(c, "name"))) {
@@ -393,20 +387,20 @@ int agent_report_health(struct api_ctx *ctx, struct err *err)
 			unhealthy = unhealthy || !strcmp(h, "UNHEALTHY");
 		}
 	}
-	if (r == 0) {
+	{
 		const char *task_health = unhealthy	       ? "UNHEALTHY"
 					  : any && all_healthy ? "HEALTHY"
 							       : "UNKNOWN";
 
-		if (strcmp(json_str(doc, "healthStatus") ?: "", task_health) != 0) {
-			set_str(doc, "healthStatus", task_health);
+		if (strcmp(json_str(t.doc, "healthStatus") ?: "", task_health) != 0) {
+			json_set_str(t.doc, "healthStatus", task_health);
 			changed = true;
 		}
-		if (changed)
-			r = task_state_commit(ctx, cluster, id, doc, version, err);
 	}
-unlock:
-	api_unlock(buf_str(&lock));
+	if (changed)
+		r = task_state_commit(ctx, t.cluster, t.id, t.doc, t.version, err);
+out:
+	reported_release(&t);
 	if (r < 0)
 		return r;
 	jsonw_key_str(ctx->out, "acknowledgment", "ACK");
