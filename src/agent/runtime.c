@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
@@ -79,6 +78,15 @@ static void sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Spawn actions that put a child's stdin, stdout and stderr on /dev/null. */
+static void stdio_to_devnull(posix_spawn_file_actions_t *fa)
+{
+	posix_spawn_file_actions_init(fa);
+	posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(fa, 2, "/dev/null", O_WRONLY, 0);
+}
+
 /* Run argv to its end with stdio on /dev/null; its exit status, or -errno. */
 static int run_quietly(char *const argv[])
 {
@@ -86,10 +94,7 @@ static int run_quietly(char *const argv[])
 	pid_t pid;
 	int status, r;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	stdio_to_devnull(&fa);
 	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0)
@@ -101,23 +106,6 @@ static int run_quietly(char *const argv[])
 }
 
 /* --- removing ---------------------------------------------------------- */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* Remove the tree at dir, never crossing into a mount (a root still mounted stays). */
-static int remove_tree(const char *dir)
-{
-	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
 
 /*
  * Remove what runc may have left of the container's cgroup /berth/ID in
@@ -367,10 +355,7 @@ static int spawn_shim(const char *berth, const char *state_dir, const char *id, 
 	pid_t pid;
 	int status, r;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	stdio_to_devnull(&fa);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&attr, &none);
@@ -548,7 +533,7 @@ int container_remove(const char *state_dir, const char *id, struct err *err)
 	r = rootfs_unmount(buf_str(&dir), err);
 	if (r < 0)
 		return r;
-	r = remove_tree(buf_str(&dir));
+	r = fs_remove_tree(buf_str(&dir));
 	if (r < 0)
 		return err_set(err, r, E_SERVER, "removing %s: %s", buf_str(&dir), strerror(-r));
 	return 0;
@@ -583,10 +568,7 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 		args[n++] = argv[i];
 	args[n] = NULL;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	stdio_to_devnull(&fa);
 	r = posix_spawnp(&pid, args[0], &fa, NULL, args, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0)

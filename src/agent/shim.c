@@ -291,6 +291,27 @@ static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 	}
 }
 
+/* Have the runtime delete the container (its state and cgroup), quietly, and wait. */
+static void runtime_delete(const struct shim *s)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		default_signals();
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execlp(s->runtime, s->runtime, "--root", s->root, "delete", "--force", s->id,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
 static void write_state(struct shim *s, const char *name, const struct buf *data)
 {
 	_cleanup_buf_ struct buf path = BUF_INIT;
@@ -423,24 +444,7 @@ static int shim_run(struct shim *s)
 		pump(s, 0);
 		runtime_reason(s, &reason);
 		write_exit(s, -1, buf_str(&reason));
-		char *argv_delete[] = {
-			(char *)s->runtime, "--root", (char *)s->root, "delete", "--force",
-			(char *)s->id,	    NULL
-		};
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			int devnull = open("/dev/null", O_RDWR);
-
-			default_signals();
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-			execvp(argv_delete[0], argv_delete);
-			_exit(127);
-		}
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
+		runtime_delete(s);
 		return 0;
 	}
 
@@ -470,24 +474,7 @@ static int shim_run(struct shim *s)
 		if (st->fd >= 0)
 			drain_lines(s, st, true);
 	write_exit(s, s->container_status, NULL);
-	{
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			int devnull = open("/dev/null", O_RDWR);
-
-			default_signals();
-			dup2(devnull, 0);
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-			execlp(s->runtime, s->runtime, "--root", s->root, "delete", "--force",
-			       s->id, (char *)NULL);
-			_exit(127);
-		}
-		if (pid > 0)
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
-	}
+	runtime_delete(s);
 	buf_release(&s->out.pending);
 	buf_release(&s->err.pending);
 	return 0;
