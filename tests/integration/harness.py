@@ -394,6 +394,15 @@ class Agent(Server):
         remove_containers(self.data_dir, self.tmp)
 
 
+def skopeo_env(home):
+    """The environment skopeo runs in: no AWS settings, its home and auth file under home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"HOME": home, "XDG_RUNTIME_DIR": home,
+                "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+                "REGISTRY_AUTH_FILE": os.path.join(home, "auth.json")})
+    return env
+
+
 def shims(data_dir):
     """Pids of the `berth shim` processes of the agent whose data directory is data_dir."""
     pids = []

@@ -60,12 +60,7 @@ def tearDownModule():
 
 
 def skopeo_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    home = os.path.join(IMGDIR, "home")
-    env.update({"HOME": home, "XDG_RUNTIME_DIR": home,
-                "XDG_CONFIG_HOME": os.path.join(home, ".config"),
-                "REGISTRY_AUTH_FILE": os.path.join(home, "auth.json")})
-    return env
+    return harness.skopeo_env(os.path.join(IMGDIR, "home"))
 
 
 def berth(*args, password=None, timeout=120):

@@ -72,18 +72,7 @@ def mounts():
 
 
 def shims():
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) > 2 and argv[1] == b"shim" and TMP and TMP.encode() in argv[2]:
-            pids.append(int(pid))
-    return pids
+    return harness.shims(TMP) if TMP else []
 
 
 def cgroup_dirs(cid):
