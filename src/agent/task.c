@@ -366,16 +366,6 @@ static cJSON *merge_override(const cJSON *def, const cJSON *override)
 	return out;
 }
 
-static const cJSON *container_override(const cJSON *task, const char *name)
-{
-	const cJSON *list = json_arr(json_obj(task, "overrides"), "containerOverrides");
-
-	for (const cJSON *o = list ? list->child : NULL; o; o = o->next)
-		if (json_str(o, "name") && !strcmp(json_str(o, "name"), name))
-			return o;
-	return NULL;
-}
-
 /* The containers of the task, from its task definition and overrides. */
 static int build_containers(struct agent_task *t, struct err *err)
 {
@@ -397,7 +387,9 @@ static int build_containers(struct agent_task *t, struct err *err)
 		copy_str(c->name, sizeof(c->name), name);
 		copy_str(c->health, sizeof(c->health), "UNKNOWN");
 		c->essential = json_bool(d, "essential", true);
-		c->def = merge_override(d, container_override(t->doc, name));
+		c->def = merge_override(d, json_array_find(json_arr(json_obj(t->doc, "overrides"),
+								    "containerOverrides"),
+							   "name", name));
 		if (!c->def)
 			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 		/* a runtime id unique on this host: the task id and the container's index */

@@ -261,11 +261,10 @@ static void poll_suspended(void *arg, struct http_request *req)
 static int set_agent_connected(const struct api_ctx *ctx, const char *cluster, const char *id,
 			       bool connected, struct err *err)
 {
-	_cleanup_buf_ struct buf lock = BUF_INIT, key = BUF_INIT;
+	_cleanup_buf_ struct buf lock = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
 	struct store_txn txn = STORE_TXN_INIT;
 	uint64_t version;
-	char *json;
 	int r;
 
 	ecs_instance_lock_key(&lock, cluster);
@@ -274,11 +273,7 @@ static int set_agent_connected(const struct api_ctx *ctx, const char *cluster, c
 	if (r == 0 && json_bool(doc, "agentConnected", false) != connected &&
 	    strcmp(json_str(doc, "status") ?: "", "INACTIVE") != 0) {
 		json_set(doc, "agentConnected", cJSON_CreateBool(connected));
-		ecs_instance_key(&key, cluster, id);
-		json = cJSON_PrintUnformatted(doc);
-		store_txn_check(&txn, buf_str(&key), version);
-		store_txn_put(&txn, buf_str(&key), json, strlen(json));
-		free(json);
+		ecs_instance_put(&txn, cluster, id, doc, version);
 		r = store_commit(ctx->srv->store, &txn, NULL, err);
 		store_txn_release(&txn);
 		if (r == 0 && connected)

@@ -99,7 +99,7 @@ int ecs_attributes_merge(cJSON *doc, const cJSON *attrs, struct err *err)
 	cJSON_ArrayForEach(a, attrs) {
 		const char *name = json_str(a, "name");
 		const char *value = json_str(a, "value");
-		cJSON *item = ecs_find_item(have, "name", name);
+		cJSON *item = json_array_find(have, "name", name);
 
 		if (!item) {
 			item = cJSON_CreateObject();

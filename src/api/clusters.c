@@ -48,19 +48,6 @@ cJSON *ecs_doc_array(cJSON *doc, const char *name)
 	return cJSON_AddArrayToObject(doc, name);
 }
 
-cJSON *ecs_find_item(cJSON *array, const char *field, const char *value)
-{
-	cJSON *item;
-
-	cJSON_ArrayForEach(item, array) {
-		const char *s = json_str(item, field);
-
-		if (s && !strcmp(s, value))
-			return item;
-	}
-	return NULL;
-}
-
 int ecs_cluster_name(const struct api_ctx *ctx, const char *ref, char *ret_name, struct err *err)
 {
 	const char *name;
@@ -321,7 +308,7 @@ static int merge_settings(cJSON *doc, const cJSON *settings, struct err *err)
 				       "containerInsights value '%s' is not one of "
 				       "enabled, disabled, enhanced",
 				       value ? value : "");
-		found = ecs_find_item(have, "name", name);
+		found = json_array_find(have, "name", name);
 		if (found) {
 			cJSON_ReplaceItemInObjectCaseSensitive(found, "value",
 							       cJSON_CreateString(value));

@@ -90,6 +90,17 @@ void ecs_instance_key(struct buf *key, const char *cluster, const char *id)
 	buf_printf(key, INSTANCE_PREFIX "%s/%s", cluster, id);
 }
 
+void ecs_instance_put(struct store_txn *txn, const char *cluster, const char *id, const cJSON *doc,
+		      uint64_t version)
+{
+	_cleanup_buf_ struct buf key = BUF_INIT, value = BUF_INIT;
+
+	ecs_instance_key(&key, cluster, id);
+	json_print(&value, doc);
+	store_txn_check(txn, buf_str(&key), version);
+	store_txn_put(txn, buf_str(&key), value.data, value.len);
+}
+
 void ecs_instance_lock_key(struct buf *key, const char *cluster)
 {
 	buf_printf(key, INSTANCE_PREFIX "%s", cluster);
@@ -127,17 +138,11 @@ static int instance_save(const struct api_ctx *ctx, const char *cluster, const c
 			 const cJSON *doc, uint64_t version, struct err *err)
 {
 	struct store_txn t = STORE_TXN_INIT;
-	struct buf key = BUF_INIT, value = BUF_INIT;
 	int r;
 
-	ecs_instance_key(&key, cluster, id);
-	json_print(&value, doc);
-	store_txn_check(&t, buf_str(&key), version);
-	store_txn_put(&t, buf_str(&key), value.data, value.len);
+	ecs_instance_put(&t, cluster, id, doc, version);
 	r = store_commit(ctx->srv->store, &t, NULL, err);
 	store_txn_release(&t);
-	buf_release(&key);
-	buf_release(&value);
 	return r;
 }
 
@@ -247,7 +252,7 @@ static int normalise_resources(const cJSON *in, cJSON **ret, struct err *err)
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "totalResources: every resource needs a name");
 		}
-		if (ecs_find_item(out, "name", name)) {
+		if (json_array_find(out, "name", name)) {
 			cJSON_Delete(out);
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "totalResources: resource '%.64s' is given twice", name);
@@ -300,7 +305,7 @@ static int normalise_resources(const cJSON *in, cJSON **ret, struct err *err)
 		cJSON *item;
 		bool set = i >= 2;
 
-		if (ecs_find_item(out, "name", base[i]))
+		if (json_array_find(out, "name", base[i]))
 			continue;
 		item = cJSON_CreateObject();
 		cJSON_AddStringToObject(item, "name", base[i]);
@@ -339,8 +344,8 @@ static cJSON *remaining_after(const cJSON *reg, const cJSON *old_reg, const cJSO
 
 	cJSON_ArrayForEach(item, rem) {
 		const char *name = json_str(item, "name");
-		cJSON *o_reg = ecs_find_item((cJSON *)old_reg, "name", name);
-		cJSON *o_rem = ecs_find_item((cJSON *)old_rem, "name", name);
+		cJSON *o_reg = json_array_find(old_reg, "name", name);
+		cJSON *o_rem = json_array_find(old_rem, "name", name);
 		cJSON *set = cJSON_GetObjectItemCaseSensitive(item, "stringSetValue");
 		const cJSON *v;
 
@@ -399,8 +404,7 @@ static bool valid_ec2_id(const char *s)
 static int given_ec2_id(const cJSON *in, char *ret, struct err *err)
 {
 	const char *doc = json_str(in, "instanceIdentityDocument");
-	const cJSON *attr =
-		ecs_find_item((cJSON *)json_arr(in, "attributes"), "name", "ecs.instance-id");
+	const cJSON *attr = json_array_find(json_arr(in, "attributes"), "name", "ecs.instance-id");
 	_cleanup_json_ cJSON *parsed = NULL;
 	const char *id = NULL;
 
@@ -472,7 +476,7 @@ static int apply_registration(struct api_ctx *ctx, cJSON *doc, const cJSON *reg,
 	if (!json_has(doc, "pendingTasksCount"))
 		set_member(doc, "pendingTasksCount", cJSON_CreateNumber(0));
 	ecs_doc_array(doc, "attributes");
-	if (!ecs_find_item(ecs_doc_array(doc, "attributes"), "name", "ecs.os-type")) {
+	if (!json_array_find(ecs_doc_array(doc, "attributes"), "name", "ecs.os-type")) {
 		cJSON *os = cJSON_CreateObject();
 
 		/* ECS adds the OS type of every instance; berth's hosts are Linux */

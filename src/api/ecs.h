@@ -165,6 +165,13 @@ int ecs_instance_id(const struct api_ctx *ctx, const char *cluster, const char *
 /* Append the key of instance id of cluster ("instance/CLUSTER/ID"). */
 void ecs_instance_key(struct buf *key, const char *cluster, const char *id);
 
+/*
+ * Add to txn the write of instance id's document doc, checked against
+ * version (0: the key must be new), as every writer of an instance does.
+ */
+void ecs_instance_put(struct store_txn *txn, const char *cluster, const char *id, const cJSON *doc,
+		      uint64_t version);
+
 /* Append the ARN of instance id of cluster. */
 void ecs_instance_arn(const struct api_ctx *ctx, struct buf *out, const char *cluster,
 		      const char *id);
@@ -205,8 +212,5 @@ bool ecs_valid_name(const char *s);
 
 /* The array member `name` of doc, created (or made an array) when it is not one. */
 cJSON *ecs_doc_array(cJSON *doc, const char *name);
-
-/* The first object of array whose string member `field` equals value, or NULL. */
-cJSON *ecs_find_item(cJSON *array, const char *field, const char *value);
 
 #endif

@@ -105,7 +105,7 @@ int resource_tags_merge(const struct resource_tag_style *style, cJSON *doc, cons
 	cJSON_ArrayForEach(t, tags) {
 		const char *key = json_str(t, style->key);
 		const char *value = json_str(t, style->value);
-		cJSON *item, *found = ecs_find_item(have, style->key, key);
+		cJSON *item, *found = json_array_find(have, style->key, key);
 
 		if (found) {
 			cJSON_ReplaceItemInObjectCaseSensitive(

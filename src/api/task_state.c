@@ -66,7 +66,7 @@ static void count_add(cJSON *inst, const char *cls, int delta)
 int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char *id, cJSON *doc,
 		      uint64_t version, struct err *err)
 {
-	_cleanup_buf_ struct buf key = BUF_INIT, ikey = BUF_INIT;
+	_cleanup_buf_ struct buf key = BUF_INIT;
 	_cleanup_json_ cJSON *inst = NULL;
 	const char *instance_id = json_str(doc, "_instanceId");
 	const char *was = json_str(doc, "_counted") ? json_str(doc, "_counted") : "";
@@ -94,11 +94,7 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 			placement_needs_from_json(json_get(doc, "_needs"), &needs);
 			placement_release(inst, &needs);
 		}
-		ecs_instance_key(&ikey, cluster, instance_id);
-		json = cJSON_PrintUnformatted(inst);
-		store_txn_check(&txn, buf_str(&ikey), iversion);
-		store_txn_put(&txn, buf_str(&ikey), json, strlen(json));
-		free(json);
+		ecs_instance_put(&txn, cluster, instance_id, inst, iversion);
 	}
 	json_set_str(doc, "_counted", now);
 	if (stopped)

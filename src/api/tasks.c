@@ -174,16 +174,6 @@ int ecs_task_load(const struct api_ctx *ctx, const char *cluster, const char *id
 
 /* --- building a task --------------------------------------------------- */
 
-static const cJSON *container_override(const cJSON *overrides, const char *name)
-{
-	const cJSON *list = json_arr(overrides, "containerOverrides");
-
-	for (const cJSON *o = list ? list->child : NULL; o; o = o->next)
-		if (json_str(o, "name") && !strcmp(json_str(o, "name"), name))
-			return o;
-	return NULL;
-}
-
 /* A string member of an integer (ECS shows a container's cpu and memory as strings). */
 static void add_int_string(cJSON *obj, const char *key, int64_t v)
 {
@@ -247,7 +237,8 @@ static cJSON *new_task(const struct api_ctx *ctx, const struct launch *l, const 
 	containers = cJSON_AddArrayToObject(doc, "containers");
 	for (const cJSON *d = defs ? defs->child : NULL; d; d = d->next) {
 		const char *name = json_str(d, "name");
-		const cJSON *o = container_override(overrides, name ? name : "");
+		const cJSON *o =
+			json_array_find(json_arr(overrides, "containerOverrides"), "name", name);
 		cJSON *c = cJSON_CreateObject();
 		_cleanup_buf_ struct buf cres = BUF_INIT, cArn = BUF_INIT;
 
@@ -411,8 +402,7 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 		const char *name = json_str(o, "name");
 
 		if (!name ||
-		    !ecs_find_item(cJSON_GetObjectItemCaseSensitive(l->td, "containerDefinitions"),
-				   "name", name))
+		    !json_array_find(json_arr(l->td, "containerDefinitions"), "name", name))
 			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 				       "Override for container named %s is not a container in the "
 				       "TaskDefinition.",
@@ -578,19 +568,10 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		free(json);
 		cJSON_AddItemToArray(tasks, task);
 	}
-	for (size_t i = 0; i < v->n; i++) {
-		_cleanup_buf_ struct buf key = BUF_INIT;
-		cJSON *inst = view_instance(v, i);
-		char *json;
-
-		if (!touched[i])
-			continue;
-		ecs_instance_key(&key, l->cluster, instance_id_of(inst));
-		json = cJSON_PrintUnformatted(inst);
-		store_txn_check(&txn, buf_str(&key), v->versions[i]);
-		store_txn_put(&txn, buf_str(&key), json, strlen(json));
-		free(json);
-	}
+	for (size_t i = 0; i < v->n; i++)
+		if (touched[i])
+			ecs_instance_put(&txn, l->cluster, instance_id_of(view_instance(v, i)),
+					 view_instance(v, i), v->versions[i]);
 	if (tasks->child)
 		r = store_commit(ctx->srv->store, &txn, NULL, err);
 	store_txn_release(&txn);

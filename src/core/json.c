@@ -83,6 +83,19 @@ void json_print(struct buf *out, const cJSON *v)
 	cJSON_free(s);
 }
 
+cJSON *json_array_find(const cJSON *array, const char *field, const char *value)
+{
+	if (!cJSON_IsArray(array) || !value)
+		return NULL;
+	for (cJSON *item = array->child; item; item = item->next) {
+		const char *s = json_str(item, field);
+
+		if (s && !strcmp(s, value))
+			return item;
+	}
+	return NULL;
+}
+
 void json_set(cJSON *obj, const char *key, cJSON *item)
 {
 	if (!item)

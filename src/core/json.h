@@ -28,6 +28,14 @@ const cJSON *json_arr(const cJSON *obj, const char *key);
 const cJSON *json_obj(const cJSON *obj, const char *key);
 
 /*
+ * The first object of array whose string member field equals value, or
+ * NULL (also for an array that is NULL or not an array). The result
+ * belongs to array; it is not const so that a caller holding a mutable
+ * array may change it (as strchr does).
+ */
+cJSON *json_array_find(const cJSON *array, const char *field, const char *value);
+
+/*
  * Write v into w as the value of key (NULL: as the next value), printed
  * compactly and spliced in: how stored JSON goes into a response.
  */

@@ -66,16 +66,6 @@ static int64_t task_size(const cJSON *obj, const char *key, const char *unit, in
 	return clamp_size(whole * scale + frac * scale / div);
 }
 
-static const cJSON *override_for(const cJSON *overrides, const char *name)
-{
-	const cJSON *list = json_arr(overrides, "containerOverrides");
-
-	for (const cJSON *o = list ? list->child : NULL; o; o = o->next)
-		if (name && json_str(o, "name") && !strcmp(json_str(o, "name"), name))
-			return o;
-	return NULL;
-}
-
 /* A container's setting as its override (o, may be NULL) leaves it. */
 static int64_t container_int(const cJSON *def, const cJSON *o, const char *key)
 {
@@ -106,7 +96,8 @@ int placement_task_needs(const cJSON *td, const cJSON *overrides, struct placeme
 
 	memset(ret, 0, sizeof(*ret));
 	for (const cJSON *d = defs ? defs->child : NULL; d; d = d->next) {
-		const cJSON *o = override_for(overrides, json_str(d, "name"));
+		const cJSON *o = json_array_find(json_arr(overrides, "containerOverrides"), "name",
+						 json_str(d, "name"));
 		const cJSON *pm = json_arr(d, "portMappings");
 		int64_t reservation = container_int(d, o, "memoryReservation");
 
