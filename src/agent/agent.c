@@ -168,6 +168,12 @@ static void write_resource_int(struct jsonw *w, const char *name, int64_t v)
 	jsonw_obj_end(w);
 }
 
+/* Capability attributes: what the agent does of what a task definition may require. */
+static const char *const capabilities[] = {
+	"ecs.capability.container-health-check", /* healthCheck */
+	"ecs.capability.container-ordering",	 /* dependsOn, stopTimeout (not yet startTimeout) */
+};
+
 /* The RegisterContainerInstance request: what this host offers. */
 static void registration_body(const struct agent *a, struct buf *out)
 {
@@ -224,9 +230,19 @@ static void registration_body(const struct agent *a, struct buf *out)
 	write_attribute(&w, "ecs.cpu-architecture", go_arch());
 	write_attribute(&w, "ecs.instance-id", a->host_id);
 	/*
-	 * The Docker remote API levels ECS's RegisterTaskDefinition derives
-	 * requiresAttributes from: berth implements the task definition
-	 * fields they stand for.
+	 * The capabilities berth's task engine implements, named as ECS's
+	 * RegisterTaskDefinition names them in requiresAttributes (see
+	 * task_definition_validate.c): the server places a task only on an
+	 * instance with every attribute its definition requires. Not claimed,
+	 * since berth does not do them: task-iam-role, logging drivers,
+	 * execution-role-awslogs, task-eni (awsvpc), secrets, env-files and
+	 * private-registry-authentication.
+	 */
+	for (size_t i = 0; i < ARRAY_SIZE(capabilities); i++)
+		write_attribute(&w, capabilities[i], NULL);
+	/*
+	 * The Docker remote API levels ECS derives from dockerLabels, ulimits,
+	 * memoryReservation and healthCheck: berth implements those fields.
 	 */
 	for (int v = 17; v <= 44; v++) {
 		char name[64];

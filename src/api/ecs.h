@@ -104,6 +104,18 @@ int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *i
 int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char *instance_arn,
 		     struct err *err);
 
+/*
+ * Remove from the store every task that has been STOPPED since before
+ * now_ms - retention_ms (by its stoppedAt; a STOPPED task without one by
+ * its createdAt), as ECS stops showing stopped tasks after a while. Tasks
+ * not STOPPED are never touched. Each cluster's tasks are removed under
+ * its instance lock, in transactions of at most 100 that each check the
+ * versions they read (a task written meanwhile is left for the next
+ * call). *ret_removed counts the tasks removed.
+ */
+int ecs_tasks_purge(const struct api_ctx *ctx, int64_t retention_ms, unsigned *ret_removed,
+		    struct err *err);
+
 /* container_instances.c */
 int ecs_register_container_instance(struct api_ctx *ctx, struct err *err);
 int ecs_describe_container_instances(struct api_ctx *ctx, struct err *err);

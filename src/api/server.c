@@ -20,6 +20,7 @@
 #include "api/agent_hub.h"
 #include "api/api.h"
 #include "api/http.h"
+#include "api/task_purge.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "main.h"
@@ -75,6 +76,9 @@ static void usage(FILE *f, const char *self)
 		"                        agentConnected=false (1 to 86400, default 60)\n"
 		"  --registry-upload-max-age SECONDS\n"
 		"                        a blob upload idle this long is removed (1 to 2592000,\n"
+		"                        default 3600)\n"
+		"  --task-retention SECONDS\n"
+		"                        a task stopped this long ago is removed (1 to 2592000,\n"
 		"                        default 3600)\n"
 		"\n"
 		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials, and\n"
@@ -262,6 +266,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		{ "registry-gc-grace", required_argument, NULL, 'g' },
 		{ "registry-upload-max-age", required_argument, NULL, 'U' },
 		{ "agent-timeout", required_argument, NULL, 'A' },
+		{ "task-retention", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -277,6 +282,8 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	int64_t gc_grace_s = REGISTRY_GC_GRACE_MS / 1000;
 	int64_t upload_max_age_s = REGISTRY_UPLOAD_MAX_AGE_MS / 1000;
 	int64_t agent_timeout_s = 60;
+	int64_t task_retention_s = TASK_RETENTION_DEFAULT_S;
+	struct task_purge *purge = NULL;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -339,6 +346,14 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 				fprintf(stderr,
 					"%s: --agent-timeout takes 1 to 86400 seconds, not '%s'\n",
 					self, optarg);
+				return 2;
+			}
+			break;
+		case 'R':
+			if (parse_int64(optarg, 1, TASK_RETENTION_MAX_S, &task_retention_s) < 0) {
+				fprintf(stderr,
+					"%s: --task-retention takes 1 to %d seconds, not '%s'\n",
+					self, TASK_RETENTION_MAX_S, optarg);
 				return 2;
 			}
 			break;
@@ -450,6 +465,18 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		buf_release(&dev_creds);
 		return 1;
 	}
+	if (task_purge_start(srv, task_retention_s * 1000, &purge, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		gc_stop(&gc);
+		agent_hub_close(srv->agents);
+		http_server_stop(http);
+		agent_hub_free(srv->agents);
+		registry_release(&server.registry);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
 		 port, srv->region, srv->account_id, data_dir);
 	printf("listening on port %u\n", port);
@@ -476,6 +503,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	log_info("stopping");
 	if (hooks && hooks->stopping)
 		hooks->stopping(hooks->ctx);
+	task_purge_stop(purge);
 	gc_stop(&gc);
 	agent_hub_close(srv->agents);
 	http_server_stop(http);

@@ -1019,7 +1019,11 @@ static void add_attribute(cJSON *attrs, const char *name)
  *   secrets from SSM / Secrets Manager       ecs.capability.secrets.{ssm,asm}.environment-variables
  *   environmentFiles                         ecs.capability.env-files.s3
  *   repositoryCredentials                    private-registry-authentication.secretsmanager
- * berth's agent registers all of them (it implements these features).
+ * RunTask and StartTask place a task only on instances that have every
+ * one (sched/placement.c); berth's agent registers those of the features it
+ * implements (agent.c: docker-remote-api.1.17 to 1.44,
+ * container-health-check, container-ordering), so a definition asking for
+ * another fails to place with reason ATTRIBUTE.
  */
 static cJSON *build_requires_attributes(const struct td *td)
 {

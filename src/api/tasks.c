@@ -629,6 +629,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 			.group = l.group,
 			.constraints = json_arr(ctx->in, "placementConstraints"),
 			.definition_constraints = json_arr(l.td, "placementConstraints"),
+			.required_attributes = json_arr(l.td, "requiresAttributes"),
 			.strategy = json_arr(ctx->in, "placementStrategy"),
 			.count = (unsigned)count,
 		};
@@ -644,12 +645,62 @@ out:
 	return r;
 }
 
+static void add_failure(cJSON *failures, const char *arn, const char *reason)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(f, "arn", arn ? arn : "");
+	cJSON_AddStringToObject(f, "reason", reason);
+	cJSON_AddItemToArray(failures, f);
+}
+
+/*
+ * Whether one more task fits on instance i of the view, beside the `taken`
+ * tasks this StartTask placed there already: placement on that one
+ * instance, its document with their reservations made. 1 yes, 0 no (its
+ * failure added), negative on failure.
+ */
+static int start_fits(const struct launch *l, struct cluster_view *v, size_t i, unsigned taken,
+		      cJSON *failures, struct err *err)
+{
+	struct placement_request req = {
+		.needs = &l->needs,
+		.group = l->group,
+		.required_attributes = json_arr(l->td, "requiresAttributes"),
+		.count = 1,
+	};
+	struct placement_instance one = v->pi[i];
+	_cleanup_json_ cJSON *doc = NULL;
+	int c, r;
+
+	if (taken) {
+		doc = cJSON_Duplicate(one.doc, true);
+		if (!doc)
+			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+		for (unsigned k = 0; k < taken; k++)
+			placement_reserve(doc, &l->needs);
+		one.doc = doc;
+	}
+	r = placement_choose(&req, &one, 1, &c, failures, err);
+	return r < 0 ? r : c == 0;
+}
+
+/*
+ * StartTask: one task on each instance named, in order. An instance named
+ * twice gets two tasks when it has room for both (each takes its share, as
+ * RunTask's count does). Failures as the developer guide's "API failure
+ * reasons" give them for StartTask: MISSING for an instance the cluster
+ * does not have, INACTIVE for one deregistered; RESOURCE:*, AGENT and
+ * ATTRIBUTE from placement; and DRAINING for a draining instance, which
+ * ECS does not launch new tasks on.
+ */
 int ecs_start_task(struct api_ctx *ctx, struct err *err)
 {
 	struct launch l = { 0 };
 	struct cluster_view v = { 0 };
 	_cleanup_buf_ struct buf lock = BUF_INIT;
 	_cleanup_json_ cJSON *failures = cJSON_CreateArray();
+	_cleanup_free_ unsigned *taken = NULL;
 	const cJSON *named = json_arr(ctx->in, "containerInstances");
 	int choice[START_INSTANCES_MAX];
 	unsigned count = 0;
@@ -668,9 +719,15 @@ int ecs_start_task(struct api_ctx *ctx, struct err *err)
 	ecs_instance_lock_key(&lock, l.cluster);
 	api_lock(buf_str(&lock));
 	r = view_load(ctx, l.cluster, &v, err);
+	if (r == 0) {
+		taken = calloc(v.n ? v.n : 1, sizeof(*taken));
+		if (!taken)
+			r = err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	}
 	count = 0;
 	for (const cJSON *n = named->child; r == 0 && n; n = n->next, count++) {
 		char id[ECS_INSTANCE_ID_MAX + 1];
+		const char *status, *arn;
 		size_t i;
 
 		choice[count] = -1;
@@ -680,29 +737,22 @@ int ecs_start_task(struct api_ctx *ctx, struct err *err)
 			for (i = 0; i < v.n; i++)
 				if (!strcmp(instance_id_of(view_instance(&v, i)), id))
 					break;
-		if (i == v.n ||
-		    !strcmp(json_str(view_instance(&v, i), "status") ?: "", "INACTIVE")) {
-			cJSON *f = cJSON_CreateObject();
-
-			cJSON_AddStringToObject(f, "arn", cJSON_IsString(n) ? n->valuestring : "");
-			cJSON_AddStringToObject(f, "reason", "MISSING");
-			cJSON_AddItemToArray(failures, f);
+		if (i == v.n) {
+			add_failure(failures, cJSON_IsString(n) ? n->valuestring : "", "MISSING");
 			continue;
 		}
-		/* placement on this one instance: resources and constraints still apply */
-		{
-			struct placement_request req = {
-				.needs = &l.needs,
-				.group = l.group,
-				.count = 1,
-			};
-			struct placement_instance one = v.pi[i];
-			int c;
-
-			r = placement_choose(&req, &one, 1, &c, failures, err);
-			if (r == 0 && c == 0)
-				choice[count] = (int)i;
+		status = json_str(view_instance(&v, i), "status") ?: "";
+		arn = json_str(view_instance(&v, i), "containerInstanceArn");
+		if (!strcmp(status, "INACTIVE") || !strcmp(status, "DRAINING")) {
+			add_failure(failures, arn, status);
+			continue;
 		}
+		r = start_fits(&l, &v, i, taken[i], failures, err);
+		if (r > 0) {
+			choice[count] = (int)i;
+			taken[i]++;
+		}
+		r = r < 0 ? r : 0;
 	}
 	if (r == 0)
 		r = launch_commit(ctx, &l, &v, choice, count, failures, err);
@@ -819,6 +869,99 @@ int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char 
 	}
 	buf_release(&o.ids);
 	return r;
+}
+
+/* --- purging stopped tasks -------------------------------------------- */
+
+#define PURGE_BATCH 100
+
+struct purge {
+	int64_t before_ms;
+	struct buf found; /* "CLUSTER ID VERSION\n" each, in key order */
+};
+
+static int collect_purgeable(void *arg, const struct store_kv *kv)
+{
+	struct purge *p = arg;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	const char *rest = kv->key + strlen(TASK_PREFIX), *slash = strchr(rest, '/');
+	int64_t stopped;
+
+	if (!doc || !slash || strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED") != 0)
+		return 0;
+	stopped = json_int(doc, "stoppedAt", 0);
+	if (stopped <= 0)
+		stopped = json_int(doc, "createdAt", 0);
+	if (stopped > p->before_ms)
+		return 0;
+	buf_printf(&p->found, "%.*s %s %llu\n", (int)(slash - rest), rest, slash + 1,
+		   (unsigned long long)kv->version);
+	return 0;
+}
+
+/* Delete the n tasks of cluster listed in lines (each "CLUSTER ID VERSION"). */
+static int purge_batch(const struct api_ctx *ctx, const char *cluster, char **lines, size_t n,
+		       unsigned *removed, struct err *err)
+{
+	_cleanup_buf_ struct buf lock = BUF_INIT;
+	struct store_txn txn = STORE_TXN_INIT;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_buf_ struct buf key = BUF_INIT;
+		char *id = strchr(lines[i], ' ') + 1, *sp = strchr(id, ' ');
+
+		*sp = '\0';
+		ecs_task_key(&key, cluster, id);
+		store_txn_check(&txn, buf_str(&key), strtoull(sp + 1, NULL, 10));
+		store_txn_delete(&txn, buf_str(&key));
+	}
+	ecs_instance_lock_key(&lock, cluster);
+	api_lock(buf_str(&lock));
+	r = store_commit(ctx->srv->store, &txn, NULL, err);
+	api_unlock(buf_str(&lock));
+	store_txn_release(&txn);
+	if (r == 0)
+		*removed += (unsigned)n;
+	return r;
+}
+
+int ecs_tasks_purge(const struct api_ctx *ctx, int64_t retention_ms, unsigned *ret_removed,
+		    struct err *err)
+{
+	struct purge p = { .before_ms = ctx->now_ms - retention_ms };
+	char *lines[PURGE_BATCH];
+	size_t n = 0;
+	int r, failed = 0;
+
+	*ret_removed = 0;
+	buf_init(&p.found);
+	r = store_scan(ctx->srv->store, TASK_PREFIX, NULL, collect_purgeable, &p, err);
+	for (char *line = p.found.data, *nl; r == 0 && line && (nl = strchr(line, '\n'));
+	     line = nl + 1) {
+		*nl = '\0';
+		/* a batch is one cluster's: flush when the cluster changes or it is full */
+		if (n && (n == PURGE_BATCH || strcspn(line, " ") != strcspn(lines[0], " ") ||
+			  strncmp(line, lines[0], strcspn(line, " ")) != 0)) {
+			char cluster[ECS_NAME_MAX + 1];
+
+			snprintf(cluster, sizeof(cluster), "%.*s", (int)strcspn(lines[0], " "),
+				 lines[0]);
+			if (purge_batch(ctx, cluster, lines, n, ret_removed, err) < 0)
+				failed = -EAGAIN; /* written meanwhile: the next call */
+			n = 0;
+		}
+		lines[n++] = line;
+	}
+	if (r == 0 && n) {
+		char cluster[ECS_NAME_MAX + 1];
+
+		snprintf(cluster, sizeof(cluster), "%.*s", (int)strcspn(lines[0], " "), lines[0]);
+		if (purge_batch(ctx, cluster, lines, n, ret_removed, err) < 0)
+			failed = -EAGAIN;
+	}
+	buf_release(&p.found);
+	return r < 0 ? r : failed;
 }
 
 /* --- DescribeTasks and ListTasks --------------------------------------- */

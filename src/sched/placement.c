@@ -477,7 +477,9 @@ static const char *refusal(const struct chooser *ch, size_t i, bool distinct)
 	const struct candidate *c = &ch->cands[i];
 	const struct placement_needs *needs = ch->req->needs;
 
-	if (c->reject && strcmp(c->reject, PLACEMENT_REASON_AGENT) == 0)
+	/* a disconnected agent or a missing attribute: no resources make up for it */
+	if (c->reject && (strcmp(c->reject, PLACEMENT_REASON_AGENT) == 0 ||
+			  strcmp(c->reject, PLACEMENT_REASON_ATTRIBUTE) == 0))
 		return c->reject;
 	/* the guide's order: resources, then constraints */
 	if (c->cpu < needs->cpu)
@@ -524,6 +526,23 @@ static int gather_constraints(const cJSON *list, struct placement_expr **exprs, 
 	return 0;
 }
 
+/* Whether the instance has every attribute of required ({name, value?} each). */
+static bool has_attributes(const cJSON *instance_doc, const cJSON *required)
+{
+	const cJSON *attrs = json_arr(instance_doc, "attributes");
+
+	for (const cJSON *q = required ? required->child : NULL; q; q = q->next) {
+		const cJSON *a = json_array_find(attrs, "name", json_str(q, "name"));
+		const char *want = json_str(q, "value");
+
+		if (!json_str(q, "name"))
+			continue;
+		if (!a || (want && strcmp(json_str(a, "value") ?: "", want) != 0))
+			return false;
+	}
+	return true;
+}
+
 static void setup_candidate(struct chooser *ch, size_t i, struct placement_expr *const *exprs,
 			    size_t n_exprs)
 {
@@ -545,6 +564,8 @@ static void setup_candidate(struct chooser *ch, size_t i, struct placement_expr 
 	}
 	if (!json_bool(pi->doc, "agentConnected", false))
 		c->reject = PLACEMENT_REASON_AGENT;
+	else if (!has_attributes(pi->doc, ch->req->required_attributes))
+		c->reject = PLACEMENT_REASON_ATTRIBUTE;
 	for (size_t e = 0; !c->reject && e < n_exprs; e++)
 		if (!placement_expr_match(exprs[e], pi))
 			c->reject = PLACEMENT_REASON_MEMBER_OF;

@@ -8,8 +8,9 @@
  * UDP); an instance offers what its remainingResources hold. As the
  * developer guide's "Amazon ECS task placement" orders it, the candidates
  * for a task are the ACTIVE instances whose agent is connected that have
- * room for it and satisfy every constraint (distinctInstance; memberOf
- * with a cluster query language expression). Strategies then narrow the
+ * room for it, have every attribute its task definition's
+ * requiresAttributes names, and satisfy every constraint (distinctInstance;
+ * memberOf with a cluster query language expression). Strategies then narrow the
  * candidates in the order given, as ECS chains them: spread (instanceId,
  * host or attribute:NAME) keeps those whose value holds the fewest tasks of
  * the group, binpack (cpu or memory) those with the least of it left, random
@@ -42,6 +43,7 @@
 #define PLACEMENT_REASON_PORTS	   "RESOURCE:PORTS"
 #define PLACEMENT_REASON_PORTS_UDP "RESOURCE:PORTS_UDP"
 #define PLACEMENT_REASON_AGENT	   "AGENT"
+#define PLACEMENT_REASON_ATTRIBUTE "ATTRIBUTE"
 #define PLACEMENT_REASON_MEMBER_OF "MemberOf placement constraint unsatisfied."
 #define PLACEMENT_REASON_DISTINCT  "DistinctInstance placement constraint unsatisfied."
 
@@ -107,6 +109,13 @@ struct placement_request {
 	 * ECS applies them together with the request's.
 	 */
 	const cJSON *definition_constraints;
+	/*
+	 * The task definition's requiresAttributes, or NULL: an instance
+	 * qualifies only with an attribute of each name (and of the value,
+	 * when one is given); the others are turned down with
+	 * PLACEMENT_REASON_ATTRIBUTE, as ECS turns them down.
+	 */
+	const cJSON *required_attributes;
 	/*
 	 * placementStrategy, or NULL or empty for the default: spread over
 	 * attribute:ecs.availability-zone, then over instanceId (the service

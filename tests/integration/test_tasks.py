@@ -10,6 +10,7 @@ server restart). test_agent.py runs the same with real containers.
 """
 import collections
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -23,6 +24,13 @@ CLUSTER = "tasks"
 AGENT = "BerthAgent_V1."
 
 
+# What berth's agent advertises of what a task definition's requiresAttributes names.
+CAPABILITIES = [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.%d" % v}
+                for v in range(17, 45)] + [
+    {"name": "ecs.capability.container-health-check"},
+    {"name": "ecs.capability.container-ordering"}]
+
+
 def register(ecs, cluster, cpu=2048, memory=4096, ports=("22",), attributes=()):
     r = ecs.register_container_instance(
         cluster=cluster,
@@ -33,7 +41,7 @@ def register(ecs, cluster, cpu=2048, memory=4096, ports=("22",), attributes=()):
             {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
         ],
         versionInfo={"agentVersion": "0.1.0"},
-        attributes=[{"name": "ecs.os-type", "value": "linux"}] + list(attributes))
+        attributes=[{"name": "ecs.os-type", "value": "linux"}] + CAPABILITIES + list(attributes))
     return r["containerInstance"]["containerInstanceArn"]
 
 
@@ -211,6 +219,50 @@ class TasksTest(BerthTestCase):
         self.assertEqual([t["containerInstanceArn"] for t in r["tasks"]], [self.arns[0]])
         self.assertEqual(r["failures"], [{"arn": "nosuch", "reason": "MISSING"}])
         self.stop_all(arns + [r["tasks"][0]["taskArn"]])
+
+    def test_start_task_as_ecs_answers(self):
+        ecs = self.ecs
+        ecs.create_cluster(clusterName="st")
+        a, b, c = (register(ecs, "st") for _ in range(3))
+        for arn in (a, b, c):
+            FakeAgent(self.berth, "st", arn).poll()
+        ecs.register_task_definition(family="st-big", containerDefinitions=[
+            {"name": "m", "image": "x", "memory": 1500}])
+        # one instance named three times: two tasks fit in its 4096 MiB, the third does not
+        r = ecs.start_task(cluster="st", taskDefinition="st-big", containerInstances=[a, a, a])
+        self.assertEqual([t["containerInstanceArn"] for t in r["tasks"]], [a, a])
+        self.assertEqual(r["failures"], [{"arn": a, "reason": "RESOURCE:MEMORY"}])
+        ci = ecs.describe_container_instances(cluster="st", containerInstances=[a])
+        ci = ci["containerInstances"][0]
+        mem = {x["name"]: x.get("integerValue") for x in ci["remainingResources"]}["MEMORY"]
+        self.assertEqual((mem, ci["pendingTasksCount"]), (4096 - 3000, 2))
+        # draining, deregistered and unknown instances
+        ecs.update_container_instances_state(cluster="st", containerInstances=[b],
+                                             status="DRAINING")
+        ecs.deregister_container_instance(cluster="st", containerInstance=c)
+        r = ecs.start_task(cluster="st", taskDefinition="st-big",
+                           containerInstances=[b, c, "0123456789abcdef0123456789abcdef"])
+        self.assertEqual(r["tasks"], [])
+        self.assertEqual(r["failures"], [
+            {"arn": b, "reason": "DRAINING"}, {"arn": c, "reason": "INACTIVE"},
+            {"arn": "0123456789abcdef0123456789abcdef", "reason": "MISSING"}])
+        # a definition requiring what no instance has: ATTRIBUTE, from both calls
+        td = ecs.register_task_definition(
+            family="st-role", taskRoleArn="arn:aws:iam::000000000000:role/app",
+            containerDefinitions=[{"name": "m", "image": "x", "memory": 8}])["taskDefinition"]
+        self.assertIn({"name": "com.amazonaws.ecs.capability.task-iam-role"},
+                      td["requiresAttributes"])
+        r = ecs.run_task(cluster="st", taskDefinition="st-role")
+        self.assertEqual(r["tasks"], [])
+        self.assertEqual(r["failures"], [{"arn": a, "reason": "ATTRIBUTE"}])
+        r = ecs.start_task(cluster="st", taskDefinition="st-role", containerInstances=[a])
+        self.assertEqual(r["failures"], [{"arn": a, "reason": "ATTRIBUTE"}])
+        # the health check's capabilities are advertised: placed
+        ecs.register_task_definition(family="st-hc", containerDefinitions=[
+            {"name": "m", "image": "x", "memory": 8,
+             "healthCheck": {"command": ["CMD", "true"]}}])
+        r = ecs.run_task(cluster="st", taskDefinition="st-hc")
+        self.assertEqual([t["containerInstanceArn"] for t in r["tasks"]], [a])
 
     def test_stop_wakes_the_poll(self):
         agent = self.agents[0]
@@ -524,6 +576,59 @@ class TasksTest(BerthTestCase):
         doc = agent.poll(wait=20, since=seq)
         self.assertLess(time.monotonic() - t0, 5)
         self.assertEqual([t["taskArn"] for t in doc["tasks"]], [r["tasks"][0]["taskArn"]])
+
+    def test_stopped_tasks_are_purged(self):
+        b = self.new_berth(extra_args=["--task-retention", "2"])
+        ecs = b.client()
+        ecs.create_cluster(clusterName="p")
+        arn = register(ecs, "p")
+        agent = FakeAgent(b, "p", arn)
+        agent.poll()
+        ecs.register_task_definition(family="t", containerDefinitions=[
+            {"name": "a", "image": "x", "memory": 8}])
+        tasks = [t["taskArn"] for t in ecs.run_task(cluster="p", taskDefinition="t",
+                                                     count=3)["tasks"]]
+        agent.report(tasks[0], "RUNNING")
+        agent.report(tasks[1], "STOPPED")
+        # describable right after it stopped
+        d = ecs.describe_tasks(cluster="p", tasks=[tasks[1]])
+        self.assertEqual(d["tasks"][0]["lastStatus"], "STOPPED")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            d = ecs.describe_tasks(cluster="p", tasks=tasks)
+            if d["failures"]:
+                break
+            time.sleep(0.5)
+        self.assertEqual(d["failures"], [{"arn": tasks[1], "reason": "MISSING"}])
+        self.assertEqual(sorted(t["taskArn"] for t in d["tasks"]), sorted([tasks[0], tasks[2]]))
+        self.assertEqual(ecs.list_tasks(cluster="p", desiredStatus="STOPPED")["taskArns"], [])
+        self.assertEqual(sorted(ecs.list_tasks(cluster="p")["taskArns"]),
+                         sorted([tasks[0], tasks[2]]))
+        ci = ecs.describe_container_instances(cluster="p", containerInstances=[arn])
+        self.assertEqual((ci["containerInstances"][0]["runningTasksCount"],
+                          ci["containerInstances"][0]["pendingTasksCount"]), (1, 1))
+        # the running ones stay, however long they run; once stopped they go too
+        time.sleep(3)
+        self.assertEqual(len(ecs.describe_tasks(cluster="p", tasks=tasks)["tasks"]), 2)
+        ecs.stop_task(cluster="p", task=tasks[0])
+        agent.report(tasks[0], "STOPPED")
+        agent.report(tasks[2], "STOPPED")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not ecs.describe_tasks(cluster="p", tasks=tasks)["tasks"]:
+                break
+            time.sleep(0.5)
+        self.assertEqual(ecs.describe_tasks(cluster="p", tasks=tasks)["tasks"], [])
+        # with no task left, the cluster can go
+        ecs.deregister_container_instance(cluster="p", containerInstance=arn)
+        ecs.delete_cluster(cluster="p")
+
+    def test_task_retention_refused_out_of_range(self):
+        for bad in ("0", "2592001", "x"):
+            p = subprocess.run([harness.BERTH_BIN, "server", "--task-retention", bad],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("--task-retention", p.stderr)
 
 
 if __name__ == "__main__":

@@ -717,6 +717,66 @@ static void test_distinct_instance_reason(void **state)
 	release_cluster(&c);
 }
 
+/*
+ * requiresAttributes: only instances with each attribute (of the value, when
+ * one is given) qualify; the others are turned down with ATTRIBUTE, before
+ * their resources are looked at.
+ */
+static void test_required_attributes(void **state)
+{
+	struct cluster c = { 0 };
+	struct err err = ERR_INIT;
+	struct placement_needs needs = { .cpu = 10, .memory = 10 };
+	cJSON *failures = cJSON_CreateArray();
+	cJSON *need_gpu = parse("[{\"name\":\"gpu\"}]");
+	cJSON *need_linux = parse("[{\"name\":\"ecs.os-type\",\"value\":\"linux\"},"
+				  "{\"name\":\"gpu\",\"targetType\":\"container-instance\"}]");
+	cJSON *need_windows = parse("[{\"name\":\"ecs.os-type\",\"value\":\"windows\"}]");
+	cJSON *need_missing = parse("[{\"name\":\"ecs.capability.task-eni\"}]");
+	struct placement_request req = { .needs = &needs, .group = "family:web", .count = 2 };
+	int choice[2];
+
+	(void)state;
+	add(&c, instance("i1", 8192, 8192, "", "a", "ACTIVE", true));
+	add(&c, instance("i2", 0, 0, "", "a", "ACTIVE", true)); /* no room at all */
+	cJSON_DeleteItemFromArray(cJSON_GetObjectItemCaseSensitive(c.docs[0], "attributes"), 2);
+	/* i1 lacks gpu, i2 has it but no room: the reasons say which is which */
+	req.required_attributes = need_gpu;
+	assert_int_equal(placement_choose(&req, c.pi, c.n, choice, failures, &err), 0);
+	assert_int_equal(choice[0], -1);
+	assert_string_equal(reason_for(failures, "i1"), PLACEMENT_REASON_ATTRIBUTE);
+	assert_string_equal(reason_for(failures, "i2"), PLACEMENT_REASON_CPU);
+	cJSON_Delete(failures);
+	failures = cJSON_CreateArray();
+	/* a value must match; a name alone is enough without one */
+	req.required_attributes = need_windows;
+	assert_int_equal(placement_choose(&req, c.pi, c.n, choice, failures, &err), 0);
+	assert_int_equal(choice[0], -1);
+	assert_string_equal(reason_for(failures, "i1"), PLACEMENT_REASON_ATTRIBUTE);
+	assert_string_equal(reason_for(failures, "i2"), PLACEMENT_REASON_ATTRIBUTE);
+	cJSON_Delete(failures);
+	failures = cJSON_CreateArray();
+	req.required_attributes = need_missing;
+	assert_int_equal(placement_choose(&req, c.pi, c.n, choice, failures, &err), 0);
+	assert_int_equal(cJSON_GetArraySize(failures), 2);
+	cJSON_Delete(failures);
+	failures = cJSON_CreateArray();
+	/* i1 given gpu and both requirements hold there */
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(c.docs[0], "attributes"),
+			     parse("{\"name\":\"gpu\"}"));
+	req.required_attributes = need_linux;
+	assert_int_equal(placement_choose(&req, c.pi, c.n, choice, failures, &err), 0);
+	assert_int_equal(choice[0], 0);
+	assert_int_equal(choice[1], 0);
+	assert_int_equal(cJSON_GetArraySize(failures), 0);
+	cJSON_Delete(failures);
+	cJSON_Delete(need_gpu);
+	cJSON_Delete(need_linux);
+	cJSON_Delete(need_windows);
+	cJSON_Delete(need_missing);
+	release_cluster(&c);
+}
+
 /* An instance with a bit of everything the query language looks at, and two tasks. */
 static const char QUERY_INSTANCE[] =
 	"{\"containerInstanceArn\":\"arn:aws:ecs:us-east-1:000000000000:container-instance/c/q\","
@@ -1036,6 +1096,7 @@ int main(void)
 		cmocka_unit_test(test_random_reaches_every_instance),
 		cmocka_unit_test(test_definition_constraints),
 		cmocka_unit_test(test_distinct_instance_reason),
+		cmocka_unit_test(test_required_attributes),
 		cmocka_unit_test(test_query_language),
 		cmocka_unit_test(test_query_refused),
 		cmocka_unit_test(test_validate),

@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "api/ecs.h"
 #include "api/http.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -51,12 +52,13 @@ static int setup(void **state)
 	"{'name':'PORTS_UDP','type':'STRINGSET','stringSetValue':[]}]"
 
 /*
- * Register an instance of cluster c1 with attribute zone=ZONE and mark its
- * agent connected, as its first poll would; return its ARN (caller frees).
+ * Register an instance of cluster c1 with attributes ATTRS (a JSON list's
+ * items) and mark its agent connected, as its first poll would; return its
+ * ARN (caller frees).
  */
-static char *instance(struct fixture *f, const char *zone)
+static char *instance_with(struct fixture *f, const char *attrs)
 {
-	char body[1024];
+	char body[2048];
 	struct store_txn t = STORE_TXN_INIT;
 	struct err err = ERR_INIT;
 	struct buf key = BUF_INIT, value = BUF_INIT;
@@ -64,9 +66,7 @@ static char *instance(struct fixture *f, const char *zone)
 	cJSON *out, *doc;
 	char *arn;
 
-	snprintf(body, sizeof(body),
-		 "{'cluster':'c1'," RES(4096) ",'attributes':[{'name':'zone','value':'%s'}]}",
-		 zone);
+	snprintf(body, sizeof(body), "{'cluster':'c1'," RES(4096) ",'attributes':[%s]}", attrs);
 	out = ok(f, "RegisterContainerInstance", body);
 	arn = strdup(json_str(json_obj(out, "containerInstance"), "containerInstanceArn"));
 	cJSON_Delete(out);
@@ -84,6 +84,15 @@ static char *instance(struct fixture *f, const char *zone)
 	buf_release(&key);
 	buf_release(&value);
 	return arn;
+}
+
+/* An instance with attribute zone=ZONE. */
+static char *instance(struct fixture *f, const char *zone)
+{
+	char attrs[128];
+
+	snprintf(attrs, sizeof(attrs), "{'name':'zone','value':'%s'}", zone);
+	return instance_with(f, attrs);
 }
 
 /* An instance's remaining MEMORY, and its pending and running counts. */
@@ -292,6 +301,207 @@ static void test_task_definition_constraints_and_tags(void **state)
 	free(b);
 }
 
+/* failures[i] of out: its reason, and whether its arn is arn. */
+static void assert_failure(const cJSON *out, int i, const char *reason, const char *arn)
+{
+	const cJSON *f = cJSON_GetArrayItem(json_arr(out, "failures"), i);
+
+	assert_non_null(f);
+	assert_string_equal(json_str(f, "reason"), reason);
+	assert_string_equal(json_str(f, "arn"), arn);
+}
+
+/*
+ * StartTask: an instance named twice takes a task for each name while it
+ * has room, the reservations adding up; the failures are ECS's: MISSING,
+ * INACTIVE (deregistered), DRAINING, RESOURCE:MEMORY.
+ */
+static void test_start_task(void **state)
+{
+	struct fixture *f = *state;
+	char *a, *b, body[1024];
+	const char *missing = "0123456789abcdef0123456789abcdef";
+	cJSON *out;
+	const cJSON *t;
+
+	setup_cluster(f);
+	a = instance(f, "a");
+	b = instance(f, "b");
+	cJSON_Delete(ok(f, "RegisterTaskDefinition",
+			"{'family':'big','containerDefinitions':[{'name':'app','image':'x',"
+			"'memory':1500}]}"));
+	snprintf(body, sizeof(body),
+		 "{'cluster':'c1','taskDefinition':'big','containerInstances':['%s','%s','%s']}", a,
+		 a, a);
+	out = ok(f, "StartTask", body);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 2);
+	cJSON_ArrayForEach(t, json_arr(out, "tasks"))
+		assert_string_equal(json_str(t, "containerInstanceArn"), a);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "failures")), 1);
+	assert_failure(out, 0, "RESOURCE:MEMORY", a);
+	cJSON_Delete(out);
+	{
+		int64_t pending;
+
+		assert_int_equal(remaining_memory(f, a, &pending, NULL), 4096 - 2 * 1500);
+		assert_int_equal(pending, 2);
+	}
+
+	/* an instance the cluster does not have */
+	snprintf(body, sizeof(body),
+		 "{'cluster':'c1','taskDefinition':'big','containerInstances':['%s']}", missing);
+	out = ok(f, "StartTask", body);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
+	assert_failure(out, 0, "MISSING", missing);
+	cJSON_Delete(out);
+
+	/* a draining instance takes no new task */
+	snprintf(body, sizeof(body),
+		 "{'cluster':'c1','containerInstances':['%s'],'status':'DRAINING'}", b);
+	cJSON_Delete(ok(f, "UpdateContainerInstancesState", body));
+	snprintf(body, sizeof(body),
+		 "{'cluster':'c1','taskDefinition':'big','containerInstances':['%s','%s']}", b, a);
+	out = ok(f, "StartTask", body);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "failures")), 2);
+	assert_failure(out, 0, "DRAINING", b);
+	assert_failure(out, 1, "RESOURCE:MEMORY", a);
+	cJSON_Delete(out);
+
+	/* a deregistered one is INACTIVE, not MISSING */
+	snprintf(body, sizeof(body), "{'cluster':'c1','containerInstance':'%s'}", b);
+	cJSON_Delete(ok(f, "DeregisterContainerInstance", body));
+	snprintf(body, sizeof(body),
+		 "{'cluster':'c1','taskDefinition':'big','containerInstances':['%s']}", b);
+	out = ok(f, "StartTask", body);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
+	assert_failure(out, 0, "INACTIVE", b);
+	cJSON_Delete(out);
+	free(a);
+	free(b);
+}
+
+/*
+ * requiresAttributes: a task whose definition needs an attribute goes only
+ * to instances that have it; without one, RunTask and StartTask fail with
+ * reason ATTRIBUTE for each instance.
+ */
+static void test_requires_attributes(void **state)
+{
+	struct fixture *f = *state;
+	char *plain, *capable, body[1024];
+	cJSON *out;
+	const cJSON *t;
+
+	setup_cluster(f);
+	plain = instance(f, "a");
+	cJSON_Delete(ok(f, "RegisterTaskDefinition",
+			"{'family':'checked','containerDefinitions':[{'name':'app','image':'x',"
+			"'memory':8,'healthCheck':{'command':['CMD','true']}}]}"));
+	out = ok(f, "RunTask", "{'cluster':'c1','taskDefinition':'checked'}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
+	assert_failure(out, 0, "ATTRIBUTE", plain);
+	cJSON_Delete(out);
+	snprintf(body, sizeof(body),
+		 "{'cluster':'c1','taskDefinition':'checked','containerInstances':['%s']}", plain);
+	out = ok(f, "StartTask", body);
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
+	assert_failure(out, 0, "ATTRIBUTE", plain);
+	cJSON_Delete(out);
+
+	/* one attribute of the two is not enough */
+	free(instance_with(f, "{'name':'ecs.capability.container-health-check'}"));
+	capable =
+		instance_with(f, "{'name':'ecs.capability.container-health-check'},"
+				 "{'name':'com.amazonaws.ecs.capability.docker-remote-api.1.24'}");
+	out = ok(f, "RunTask", "{'cluster':'c1','taskDefinition':'checked','count':3}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 3);
+	cJSON_ArrayForEach(t, json_arr(out, "tasks"))
+		assert_string_equal(json_str(t, "containerInstanceArn"), capable);
+	cJSON_Delete(out);
+	/* a definition requiring nothing goes anywhere */
+	out = ok(f, "RunTask", "{'cluster':'c1','taskDefinition':'web','count':3}");
+	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 3);
+	cJSON_Delete(out);
+	free(plain);
+	free(capable);
+}
+
+static int list_count(struct fixture *f, const char *body);
+
+/* How many of the tasks DescribeTasks finds (the others are MISSING). */
+static int described(struct fixture *f, char *const *arns, int n)
+{
+	char body[4096];
+	size_t len;
+	cJSON *out;
+	int found;
+
+	len = (size_t)snprintf(body, sizeof(body), "{'cluster':'c1','tasks':[");
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(body + len, sizeof(body) - len, "%s'%s'", i ? "," : "",
+					arns[i]);
+	snprintf(body + len, sizeof(body) - len, "]}");
+	out = ok(f, "DescribeTasks", body);
+	found = cJSON_GetArraySize(json_arr(out, "tasks"));
+	assert_int_equal(found + cJSON_GetArraySize(json_arr(out, "failures")), n);
+	cJSON_Delete(out);
+	return found;
+}
+
+/*
+ * ecs_tasks_purge removes the tasks STOPPED before the retention, in every
+ * cluster, and nothing else: a running task, however old, and a task
+ * stopped recently stay; the instance's counts and resources are as they
+ * were.
+ */
+static void test_purge_stopped(void **state)
+{
+	struct fixture *f = *state;
+	char *a, *arns[4];
+	struct api_ctx ctx = { .srv = &f->srv };
+	struct err err = ERR_INIT;
+	unsigned removed;
+	int64_t pending, running, mem;
+
+	setup_cluster(f);
+	a = instance(f, "a");
+	for (int i = 0; i < 4; i++)
+		assert_non_null(arns[i] = run_one(f, ""));
+	report(f, arns[0], "RUNNING");
+	report(f, arns[1], "RUNNING");
+	report(f, arns[1], "STOPPED");
+	report(f, arns[2], "STOPPED");
+	mem = remaining_memory(f, a, &pending, &running);
+	/* nothing is old enough yet */
+	ctx.now_ms = now_ms();
+	assert_int_equal(ecs_tasks_purge(&ctx, 60000, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(described(f, arns, 4), 4);
+	/* an hour later: the two stopped ones go, the running and the pending stay */
+	ctx.now_ms = now_ms() + 3600 * 1000;
+	assert_int_equal(ecs_tasks_purge(&ctx, 60000, &removed, &err), 0);
+	assert_int_equal(removed, 2);
+	assert_int_equal(described(f, arns, 4), 2);
+	assert_int_equal(described(f, arns, 1), 1);
+	assert_int_equal(described(f, arns + 3, 1), 1);
+	assert_int_equal(list_count(f, "{'cluster':'c1','desiredStatus':'STOPPED'}"), 0);
+	assert_int_equal(list_count(f, "{'cluster':'c1'}"), 2);
+	{
+		int64_t p2, r2;
+
+		assert_int_equal(remaining_memory(f, a, &p2, &r2), mem);
+		assert_int_equal(p2, pending);
+		assert_int_equal(r2, running);
+	}
+	/* again: nothing more */
+	assert_int_equal(ecs_tasks_purge(&ctx, 60000, &removed, &err), 0);
+	assert_int_equal(removed, 0);
+	for (int i = 0; i < 4; i++)
+		free(arns[i]);
+	free(a);
+}
+
 static int list_count(struct fixture *f, const char *body)
 {
 	cJSON *out = ok(f, "ListTasks", body);
@@ -392,6 +602,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_definition_constraints_and_tags, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_delete_cluster, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_task, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requires_attributes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_cluster_with_tasks, setup, teardown),
 	};
 
