@@ -58,6 +58,9 @@ static void usage(FILE *f, const char *self)
 		"  --image-cleanup-delay SECONDS\n"
 		"                        an image no container used for this long is removed\n"
 		"                        (default 10800)\n"
+		"  --image-pull-inactivity-timeout SECONDS\n"
+		"                        a registry that sends nothing for this long fails the\n"
+		"                        request, which is tried again (default 60)\n"
 		"  --runtime PATH        the OCI runtime (default runc)\n"
 		"  --insecure-registry HOST:PORT\n"
 		"                        a registry reached over plain HTTP (repeatable;\n"
@@ -466,8 +469,10 @@ int agent_start(struct agent *a, struct err *err)
 		r = load_state(a, err);
 	if (r == 0)
 		r = images_open(a->cfg.data_dir, &a->images, err);
-	if (r == 0)
+	if (r == 0) {
 		images_set_insecure(a->images, a->cfg.insecure_registries, a->cfg.n_insecure);
+		images_set_pull_inactivity(a->images, a->cfg.pull_inactivity_s);
+	}
 	if (r == 0 && pthread_create(&a->poll_thread, NULL, poll_thread, a) != 0)
 		r = err_set(err, -EAGAIN, E_SERVER, "cannot start the agent's poll thread");
 	if (r < 0) {
@@ -563,6 +568,7 @@ int cmd_agent(int argc, char **argv)
 		OPT_ATTRIBUTE,
 		OPT_PULL,
 		OPT_CLEANUP,
+		OPT_INACTIVITY,
 		OPT_RUNTIME,
 		OPT_POLL_WAIT,
 		OPT_INSECURE,
@@ -579,6 +585,7 @@ int cmd_agent(int argc, char **argv)
 		{ "attribute", required_argument, NULL, OPT_ATTRIBUTE },
 		{ "image-pull-behavior", required_argument, NULL, OPT_PULL },
 		{ "image-cleanup-delay", required_argument, NULL, OPT_CLEANUP },
+		{ "image-pull-inactivity-timeout", required_argument, NULL, OPT_INACTIVITY },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
 		{ "poll-wait", required_argument, NULL, OPT_POLL_WAIT },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
@@ -621,6 +628,10 @@ int cmd_agent(int argc, char **argv)
 		case OPT_CLEANUP:
 			if (parse_int64(optarg, 0, INT64_C(1) << 31, &a.cfg.image_cleanup_delay_s) <
 			    0)
+				goto bad_value;
+			break;
+		case OPT_INACTIVITY:
+			if (parse_int64(optarg, 1, 3600, &a.cfg.pull_inactivity_s) < 0)
 				goto bad_value;
 			break;
 		case OPT_RUNTIME: a.cfg.runtime = optarg; break;

@@ -52,6 +52,7 @@ struct agent_config {
 	int64_t memory_reserve_mib;
 	int64_t poll_wait_s;
 	int64_t image_cleanup_delay_s;
+	int64_t pull_inactivity_s;			     /* 0: PULL_INACTIVITY_DEFAULT_S */
 	const char *insecure_registries[AGENT_INSECURE_MAX]; /* HOST:PORT reached over http */
 	size_t n_insecure;
 	cJSON *attributes; /* custom attributes [{name, value}] */

@@ -64,6 +64,7 @@ struct images {
 	struct pulling *pulling;
 	char *insecure[MAX_INSECURE];
 	size_t n_insecure;
+	int64_t pull_inactivity_s;
 };
 
 int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, struct err *err)
@@ -154,6 +155,11 @@ void images_close(struct images *s)
 	buf_release(&s->lock_path);
 	free(s->dir);
 	free(s);
+}
+
+void images_set_pull_inactivity(struct images *s, int64_t seconds)
+{
+	s->pull_inactivity_s = seconds;
 }
 
 void images_set_insecure(struct images *s, const char *const *registries, size_t n)
@@ -586,6 +592,7 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 		.insecure = insecure(s, parsed->registry),
 		.store_dir = s->dir,
 		.downloads_dir = buf_str(&s->downloads_dir),
+		.inactivity_s = (long)s->pull_inactivity_s,
 	};
 	fd = file_lock(s, LOCK_SH);
 	if (fd < 0)

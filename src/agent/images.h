@@ -114,6 +114,12 @@ void images_close(struct images *s);
 /* Registries reached over plain HTTP besides loopback ones ("host:port"); may be called once, before use. */
 void images_set_insecure(struct images *s, const char *const *registries, size_t n);
 
+/*
+ * Seconds a pull's request may go without a byte from the registry
+ * (pull.h's inactivity_s; 0: its default); may be called once, before use.
+ */
+void images_set_pull_inactivity(struct images *s, int64_t seconds);
+
 /* What the agent needs to run an image; owned by the caller (image_free). */
 struct image {
 	char digest[LAYER_DIGEST_SIZE]; /* the platform manifest's digest (not the index's): the

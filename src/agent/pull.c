@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/pull.h"
@@ -51,6 +52,9 @@ struct client {
 	const char *host;
 	struct buf authorization; /* "Authorization: ..." once known */
 };
+
+static int fetch(struct client *c, const struct httpc_request *req, struct httpc_response *resp,
+		 struct err *err);
 
 /* --- auth -------------------------------------------------------------- */
 
@@ -186,9 +190,11 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 	req.headers = headers;
 	req.max_body = 1 << 20;
 	req.timeout_ms = 60000;
+	req.stall_timeout_s =
+		c->t->inactivity_s > 0 ? c->t->inactivity_s : PULL_INACTIVITY_DEFAULT_S;
 	req.follow_redirects = true;
 	httpc_response_init(&resp);
-	r = httpc_do(c->http, &req, &resp, err);
+	r = fetch(c, &req, &resp, err);
 	if (r == 0 && resp.status != 200)
 		r = err_set(err, -EACCES,
 			    resp.status == 401 || resp.status == 403 ? E_ACCESS_DENIED : E_SERVER,
@@ -209,6 +215,65 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 }
 
 /* --- requests ---------------------------------------------------------- */
+
+static void pause_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int64_t pull_retry_delay_ms(int attempt, int64_t retry_after_ms)
+{
+	int64_t d = PULL_BACKOFF_MS;
+
+	if (retry_after_ms >= 0)
+		return retry_after_ms < PULL_RETRY_AFTER_MAX_MS ? retry_after_ms
+								: PULL_RETRY_AFTER_MAX_MS;
+	for (int i = 1; i < attempt && d < PULL_RETRY_AFTER_MAX_MS; i++)
+		d *= 2;
+	return d < PULL_RETRY_AFTER_MAX_MS ? d : PULL_RETRY_AFTER_MAX_MS;
+}
+
+/* Whether a request that ended so is worth another attempt. */
+static bool transient(int r, const struct httpc_response *resp)
+{
+	if (r == -ETIMEDOUT || r == -ECONNREFUSED || r == -EIO)
+		return true; /* no answer: refused, reset, stalled (httpc's errors) */
+	return r == 0 && (resp->status >= 500 || resp->status == 429);
+}
+
+/*
+ * One request, tried again while it fails in a way that may pass
+ * (transient()), PULL_ATTEMPTS times at most; a download into sink_fd
+ * starts over each time.
+ */
+static int fetch(struct client *c, const struct httpc_request *req, struct httpc_response *resp,
+		 struct err *err)
+{
+	for (int attempt = 1;; attempt++) {
+		int64_t delay;
+		int r;
+
+		if (req->sink_fd >= 0 &&
+		    (ftruncate(req->sink_fd, 0) < 0 || lseek(req->sink_fd, 0, SEEK_SET) < 0))
+			return err_set(err, -errno, E_SERVER, "truncating a download: %s",
+				       strerror(errno));
+		r = httpc_do(c->http, req, resp, err);
+		if (!transient(r, resp) || attempt >= PULL_ATTEMPTS)
+			return r;
+		delay = pull_retry_delay_ms(attempt,
+					    r == 0 ? httpc_retry_after_ms(resp, now_ms()) : -1);
+		if (r == 0)
+			log_debug("pull %s/%s: HTTP %ld from %s, trying again in %lld ms", c->host,
+				  c->t->ref->repository, resp->status, req->url, (long long)delay);
+		else
+			log_debug("pull %s/%s: %s; trying again in %lld ms", c->host,
+				  c->t->ref->repository, err->msg, (long long)delay);
+		pause_ms(delay);
+	}
+}
 
 /*
  * GET path of the registry (answering one auth challenge), into resp's body
@@ -238,11 +303,10 @@ static int get(struct client *c, const char *path, const char *accept, int sink_
 		req.max_body = max_body;
 		req.max_sink = max_sink;
 		req.timeout_ms = REQUEST_TIMEOUT_MS;
+		req.stall_timeout_s =
+			c->t->inactivity_s > 0 ? c->t->inactivity_s : PULL_INACTIVITY_DEFAULT_S;
 		req.follow_redirects = true;
-		if (sink_fd >= 0 && (ftruncate(sink_fd, 0) < 0 || lseek(sink_fd, 0, SEEK_SET) < 0))
-			return err_set(err, -errno, E_SERVER, "truncating a download: %s",
-				       strerror(errno));
-		r = httpc_do(c->http, &req, resp, err);
+		r = fetch(c, &req, resp, err);
 		if (r < 0)
 			return r;
 		if (resp->status != 401)

@@ -35,7 +35,33 @@ struct pull_target {
 	bool insecure;		       /* plain HTTP */
 	const char *store_dir;	       /* layers.h's store */
 	const char *downloads_dir;     /* temporary blob files */
+	/*
+	 * Seconds a request may go without a byte from the registry before it
+	 * is abandoned (ECS's ECS_IMAGE_PULL_INACTIVITY_TIMEOUT); 0: the
+	 * default, PULL_INACTIVITY_DEFAULT_S.
+	 */
+	long inactivity_s;
 };
+
+#define PULL_INACTIVITY_DEFAULT_S 60
+
+/*
+ * A request that gets no answer (connection refused or reset, a stall
+ * past the inactivity timeout) or a 5xx or 429 is tried again, up to
+ * PULL_ATTEMPTS times in all, after PULL_BACKOFF_MS, then twice that, and
+ * so on, or after what the registry's Retry-After asks for when it says
+ * (at most PULL_RETRY_AFTER_MAX_MS).
+ */
+#define PULL_ATTEMPTS		4
+#define PULL_BACKOFF_MS		500
+#define PULL_RETRY_AFTER_MAX_MS 30000
+
+/*
+ * How long to wait before attempt number `attempt` + 1 (attempt counts
+ * from 1), given the Retry-After the last answer asked for in ms (-1:
+ * none): the rule above.
+ */
+int64_t pull_retry_delay_ms(int attempt, int64_t retry_after_ms);
 
 /*
  * Pull t->ref into ret. On failure only ret->unpacked is set. The caller

@@ -22,6 +22,7 @@
 #include "agent/images.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
+#include "core/util.h"
 #include "core/json.h"
 #include "main.h"
 #include "core/banned.h"
@@ -44,7 +45,10 @@ static void pull_usage(FILE *f)
 		"                             (for berth's registry: aws ecr get-login-password)\n"
 		"  --insecure-registry HOST:PORT\n"
 		"                             reach this registry over plain HTTP (repeatable;\n"
-		"                             loopback registries always are)\n");
+		"                             loopback registries always are)\n"
+		"  --inactivity-timeout SECONDS\n"
+		"                             a registry that sends nothing for this long fails\n"
+		"                             the request, which is tried again (default 60)\n");
 }
 
 static void ls_usage(FILE *f, const char *name)
@@ -78,18 +82,27 @@ static int read_password(struct buf *ret)
 
 static int image_pull_cmd(int argc, char **argv)
 {
-	enum { OPT_DATA_DIR = 1, OPT_USERNAME, OPT_PASSWORD_STDIN, OPT_INSECURE, OPT_HELP };
+	enum {
+		OPT_DATA_DIR = 1,
+		OPT_USERNAME,
+		OPT_PASSWORD_STDIN,
+		OPT_INSECURE,
+		OPT_INACTIVITY,
+		OPT_HELP
+	};
 	static const struct option options[] = {
 		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 		{ "username", required_argument, NULL, OPT_USERNAME },
 		{ "password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
+		{ "inactivity-timeout", required_argument, NULL, OPT_INACTIVITY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
 	};
 	const char *data_dir = DEFAULT_DATA_DIR, *username = NULL;
 	const char *insecure[MAX_INSECURE];
 	size_t n_insecure = 0;
+	int64_t inactivity_s = 0;
 	bool password_stdin = false;
 	_cleanup_buf_ struct buf password = BUF_INIT;
 	struct image_auth auth = { 0 };
@@ -112,6 +125,15 @@ static int image_pull_cmd(int argc, char **argv)
 				return 2;
 			}
 			insecure[n_insecure++] = optarg;
+			break;
+		case OPT_INACTIVITY:
+			if (parse_int64(optarg, 1, 3600, &inactivity_s) < 0) {
+				fprintf(stderr,
+					"berth image pull: --inactivity-timeout takes 1 to 3600 "
+					"seconds, not '%s'\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case OPT_HELP: pull_usage(stdout); return 0;
 		default: pull_usage(stderr); return 2;
@@ -139,6 +161,7 @@ static int image_pull_cmd(int argc, char **argv)
 	r = images_open(data_dir, &store, &err);
 	if (r == 0) {
 		images_set_insecure(store, insecure, n_insecure);
+		images_set_pull_inactivity(store, inactivity_s);
 		r = image_pull(store, argv[optind], username ? &auth : NULL, IMAGE_PULL_ALWAYS,
 			       &img, &err);
 	}

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/httpc.h"
+#include "core/util.h"
 #include "core/banned.h"
 
 #define DEFAULT_MAX_BODY   (16u << 20)
@@ -173,6 +175,7 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	struct curl_slist *headers = NULL;
 	CURL *h = c->curl;
 	CURLcode rc;
+	uint64_t started;
 	int r = 0;
 
 	buf_reset(&ret->headers);
@@ -194,6 +197,10 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	if (req->timeout_ms > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	if (req->stall_timeout_s > 0) {
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, req->stall_timeout_s);
+	}
 	if (req->cancel) {
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -234,6 +241,7 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
+	started = mono_ns();
 	rc = curl_easy_perform(h);
 	curl_slist_free_all(headers);
 	if (t.too_large)
@@ -250,6 +258,11 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		return err_set(err, -ECANCELED, E_SERVER, "%s %s: cancelled", req->method,
 			       req->url);
+	if (rc == CURLE_OPERATION_TIMEDOUT && req->stall_timeout_s > 0 &&
+	    (req->timeout_ms <= 0 || (mono_ns() - started) / 1000000 < (uint64_t)req->timeout_ms))
+		return err_set(err, -ETIMEDOUT, E_SERVER,
+			       "%s %s: nothing received for %ld s: the server stalled", req->method,
+			       req->url, req->stall_timeout_s);
 	if (rc != CURLE_OK) {
 		r = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
 		    : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
@@ -259,6 +272,22 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
 	return 0;
+}
+
+int64_t httpc_retry_after_ms(const struct httpc_response *r, int64_t now_ms_epoch)
+{
+	char v[128];
+	int64_t secs;
+	time_t when;
+
+	if (!httpc_header(r, "Retry-After", v, sizeof(v)) || !v[0])
+		return -1;
+	if (parse_int64(v, 0, INT64_C(1) << 31, &secs) == 0)
+		return secs * 1000;
+	when = curl_getdate(v, NULL);
+	if (when < 0)
+		return -1;
+	return (int64_t)when * 1000 > now_ms_epoch ? (int64_t)when * 1000 - now_ms_epoch : 0;
 }
 
 const char *httpc_header(const struct httpc_response *r, const char *name, char *out, size_t n)

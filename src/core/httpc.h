@@ -48,6 +48,13 @@ struct httpc_request {
 	uint64_t max_sink;
 	/* Whole-request time limit in milliseconds; 0: no limit. */
 	long timeout_ms;
+	/*
+	 * When not 0: a transfer that moves less than a byte a second for this
+	 * many seconds (waiting for the answer included) is abandoned with
+	 * -ETIMEDOUT, as a stalled server would otherwise hold it until
+	 * timeout_ms.
+	 */
+	long stall_timeout_s;
 	/* Follow redirects (registries redirect blob GETs to storage). */
 	bool follow_redirects;
 	/*
@@ -95,5 +102,13 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
  * absent. The first of repeated headers wins.
  */
 const char *httpc_header(const struct httpc_response *r, const char *name, char *out, size_t n);
+
+/*
+ * What r's Retry-After header asks for, in milliseconds from now_ms_epoch
+ * (the current time in milliseconds since the epoch): delta-seconds
+ * ("120") or an HTTP date (0 when it is past). -1 when r has none or it
+ * cannot be read.
+ */
+int64_t httpc_retry_after_ms(const struct httpc_response *r, int64_t now_ms_epoch);
 
 #endif

@@ -356,7 +356,10 @@ class FakeRegistry:
       "bearer"  a Bearer challenge whose realm is /token on the same server;
                 the token service wants Basic user:secret when creds_for_token
                 is set, and anything otherwise
-    Every request is kept in .log as (method, path, headers).
+    Every request is kept in .log as (method, path, headers). .plan maps a
+    path to what its next requests get instead, one item each, in order:
+    (status, headers) for an error answer, or "stall": headers that never
+    come (the connection is held until close()).
     """
 
     USER, SECRET, TOKEN = "alice", "s3cret", "tok-123"
@@ -366,6 +369,8 @@ class FakeRegistry:
         self.creds_for_token = creds_for_token
         self.token_key = token_key
         self.routes = {}
+        self.plan = {}
+        self.closing = threading.Event()
         self.log = []
         self.lock = threading.Lock()
         reg = self
@@ -387,6 +392,7 @@ class FakeRegistry:
         self.thread.start()
 
     def close(self):
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(10)
@@ -411,6 +417,14 @@ class FakeRegistry:
         u = urllib.parse.urlsplit(req.path)
         with self.lock:
             self.log.append(("GET", req.path, dict(req.headers.items())))
+            planned = self.plan.get(u.path)
+            step = planned.pop(0) if planned else None
+        if step == "stall":
+            self.closing.wait(120)
+            return
+        if step is not None:
+            return self.send(req, step[0], b'{"errors":[{"code":"UNAVAILABLE"}]}',
+                             headers=step[1])
         unauthorized = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
         if u.path == "/token":
             if self.auth != "bearer" or (self.creds_for_token and not self.basic_ok(req.headers)):
@@ -579,6 +593,53 @@ class FromOtherRegistries(ImagePullCase):
         reg.routes["/v2/test/img/manifests/v1"] = (503, "text/plain", b"down for maintenance")
         self.assertRefused(self.pull(data, reg), "HTTP 503")
         self.assertNothingStored(data)
+
+    def test_retries_server_errors(self):
+        """503 (with and without Retry-After), 429 and 502 are tried again; then it pulls."""
+        reg = self.fake()
+        reg.serve(IMG["oci"])
+        l2 = IMG["oci"].layer_digests()[1]
+        manifest = "/v2/test/img/manifests/v1"
+        reg.plan[manifest] = [(503, [("Retry-After", "1")]), (429, [])]
+        reg.plan["/v2/test/img/blobs/" + l2] = [(502, []), (503, [])]
+        data = self.store()
+        t0 = time.monotonic()
+        self.assertPulled(self.pull(data, reg), IMG["oci"].digest)
+        # Retry-After's second, then 1 s of back-off: at least 1.5 s in all
+        self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+        self.assertImageUnpacked(data, IMG["oci"])
+        self.assertEqual([p for m, p, h in reg.log].count(manifest), 3)
+        self.assertEqual(reg.blob_requests().count("/v2/test/img/blobs/" + l2), 3)
+        # a registry that keeps failing: four attempts, then the pull fails
+        reg.plan[manifest] = [(503, [])] * 10
+        data = self.store()
+        self.assertRefused(self.pull(data, reg), "HTTP 503")
+        self.assertEqual(len(reg.plan[manifest]), 6)
+        self.assertNothingStored(data)
+
+    def test_stalled_registry_fails(self):
+        """A registry that stops answering fails the pull after the inactivity timeout."""
+        reg = self.fake()
+        reg.serve(IMG["oci"])
+        l3 = IMG["oci"].layer_digests()[2]
+        data = self.store()
+        # one stall, then an answer: the retry gets the layer
+        reg.plan["/v2/test/img/blobs/" + l3] = ["stall"]
+        self.assertPulled(berth("image", "pull", "--data-dir", data, "--inactivity-timeout", "1",
+                                "%s/test/img:v1" % reg.host), IMG["oci"].digest)
+        # a registry that never answers: every attempt stalls, the pull fails
+        reg.plan["/v2/test/img/manifests/v1"] = ["stall"] * 4
+        data = self.store()
+        t0 = time.monotonic()
+        rc, out, err = berth("image", "pull", "--data-dir", data, "--inactivity-timeout", "1",
+                             "%s/test/img:v1" % reg.host)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("/v2/test/img/manifests/v1", err)
+        self.assertIn("nothing received for 1 s: the server stalled", err)
+        self.assertLess(time.monotonic() - t0, 60)
+        self.assertEqual(reg.plan["/v2/test/img/manifests/v1"], [])
+        self.assertNothingStored(data)
+        self.assertEqual(berth("image", "pull", "--inactivity-timeout", "0", "x")[0], 2)
 
     def test_nothing_listening(self):
         data = self.store()

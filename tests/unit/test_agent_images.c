@@ -957,7 +957,8 @@ static void test_joined_pulls(void **state)
 		assert_non_null(strstr(x[i].err.msg, "HTTP 500"));
 		assert_null(x[i].img);
 	}
-	assert_int_equal(hits(&f->reg, manifest), 1);
+	/* by one pull, which tried a 500 PULL_ATTEMPTS times (pull.h) */
+	assert_int_equal(hits(&f->reg, manifest), PULL_ATTEMPTS);
 }
 
 static void test_behaviors_offline(void **state)
@@ -1205,6 +1206,19 @@ static void test_list_and_moved_tags(void **state)
 	}
 }
 
+/* pull.h's back-off: doubling from PULL_BACKOFF_MS, or Retry-After's, capped. */
+static void test_retry_delays(void **state)
+{
+	(void)state;
+	assert_int_equal(pull_retry_delay_ms(1, -1), PULL_BACKOFF_MS);
+	assert_int_equal(pull_retry_delay_ms(2, -1), 2 * PULL_BACKOFF_MS);
+	assert_int_equal(pull_retry_delay_ms(3, -1), 4 * PULL_BACKOFF_MS);
+	assert_int_equal(pull_retry_delay_ms(40, -1), PULL_RETRY_AFTER_MAX_MS);
+	assert_int_equal(pull_retry_delay_ms(1, 0), 0);
+	assert_int_equal(pull_retry_delay_ms(3, 1500), 1500);
+	assert_int_equal(pull_retry_delay_ms(1, INT64_C(1) << 40), PULL_RETRY_AFTER_MAX_MS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1212,6 +1226,7 @@ int main(void)
 		cmocka_unit_test(test_reference_format),
 		cmocka_unit_test(test_hosts_and_types),
 		cmocka_unit_test(test_challenges),
+		cmocka_unit_test(test_retry_delays),
 		cmocka_unit_test(test_platforms),
 		cmocka_unit_test(test_behaviors),
 		cmocka_unit_test_setup_teardown(test_pull_by_tag_and_digest, setup, teardown),

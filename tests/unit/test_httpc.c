@@ -253,6 +253,64 @@ static void test_no_server_and_cancel(void **state)
 	httpc_free(c);
 }
 
+/*
+ * A server that answers nothing for longer than stall_timeout_s: the
+ * request ends with -ETIMEDOUT and a message saying the server stalled,
+ * long before its whole-request timeout.
+ */
+static void test_stall_timeout(void **state)
+{
+	struct server s = { 0 };
+	struct httpc *c = httpc_new(NULL);
+	struct httpc_request req = HTTPC_REQUEST_INIT;
+	struct httpc_response resp;
+	struct err err = ERR_INIT;
+	char url[128];
+
+	(void)state;
+	httpc_response_init(&resp);
+	server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 4000);
+	url_of(&s, url, sizeof(url), "/stall");
+	req.method = "GET";
+	req.url = url;
+	req.timeout_ms = 60000;
+	req.stall_timeout_s = 1;
+	assert_int_equal(httpc_do(c, &req, &resp, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "nothing received for 1 s: the server stalled"));
+	assert_non_null(strstr(err.msg, "/stall"));
+	server_stop(&s);
+	httpc_response_release(&resp);
+	httpc_free(c);
+}
+
+static void retry_after_is(const char *header, int64_t now_ms_epoch, int64_t want)
+{
+	struct httpc_response r;
+
+	httpc_response_init(&r);
+	buf_puts(&r.headers, "Content-Type: text/plain\r\n");
+	if (header)
+		buf_puts(&r.headers, header);
+	assert_int_equal(httpc_retry_after_ms(&r, now_ms_epoch), want);
+	httpc_response_release(&r);
+}
+
+static void test_retry_after(void **state)
+{
+	/* Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example date) */
+	const int64_t date_ms = INT64_C(784111777) * 1000;
+
+	(void)state;
+	retry_after_is(NULL, 0, -1);
+	retry_after_is("Retry-After: 120\r\n", 0, 120000);
+	retry_after_is("retry-after:  0 \r\n", 0, 0);
+	retry_after_is("Retry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\n", date_ms - 5000, 5000);
+	retry_after_is("Retry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\n", date_ms + 5000, 0);
+	retry_after_is("Retry-After: soon\r\n", 0, -1);
+	retry_after_is("Retry-After: -3\r\n", 0, -1);
+	retry_after_is("Retry-After:\r\n", 0, -1);
+}
+
 static void test_awsclient_error_and_answer(void **state)
 {
 	struct server s = { 0 };
@@ -312,6 +370,8 @@ int main(void)
 		cmocka_unit_test(test_body_limit_and_sink),
 		cmocka_unit_test(test_body_from_fd),
 		cmocka_unit_test(test_no_server_and_cancel),
+		cmocka_unit_test(test_stall_timeout),
+		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_awsclient_error_and_answer),
 		cmocka_unit_test(test_err_kind_from_type),
 	};
