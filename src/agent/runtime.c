@@ -543,8 +543,11 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 		   int *ret_exit, struct err *err)
 {
 	_cleanup_buf_ struct buf root = BUF_INIT, dir = BUF_INIT, runtime = BUF_INIT;
+	_cleanup_buf_ struct buf pid_file = BUF_INIT;
 	_cleanup_json_ cJSON *meta = NULL;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char hex[17];
 	char *args[64];
 	size_t n = 0;
 	int64_t deadline;
@@ -563,14 +566,30 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 	args[n++] = "--root";
 	args[n++] = root.data;
 	args[n++] = "exec";
+	/*
+	 * The process runc exec starts in the container leads a session and
+	 * process group of its own, which everything it starts inherits; its
+	 * host pid is in the pid file. A check that outlives its timeout is
+	 * killed with that whole group (children reparented to the
+	 * container's init included, none of the container's own processes),
+	 * and runc exec with its own group, which it leads (in case the
+	 * check had not started yet).
+	 */
+	random_hex(hex, 8);
+	buf_printf(&pid_file, "%s/exec-%s.pid", buf_str(&dir), hex);
+	args[n++] = "--pid-file";
+	args[n++] = pid_file.data;
 	args[n++] = (char *)id;
 	for (size_t i = 0; argv[i] && n < ARRAY_SIZE(args) - 1; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
-
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
 	stdio_to_devnull(&fa);
-	r = posix_spawnp(&pid, args[0], &fa, NULL, args, environ);
+	r = posix_spawnp(&pid, args[0], &fa, &attr, args, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	if (r != 0)
 		return err_set(err, -r, E_SERVER, "running %s: %s", args[0], strerror(r));
 	deadline = now_ms() + (int64_t)timeout_s * 1000;
@@ -582,14 +601,22 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 		if (w < 0 && errno != EINTR)
 			return err_set(err, -errno, E_SERVER, "waitpid: %s", strerror(errno));
 		if (now_ms() >= deadline) {
-			/* runc exec passes the signal on to the process it runs */
-			kill(pid, SIGKILL);
+			_cleanup_buf_ struct buf data = BUF_INIT;
+			int64_t check;
+
+			if (fs_read_file(pid_file.data, 64, &data) == 0 &&
+			    parse_int64(buf_str(&data), 2, INT32_MAX, &check) == 0)
+				kill(-(pid_t)check, SIGKILL);
+			/* runc exec is not reaped yet: its group's id is still its */
+			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);
+			unlink(pid_file.data);
 			*ret_exit = 137;
 			return 0;
 		}
 		sleep_ms(POLL_MS);
 	}
+	unlink(pid_file.data);
 	*ret_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	return 0;
 }

@@ -213,8 +213,8 @@ int cmd_shim(int argc, char **argv);
 /*
  * Run argv inside running container id (`runc exec`), as a health check
  * does: *ret_exit gets its exit status (128+N for a signal), and 137 when
- * it ran past timeout_s and was killed. -ENOENT when there is no such
- * container.
+ * it ran past timeout_s and was killed, with every process it started
+ * (its process group). -ENOENT when there is no such container.
  */
 int container_exec(const char *state_dir, const char *id, char *const argv[], int timeout_s,
 		   int *ret_exit, struct err *err);

@@ -290,6 +290,47 @@ class AgentTest(BerthTestCase):
         self.ecs.stop_task(cluster=CLUSTER, task=arn)
         self.wait(arn, "tasks_stopped")
 
+    def test_health_check_timeout_kills_its_processes(self):
+        """A check past its timeout is killed with what it started, nothing lingers."""
+        def count(marker):
+            n = 0
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        if f.read() == b"sleep\0" + marker + b"\0":
+                            n += 1
+                except OSError:
+                    pass
+            return n
+
+        td = self.register("hang", [{
+            "name": "app",
+            "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"],
+            # a background child and a foreground one, both far past the timeout
+            "healthCheck": {"command": ["CMD-SHELL", "sleep 7321 & sleep 7322"],
+                            "interval": 5, "timeout": 2, "retries": 1}}])
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_running")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.describe(arn)["containers"][0].get("healthStatus") == "UNHEALTHY":
+                break
+            time.sleep(0.5)
+        self.assertEqual(self.describe(arn)["containers"][0].get("healthStatus"), "UNHEALTHY")
+        # two more checks time out; at any moment at most the running check's two are there
+        # (a check's processes that lingered would add up, two a check)
+        most = 0
+        end = time.monotonic() + 12
+        while time.monotonic() < end:
+            most = max(most, count(b"7321"), count(b"7322"))
+            time.sleep(0.2)
+        self.assertLessEqual(most, 1)
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        self.wait(arn, "tasks_stopped")
+        self.assertEqual((count(b"7321"), count(b"7322")), (0, 0))
+
     def test_out_of_memory(self):
         td = self.register("hog", [{
             "name": "main", "memory": 16,
