@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,6 +442,85 @@ out:
 	return NULL;
 }
 
+/*
+ * Whether this host has the hybrid cgroup layout: the v1 hierarchies under
+ * a tmpfs at /sys/fs/cgroup, and cgroup2 mounted at /sys/fs/cgroup/unified.
+ */
+static bool cgroup_hybrid(void)
+{
+	struct statfs root, unified;
+
+	return statfs("/sys/fs/cgroup", &root) == 0 && root.f_type == TMPFS_MAGIC &&
+	       statfs("/sys/fs/cgroup/unified", &unified) == 0 &&
+	       unified.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* name as execvp would find it: a path as is, a bare name along PATH; "" when not found. */
+static void find_program(const char *name, struct buf *ret)
+{
+	const char *path = getenv("PATH") ?: "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+	if (strchr(name, '/')) {
+		buf_puts(ret, name);
+		return;
+	}
+	while (*path) {
+		size_t n = strcspn(path, ":");
+
+		buf_reset(ret);
+		buf_printf(ret, "%.*s/%s", (int)n, path, name);
+		if (n && access(buf_str(ret), X_OK) == 0)
+			return;
+		path += n + (path[n] == ':');
+	}
+	buf_reset(ret);
+}
+
+/*
+ * crun refuses the hybrid cgroup layout ("cgroups in hybrid mode not
+ * supported") that runc accepts. On such a host, with --runtime crun, the
+ * agent runs crun through a wrapper it writes into its data directory,
+ * DATA-DIR/crun-legacy-cgroups: each crun call gets a private mount
+ * namespace (unshare(1)) in which the cgroup2 mount at
+ * /sys/fs/cgroup/unified is unmounted, so that crun sees the v1 layout
+ * alone and manages the container's cgroups there, as runc does here. The
+ * host's mounts are untouched; the mounts the agent makes (the container's
+ * root) are in the host's namespace and so seen by every crun call.
+ */
+static int runtime_prepare(struct agent *a, struct err *err)
+{
+	const char *base =
+		strrchr(a->cfg.runtime, '/') ? strrchr(a->cfg.runtime, '/') + 1 : a->cfg.runtime;
+	_cleanup_buf_ struct buf crun = BUF_INIT, script = BUF_INIT;
+	int r;
+
+	buf_init(&a->runtime_wrapper);
+	if (strcmp(base, "crun") != 0 || !cgroup_hybrid())
+		return 0;
+	find_program(a->cfg.runtime, &crun);
+	if (!crun.len || strchr(buf_str(&crun), '\''))
+		return err_set(err, -ENOENT, E_INVALID_PARAMETER,
+			       "--runtime %s: no such program along PATH", a->cfg.runtime);
+	buf_printf(&script,
+		   "#!/bin/sh\n"
+		   "# Written by berth agent: crun refuses this host's hybrid cgroup layout, so\n"
+		   "# each call runs in a private mount namespace without the cgroup2 mount.\n"
+		   "exec unshare --mount --propagation private /bin/sh -c "
+		   "'umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"' '%s' \"$@\"\n",
+		   buf_str(&crun));
+	buf_printf(&a->runtime_wrapper, "%s/crun-legacy-cgroups", a->cfg.data_dir);
+	r = fs_write_atomic(buf_str(&a->runtime_wrapper), script.data, script.len);
+	if (r == 0 && chmod(buf_str(&a->runtime_wrapper), 0700) < 0)
+		r = -errno;
+	if (r < 0)
+		return err_set(err, r, E_SERVER, "%s: %s", buf_str(&a->runtime_wrapper),
+			       strerror(-r));
+	log_info("agent: crun runs through %s (this host's cgroups are hybrid v1/v2)",
+		 buf_str(&a->runtime_wrapper));
+	a->cfg.runtime = buf_str(&a->runtime_wrapper);
+	return 0;
+}
+
 static int make_dirs(struct agent *a, struct err *err)
 {
 	const char *dirs[] = { a->cfg.data_dir, buf_str(&a->tasks_dir),
@@ -466,6 +547,8 @@ int agent_start(struct agent *a, struct err *err)
 	a->poll_err = (struct err)ERR_INIT;
 	r = make_dirs(a, err);
 	if (r == 0)
+		r = runtime_prepare(a, err);
+	if (r == 0)
 		r = load_state(a, err);
 	if (r == 0)
 		r = images_open(a->cfg.data_dir, &a->images, err);
@@ -480,6 +563,7 @@ int agent_start(struct agent *a, struct err *err)
 		a->images = NULL;
 		buf_release(&a->tasks_dir);
 		buf_release(&a->containers_dir);
+		buf_release(&a->runtime_wrapper);
 		pthread_mutex_destroy(&a->lock);
 		return r;
 	}
@@ -503,6 +587,7 @@ int agent_stop(struct agent *a, struct err *err)
 	images_close(a->images);
 	buf_release(&a->tasks_dir);
 	buf_release(&a->containers_dir);
+	buf_release(&a->runtime_wrapper);
 	pthread_mutex_destroy(&a->lock);
 	a->started = false;
 	return r;

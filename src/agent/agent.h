@@ -66,11 +66,12 @@ struct agent {
 	char cluster_arn[AGENT_ARN_MAX];
 	char host_id[AGENT_ID_MAX];
 	struct images *images;
-	struct buf tasks_dir;	   /* DATA-DIR/tasks */
-	struct buf containers_dir; /* DATA-DIR/containers */
-	pthread_mutex_t lock;	   /* guards tasks */
-	struct agent_task *tasks;  /* list of the tasks this agent runs */
-	bool swept;		   /* agent_task_sweep has run */
+	struct buf tasks_dir;	    /* DATA-DIR/tasks */
+	struct buf containers_dir;  /* DATA-DIR/containers */
+	struct buf runtime_wrapper; /* DATA-DIR/crun-legacy-cgroups when it is used */
+	pthread_mutex_t lock;	    /* guards tasks */
+	struct agent_task *tasks;   /* list of the tasks this agent runs */
+	bool swept;		    /* agent_task_sweep has run */
 	bool started;
 	pthread_t poll_thread;
 	int poll_rc; /* why the poll thread ended */

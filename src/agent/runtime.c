@@ -539,6 +539,27 @@ int container_remove(const char *state_dir, const char *id, struct err *err)
 	return 0;
 }
 
+/*
+ * SIGKILL the process group of check, a process started by exec in
+ * container id: not when it is the group of the container's first process
+ * (a runtime that left the check there) or the agent's own.
+ */
+static void kill_check_group(pid_t check, const char *state_dir, const char *id)
+{
+	struct container_state st;
+	struct err err = ERR_INIT;
+	pid_t group = getpgid(check);
+
+	if (group <= 1 || group == getpgrp())
+		return;
+	if (container_state(state_dir, id, &st, &err) == 0 && st.pid > 0 &&
+	    getpgid(st.pid) == group) {
+		kill(check, SIGKILL);
+		return;
+	}
+	kill(-group, SIGKILL);
+}
+
 int container_exec(const char *state_dir, const char *id, char *const argv[], int timeout_s,
 		   int *ret_exit, struct err *err)
 {
@@ -567,13 +588,14 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 	args[n++] = root.data;
 	args[n++] = "exec";
 	/*
-	 * The process runc exec starts in the container leads a session and
-	 * process group of its own, which everything it starts inherits; its
-	 * host pid is in the pid file. A check that outlives its timeout is
-	 * killed with that whole group (children reparented to the
-	 * container's init included, none of the container's own processes),
-	 * and runc exec with its own group, which it leads (in case the
-	 * check had not started yet).
+	 * The process the runtime's exec starts in the container is in a
+	 * session and process group of its own (runc makes it their leader,
+	 * crun an intermediate process that exits), which everything it
+	 * starts inherits; its host pid is in the pid file. A check that
+	 * outlives its timeout is killed with that whole group (children
+	 * reparented to the container's init included, none of the
+	 * container's own processes), and the runtime's exec with its own
+	 * group, which it leads (in case the check had not started yet).
 	 */
 	random_hex(hex, 8);
 	buf_printf(&pid_file, "%s/exec-%s.pid", buf_str(&dir), hex);
@@ -606,7 +628,7 @@ int container_exec(const char *state_dir, const char *id, char *const argv[], in
 
 			if (fs_read_file(pid_file.data, 64, &data) == 0 &&
 			    parse_int64(buf_str(&data), 2, INT32_MAX, &check) == 0)
-				kill(-(pid_t)check, SIGKILL);
+				kill_check_group((pid_t)check, state_dir, id);
 			/* runc exec is not reaped yet: its group's id is still its */
 			kill(-pid, SIGKILL);
 			waitpid(pid, &status, 0);

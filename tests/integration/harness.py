@@ -426,14 +426,21 @@ def remove_containers(data_dir, mount_root):
     mounted under mount_root.
     """
     root = os.path.join(data_dir, "runc")
-    if os.path.isdir(root):
-        out = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True,
+    # runc's containers, and crun's (through the agent's wrapper when it wrote one)
+    runtimes = ["runc"]
+    wrapper = os.path.join(data_dir, "crun-legacy-cgroups")
+    if os.path.exists(wrapper):
+        runtimes.append(wrapper)
+    elif shutil.which("crun"):
+        runtimes.append("crun")
+    for rt in runtimes if os.path.isdir(root) else []:
+        out = subprocess.run([rt, "--root", root, "list", "-q"], capture_output=True,
                              timeout=30).stdout.decode().split()
         for cid in out:
-            subprocess.run(["runc", "--root", root, "kill", cid, "KILL"],
+            subprocess.run([rt, "--root", root, "kill", cid, "KILL"],
                            capture_output=True, timeout=30)
         for cid in out:
-            subprocess.run(["runc", "--root", root, "delete", "--force", cid],
+            subprocess.run([rt, "--root", root, "delete", "--force", cid],
                            capture_output=True, timeout=30)
     for pid in shims(data_dir):
         try:

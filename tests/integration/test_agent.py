@@ -405,6 +405,60 @@ class AgentTest(BerthTestCase):
         self.assertEqual(t["containers"][0]["exitCode"], 9)
 
 
+class CrunTest(BerthTestCase):
+    """
+    --runtime crun: a task runs, exits with its code, stops on StopTask, is
+    killed at its memory limit, passes and fails its health checks (crun
+    exec). Skipped, saying so, when crun is not installed.
+    """
+
+    shared_server = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not runc_available():
+            raise harness.unittest.SkipTest("needs root and runc")
+        if shutil.which("crun") is None:
+            raise harness.unittest.SkipTest("crun is not installed (Debian package crun)")
+        cls.berth = Berth(extra_args=["--registry-create-on-push"])
+        cls.berth.start()
+        cls.addClassCleanup(cls.berth.cleanup)
+        cls.ecs = cls.berth.client("ecs")
+        cls.ecs.create_cluster(clusterName=CLUSTER)
+        cls.image = "127.0.0.1:%d/itest/busybox:latest" % cls.berth.port
+        push_image(cls.berth, os.path.join(IMGDIR, "oci"), cls.image)
+        cls.agent = Agent(cls.berth, cluster=CLUSTER, extra_args=["--runtime", "crun"])
+        cls.addClassCleanup(cls.agent.cleanup)
+        cls.agent.start()
+
+    register, run_task, wait, describe = (AgentTest.register, AgentTest.run_task,
+                                          AgentTest.wait, AgentTest.describe)
+    # the memory limit holds under crun too (its cgroups are v1's, as runc's here)
+    test_out_of_memory = AgentTest.test_out_of_memory
+    test_health_checks = AgentTest.test_health_checks
+    test_health_check_timeout_kills_its_processes = \
+        AgentTest.test_health_check_timeout_kills_its_processes
+
+    def test_task_runs_under_crun(self):
+        td = self.register("crun", [
+            {"name": "main", "memory": 32,
+             "command": ["sh", "-c", "test -x /bin/busybox && echo hi; exit 3"]}])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        c = t["containers"][0]
+        self.assertEqual(c.get("exitCode"), 3, t)
+        self.assertEqual(t["stopCode"], "EssentialContainerExited")
+        # a long one, stopped
+        td = self.register("crun-long", [
+            {"name": "main", "memory": 32,
+             "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]}])
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_running")
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        t = self.wait(arn, "tasks_stopped")
+        self.assertEqual(t["containers"][0].get("exitCode"), 0, t)
+
+
 def evil_layer(entries):
     """A layer (build.Layer's shape) from (name, kind[, target]) entries, made as an attacker would."""
     out = io.BytesIO()
