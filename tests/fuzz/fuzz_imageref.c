@@ -2,7 +2,9 @@
  * fuzz_imageref.c: libFuzzer target over what the agent reads from task
  * definitions and registries before trusting anything: image references
  * (image_ref_parse, and its canonical form, which must read back as
- * itself), a registry's WWW-Authenticate challenge (pull_challenge_param)
+ * itself), a registry's WWW-Authenticate challenge (pull_challenge_param),
+ * the same line as a Retry-After header (httpc_retry_after_ms, and the
+ * delay pull_retry_delay_ms makes of it, which must stay within its cap)
  * and the platform choice in an image index (pull_select_platform).
  * Input: a reference, a newline, a challenge, a newline, an index document.
  */
@@ -12,6 +14,7 @@
 
 #include "agent/images.h"
 #include "agent/pull.h"
+#include "core/httpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,6 +65,22 @@ static void challenge(const char *ch)
 	}
 }
 
+static void retry_after(const char *value)
+{
+	struct httpc_response r;
+	int64_t ms, delay;
+
+	httpc_response_init(&r);
+	buf_printf(&r.headers, "Retry-After: %s\r\n", value);
+	ms = httpc_retry_after_ms(&r, INT64_C(1700000000000));
+	if (ms < -1)
+		abort();
+	delay = pull_retry_delay_ms(1, ms);
+	if (delay < 0 || delay > PULL_RETRY_AFTER_MAX_MS)
+		abort();
+	httpc_response_release(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *p = data, *end = data + size;
@@ -69,8 +88,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (ref)
 		reference(ref);
-	if (ch)
+	if (ch) {
 		challenge(ch);
+		retry_after(ch);
+	}
 	free(ref);
 	free(ch);
 	if (p < end) {
