@@ -10,12 +10,14 @@ so the tests need no log shipping. Every container, shim, mount and
 directory is removed at the end (harness.Agent.cleanup).
 """
 import io
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import tarfile
@@ -229,6 +231,55 @@ class AgentTest(BerthTestCase):
         self.assertTrue(t["stoppedReason"].startswith("CannotPullContainerError"),
                         t["stoppedReason"])
         self.assertNotIn("exitCode", t["containers"][0])
+
+    def test_stalled_registry_and_missing_attribute(self):
+        """
+        A registry that never answers fails the task with CannotPullContainerError
+        after the agent's inactivity timeout and its retries; a definition needing an
+        attribute the agent does not advertise is not placed (ATTRIBUTE).
+        """
+        stall = threading.Event()
+
+        class Stalling(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                stall.wait(120)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+        def close():
+            stall.set()
+            srv.shutdown()
+            srv.server_close()
+        self.addCleanup(close)
+        agent = Agent(self.berth, cluster=CLUSTER,
+                      extra_args=["--image-pull-inactivity-timeout", "1"])
+        self.addCleanup(agent.cleanup)
+        agent.start()
+        # the other tests place on the class's agent alone
+        self.addCleanup(self.ecs.deregister_container_instance, cluster=CLUSTER,
+                        containerInstance=agent.instance_arn, force=True)
+        td = self.register("stalled", [{
+            "name": "main", "image": "127.0.0.1:%d/itest/stalled:latest" % srv.server_port}])
+        r = self.ecs.start_task(cluster=CLUSTER, taskDefinition=td,
+                                containerInstances=[agent.instance_arn])
+        self.assertEqual(r["failures"], [])
+        t = self.wait(r["tasks"][0]["taskArn"], "tasks_stopped")
+        self.assertEqual(t["stopCode"], "TaskFailedToStart")
+        self.assertTrue(t["stoppedReason"].startswith("CannotPullContainerError"),
+                        t["stoppedReason"])
+        self.assertIn("nothing received for 1 s: the server stalled", t["stoppedReason"])
+        # task-iam-role is not something berth's agent does
+        td = self.register("role", [{"name": "main"}],
+                           taskRoleArn="arn:aws:iam::000000000000:role/app")
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition=td)
+        self.assertEqual(r["tasks"], [])
+        self.assertEqual({f["reason"] for f in r["failures"]}, {"ATTRIBUTE"})
+        self.assertIn(agent.instance_arn, {f["arn"] for f in r["failures"]})
 
     def test_volumes(self):
         host_dir = tempfile.mkdtemp(prefix="berth-itest-volume-")
