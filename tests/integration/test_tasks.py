@@ -24,11 +24,13 @@ CLUSTER = "tasks"
 AGENT = "BerthAgent_V1."
 
 
-# What berth's agent advertises of what a task definition's requiresAttributes names.
+# What the fake agents advertise of what a task definition's requiresAttributes names:
+# berth's agent's capabilities, and task-eni, as an ECS agent with awsvpc has it.
 CAPABILITIES = [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.%d" % v}
                 for v in range(17, 45)] + [
     {"name": "ecs.capability.container-health-check"},
-    {"name": "ecs.capability.container-ordering"}]
+    {"name": "ecs.capability.container-ordering"},
+    {"name": "ecs.capability.task-eni"}]
 
 
 def register(ecs, cluster, cpu=2048, memory=4096, ports=("22",), attributes=()):
