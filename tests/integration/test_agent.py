@@ -163,6 +163,15 @@ class AgentTest(BerthTestCase):
         while c["runtimeId"] in self.runc_ids() and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertNotIn(c["runtimeId"], self.runc_ids())
+        # the agent keeps nothing of a task it reported STOPPED: no record, no container dir
+        task_id = arn.rsplit("/", 1)[1]
+        record = os.path.join(self.agent.data_dir, "tasks", task_id + ".json")
+        cdir = os.path.join(self.agent.data_dir, "containers", c["runtimeId"])
+        deadline = time.monotonic() + 10
+        while (os.path.exists(record) or os.path.exists(cdir)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertFalse(os.path.exists(record), record)
+        self.assertFalse(os.path.exists(cdir), cdir)
 
     def test_environment_and_overrides(self):
         td = self.register("envcheck", [{
