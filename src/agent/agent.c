@@ -176,7 +176,7 @@ static void write_resource_int(struct jsonw *w, const char *name, int64_t v)
 /* Capability attributes: what the agent does of what a task definition may require. */
 static const char *const capabilities[] = {
 	"ecs.capability.container-health-check", /* healthCheck */
-	"ecs.capability.container-ordering",	 /* dependsOn, stopTimeout (not yet startTimeout) */
+	"ecs.capability.container-ordering",	 /* dependsOn, startTimeout, stopTimeout */
 };
 
 /* The RegisterContainerInstance request: what this host offers. */

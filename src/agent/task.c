@@ -12,7 +12,8 @@
  * Container order: a container with dependsOn starts when its conditions
  * hold (START: the other container started; COMPLETE: it exited; SUCCESS:
  * it exited 0; HEALTHY is taken as START until health checks exist). A
- * condition that can no longer hold stops the task, as ECS does.
+ * condition that can no longer hold stops the task, as ECS does; so does
+ * one whose container ran past its startTimeout without meeting it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -665,6 +666,21 @@ out:
 	return 0;
 }
 
+/*
+ * Whether o, a container others wait for, has run past its startTimeout
+ * without being done: as ECS's agent has it, only for the COMPLETE,
+ * SUCCESS and HEALTHY conditions, counted from o's start, and never once
+ * o has stopped.
+ */
+static bool dependency_timed_out(const struct agent_container *o, const char *cond)
+{
+	int64_t timeout = json_int(o->def, "startTimeout", 0);
+
+	if (timeout <= 0 || o->phase != C_RUNNING || !strcmp(cond, "START"))
+		return false;
+	return now_ms() > o->started_ms + timeout * 1000;
+}
+
 /* Whether c's dependsOn conditions hold; *ret_never when they never will. */
 static bool dependencies_met(struct agent_task *t, const struct agent_container *c, bool *ret_never)
 {
@@ -678,6 +694,11 @@ static bool dependencies_met(struct agent_task *t, const struct agent_container 
 
 		if (!o)
 			continue; /* RegisterTaskDefinition refuses unknown names */
+		if (dependency_timed_out(o, cond) &&
+		    !(!strcmp(cond, "HEALTHY") && !strcmp(o->health, "HEALTHY"))) {
+			*ret_never = true;
+			return false;
+		}
 		if (!strcmp(cond, "HEALTHY")) {
 			if (o->phase == C_STOPPED || !strcmp(o->health, "UNHEALTHY")) {
 				*ret_never = true;

@@ -241,6 +241,21 @@ class AgentTest(BerthTestCase):
                         t["stoppedReason"])
         self.assertNotIn("exitCode", t["containers"][0])
 
+    def test_start_timeout(self):
+        """A container waited for that runs past its startTimeout stops the task (ECS's agent)."""
+        td = self.register("starttimeout", [
+            {"name": "slow", "essential": False, "startTimeout": 2,
+             "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 60 & wait; exit 7"]},
+            {"name": "main", "command": ["sh", "-c", "exit 0"],
+             "dependsOn": [{"containerName": "slow", "condition": "COMPLETE"}]}])
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        c = {x["name"]: x for x in t["containers"]}
+        self.assertTrue(t["stoppedReason"].startswith("DependencyConditionNotMet"), t)
+        self.assertTrue(c["main"].get("reason", "").startswith("DependencyConditionNotMet"), t)
+        self.assertNotIn("exitCode", c["main"])
+        # slow was stopped (its TERM trap), it did not run to its end (7)
+        self.assertEqual(c["slow"].get("exitCode"), 0, t)
+
     def test_stalled_registry_and_missing_attribute(self):
         """
         A registry that never answers fails the task with CannotPullContainerError
