@@ -239,8 +239,8 @@ int64_t pull_retry_delay_ms(int attempt, int64_t retry_after_ms)
 /* Whether a request that ended so is worth another attempt. */
 static bool transient(int r, const struct httpc_response *resp)
 {
-	if (r == -ETIMEDOUT || r == -ECONNREFUSED || r == -EIO)
-		return true; /* no answer: refused, reset, stalled (httpc's errors) */
+	if (r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ECONNRESET)
+		return true; /* no answer: refused, broken off, stalled (httpc.h) */
 	return r == 0 && (resp->status >= 500 || resp->status == 429);
 }
 

@@ -46,8 +46,8 @@ struct pull_target {
 #define PULL_INACTIVITY_DEFAULT_S 60
 
 /*
- * A request that gets no answer (connection refused or reset, a stall
- * past the inactivity timeout) or a 5xx or 429 is tried again, up to
+ * A request that gets no answer (connection refused or broken off, a
+ * stall past the inactivity timeout) or a 5xx or 429 is tried again, up to
  * PULL_ATTEMPTS times in all, after PULL_BACKOFF_MS, then twice that, and
  * so on, or after what the registry's Retry-After asks for when it says
  * (at most PULL_RETRY_AFTER_MAX_MS).

@@ -266,7 +266,10 @@ int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_resp
 	if (rc != CURLE_OK) {
 		r = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
 		    : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
-						   : -EIO;
+		    : rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
+				    rc == CURLE_PARTIAL_FILE
+			    ? -ECONNRESET
+			    : -EIO;
 		return err_set(err, r, E_SERVER, "%s %s: %s", req->method, req->url,
 			       curl_easy_strerror(rc));
 	}

@@ -90,8 +90,11 @@ void httpc_response_release(struct httpc_response *r);
 /*
  * Perform req. Returns 0 when an HTTP response arrived, whatever its
  * status (check ret->status); a negative errno with E_SERVER and libcurl's
- * message when none did (connection refused, timeout, TLS failure), or with
- * E_LIMIT_EXCEEDED when the body passed max_body. ret is reset first.
+ * message when none did: -ECONNREFUSED (nothing listening), -ETIMEDOUT
+ * (timeout_ms or stall_timeout_s passed), -ECONNRESET (the connection
+ * broke: nothing, or part of an answer, came back), -EIO otherwise (a bad
+ * URL, TLS); or with E_LIMIT_EXCEEDED when the body passed max_body. ret
+ * is reset first.
  */
 int httpc_do(struct httpc *c, const struct httpc_request *req, struct httpc_response *ret,
 	     struct err *err);

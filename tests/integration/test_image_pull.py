@@ -358,8 +358,9 @@ class FakeRegistry:
                 is set, and anything otherwise
     Every request is kept in .log as (method, path, headers). .plan maps a
     path to what its next requests get instead, one item each, in order:
-    (status, headers) for an error answer, or "stall": headers that never
-    come (the connection is held until close()).
+    (status, headers) for an error answer, "stall": headers that never
+    come (the connection is held until close()), or "drop": the connection
+    closed with no answer.
     """
 
     USER, SECRET, TOKEN = "alice", "s3cret", "tok-123"
@@ -421,6 +422,9 @@ class FakeRegistry:
             step = planned.pop(0) if planned else None
         if step == "stall":
             self.closing.wait(120)
+            return
+        if step == "drop":
+            req.close_connection = True
             return
         if step is not None:
             return self.send(req, step[0], b'{"errors":[{"code":"UNAVAILABLE"}]}',
@@ -595,13 +599,13 @@ class FromOtherRegistries(ImagePullCase):
         self.assertNothingStored(data)
 
     def test_retries_server_errors(self):
-        """503 (with and without Retry-After), 429 and 502 are tried again; then it pulls."""
+        """503 (with Retry-After), 429, 502 and a dropped connection are tried again."""
         reg = self.fake()
         reg.serve(IMG["oci"])
         l2 = IMG["oci"].layer_digests()[1]
         manifest = "/v2/test/img/manifests/v1"
         reg.plan[manifest] = [(503, [("Retry-After", "1")]), (429, [])]
-        reg.plan["/v2/test/img/blobs/" + l2] = [(502, []), (503, [])]
+        reg.plan["/v2/test/img/blobs/" + l2] = [(502, []), "drop"]
         data = self.store()
         t0 = time.monotonic()
         self.assertPulled(self.pull(data, reg), IMG["oci"].digest)

@@ -241,8 +241,14 @@ static void test_no_server_and_cancel(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	req.method = "GET";
 	req.url = url;
-	assert_true(httpc_do(c, &req, &resp, &err) < 0);
+	assert_int_equal(httpc_do(c, &req, &resp, &err), -ECONNREFUSED);
 	assert_int_equal(err.kind, E_SERVER);
+
+	/* a server that closes the connection without an answer */
+	server_start(&s, "", 0);
+	url_of(&s, url, sizeof(url), "/");
+	assert_int_equal(httpc_do(c, &req, &resp, &err), -ECONNRESET);
+	server_stop(&s);
 
 	server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3000);
 	url_of(&s, url, sizeof(url), "/");
