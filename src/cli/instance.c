@@ -1,7 +1,7 @@
 /*
- * instance.c: `berth instance ls|drain|activate`, over
- * ListContainerInstances, DescribeContainerInstances and
- * UpdateContainerInstancesState.
+ * instance.c: `berth instance ls|drain|activate|rm`, over
+ * ListContainerInstances, DescribeContainerInstances,
+ * UpdateContainerInstancesState and DeregisterContainerInstance.
  */
 #include <stdio.h>
 #include <string.h>
@@ -163,10 +163,58 @@ static int activate(int argc, char **argv)
 			 "\n" CLI_COMMON_HELP);
 }
 
+static int rm(int argc, char **argv)
+{
+	enum { OPT_FORCE = 1 };
+	static const struct option own[] = {
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ 0 },
+	};
+	static const char usage[] =
+		"usage: berth instance rm [options] INSTANCE\n"
+		"\n"
+		"Deregister a container instance (its agent should be stopped first). The\n"
+		"server refuses one that still runs tasks unless --force.\n"
+		"\n"
+		"  --force               deregister it even with tasks (they are stopped)\n"
+		"\n" CLI_COMMON_HELP;
+	struct cli c;
+	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
+	_cleanup_buf_ struct buf body = BUF_INIT;
+	int opt, r;
+
+	cli_init(&c, "berth instance rm", own);
+	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
+		switch (opt) {
+		case OPT_FORCE: cJSON_AddBoolToObject(req, "force", true); break;
+		case 'h': return fputs(usage, stdout), 0;
+		default: return fputs(usage, stderr), 2;
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(&c, "expected one container instance");
+	if (cli_connect(&c))
+		return 1;
+	json_set_str(req, "cluster", c.cfg.cluster);
+	json_set_str(req, "containerInstance", argv[optind]);
+	json_print(&body, req);
+	r = cli_ecs(&c, "DeregisterContainerInstance", buf_str(&body), &answer);
+	cli_release(&c);
+	if (r)
+		return r;
+	if (c.json)
+		cli_print_json(answer);
+	else
+		printf("%s\n", cli_short(json_str(json_obj(answer, "containerInstance"),
+						  "containerInstanceArn")));
+	return 0;
+}
+
 static const struct cli_verb verbs[] = {
 	{ "ls", ls, "list the cluster's container instances" },
 	{ "drain", drain, "stop placing tasks on container instances" },
 	{ "activate", activate, "place tasks on container instances again" },
+	{ "rm", rm, "deregister a container instance" },
 };
 
 int cmd_instance(int argc, char **argv)

@@ -276,7 +276,7 @@ static int do_ls(int argc, char **argv, const char *prog)
 		{ 0 },
 	};
 	static const char usage[] =
-		"usage: berth ps [options]   (also: berth task ls)\n"
+		"usage: %s [options]   (berth ps, berth task ls)\n"
 		"\n"
 		"List the cluster's tasks that should run: TASK, TASK DEFINITION, STATUS,\n"
 		"DESIRED, INSTANCE, STARTED, GROUP.\n"
@@ -297,8 +297,8 @@ static int do_ls(int argc, char **argv, const char *prog)
 		case 'a':
 		case OPT_ALL: stopped = true; break;
 		case OPT_SERVICE: service = optarg; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		case 'h': return printf(usage, prog), 0;
+		default: return fprintf(stderr, usage, prog), 2;
 		}
 	}
 	if (optind != argc)
@@ -333,7 +333,7 @@ static int do_stop(int argc, char **argv, const char *prog)
 		{ 0 },
 	};
 	static const char usage[] =
-		"usage: berth stop [options] TASK...   (also: berth task stop)\n"
+		"usage: %s [options] TASK...   (berth stop, berth task stop)\n"
 		"\n"
 		"Stop tasks (by id or ARN): their containers get SIGTERM, then SIGKILL after\n"
 		"their stopTimeout. Prints each task's id.\n"
@@ -348,8 +348,8 @@ static int do_stop(int argc, char **argv, const char *prog)
 	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
 		switch (opt) {
 		case OPT_REASON: reason = optarg; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		case 'h': return printf(usage, prog), 0;
+		default: return fprintf(stderr, usage, prog), 2;
 		}
 	}
 	if (optind >= argc)

@@ -110,7 +110,7 @@ static int ls(int argc, char **argv)
 		"\n"
 		"List the task definitions' revisions: FAMILY REVISION ARN.\n"
 		"\n"
-		"  --family PREFIX       only families starting with PREFIX\n"
+		"  --family FAMILY       only the revisions of this family\n"
 		"  --all                 INACTIVE (deregistered) revisions too\n"
 		"\n" CLI_COMMON_HELP;
 	struct cli c;
@@ -122,7 +122,9 @@ static int ls(int argc, char **argv)
 	cli_init(&c, "berth taskdef ls", own);
 	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
 		switch (opt) {
-		case OPT_FAMILY: json_set_str(req, "familyPrefix", optarg); break;
+		case OPT_FAMILY:
+			json_set_str(req, "familyPrefix", optarg) /* ECS: the whole name */;
+			break;
 		case OPT_ALL: all = true; break;
 		case 'h': return fputs(usage, stdout), 0;
 		default: return fputs(usage, stderr), 2;
