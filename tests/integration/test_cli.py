@@ -229,6 +229,30 @@ class CliBasicsTest(CliTestCase):
         self.assertEqual(rc, 1)
         self.assertIn("no credentials", err)
 
+    def test_bash_completion(self):
+        if not shutil.which("bash"):
+            self.skipTest("no bash")
+        self.ok("cluster", "create", "completion-demo")
+        script = os.path.join(harness.ROOT, "contrib", "berth.bash")
+        bindir = os.path.dirname(harness.BERTH_BIN)
+
+        def complete(*words):
+            prog = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
+                    '_berth; printf "%s\\n" "${COMPREPLY[@]}"')
+            env = cli_env(self.berth.endpoint)
+            env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+            p = subprocess.run(["bash", "-c", prog, "bash", script] + list(words),
+                               capture_output=True, env=env, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            return sorted(x for x in p.stdout.decode().split("\n") if x)
+
+        self.assertEqual(complete("berth", "ta"), ["task", "taskdef"])
+        self.assertEqual(complete("berth", "service", "sc"), ["scale"])
+        self.assertEqual(complete("berth", "task", "run", "--w"), ["--wait"])
+        self.assertIn("--json", complete("berth", "cluster", "ls", "--"))
+        self.assertEqual(complete("berth", "ps", "--cluster", "completion-"),
+                         ["completion-demo"])
+
     def test_tables_and_json_agree_with_boto3(self):
         for name in ("tbl-a", "tbl-with-a-longer-name"):
             self.assertEqual(self.ok("cluster", "create", name).strip(),
