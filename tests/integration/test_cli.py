@@ -458,6 +458,89 @@ class CliLogsTest(CliTestCase):
         self.assertEqual(out, "line 1\nline 2\nline 3\n")
 
 
+class CliPeerTest(CliTestCase):
+    """
+    The service and logs verbs against moto_server, another implementation
+    of the ECS and CloudWatch Logs APIs, while berth's server lacks them
+    (their tests against berth above skip until it has them): the requests
+    the CLI builds are accepted and its tables read the answers right.
+    """
+
+    shared_server = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not harness.Moto.available():
+            raise harness.unittest.SkipTest("moto_server is not installed")
+        cls.berth = harness.Moto()
+        cls.addClassCleanup(cls.berth.cleanup)
+        cls.berth.start()
+
+    def test_services_and_logs_against_moto(self):
+        env = cli_env(self.berth.endpoint, BERTH_CLUSTER="peer")
+        self.ok("cluster", "create", "peer", env=env)
+        doc = {"family": "peer-web", "containerDefinitions": [{
+            "name": "main", "image": "busybox", "memory": 32,
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/peer/web", "awslogs-stream-prefix": "web"}}}]}
+        self.ok("taskdef", "register", "-", input=json.dumps(doc).encode(), env=env)
+        arn = self.ok("service", "create", "web", "peer-web", "--count", "2",
+                      "--min-healthy", "50", "--circuit-breaker=rollback", env=env).strip()
+        self.assertTrue(arn.endswith(":service/peer/web") or arn.endswith(":service/web"), arn)
+        ecs = self.berth.client("ecs")
+        svc = ecs.describe_services(cluster="peer", services=["web"])["services"][0]
+        self.assertEqual(svc["desiredCount"], 2)
+        # (moto keeps no deploymentConfiguration: the options are only accepted here)
+        names, rows = table(self.ok("service", "ls", env=env))
+        self.assertEqual(names, ["NAME", "STATUS", "DESIRED", "RUNNING", "PENDING",
+                                 "TASK DEFINITION", "DEPLOYMENTS"])
+        self.assertEqual([(r["NAME"], r["STATUS"], r["DESIRED"], r["TASK DEFINITION"])
+                          for r in rows], [("web", "ACTIVE", "2", "peer-web:1")])
+        self.ok("service", "scale", "web", "3", env=env)
+        self.ok("taskdef", "register", "-", input=json.dumps(doc).encode(), env=env)
+        self.ok("service", "update", "web", "--taskdef", "peer-web:2", env=env)
+        svc = ecs.describe_services(cluster="peer", services=["web"])["services"][0]
+        self.assertEqual((svc["desiredCount"], svc["taskDefinition"].split("/")[-1]),
+                         (3, "peer-web:2"))
+        doc = json.loads(self.ok("service", "ls", "--json", env=env))
+        self.assertEqual([x["serviceName"] for x in doc["services"]], ["web"])
+        rc, out, err = self.berth_cli("service", "events", "web", env=env)
+        self.assertEqual(rc, 0, err)
+        self.fails("ServiceNotFoundException", "service", "events", "nope", env=env)
+
+        # logs of the service: every stream web/main/* of its group, with the task named
+        logs = self.berth.client("logs")
+        logs.create_log_group(logGroupName="/peer/web")
+        now = int(time.time() * 1000)
+        for task, lines in (("0123456789abcdef0123456789abcdef", ["one", "two"]),
+                            ("fedcba9876543210fedcba9876543210", ["three"])):
+            logs.create_log_stream(logGroupName="/peer/web",
+                                   logStreamName="web/main/" + task)
+            logs.put_log_events(logGroupName="/peer/web", logStreamName="web/main/" + task,
+                                logEvents=[{"timestamp": now + i, "message": m}
+                                           for i, m in enumerate(lines)])
+        out = self.ok("logs", "web", env=env)
+        self.assertEqual(sorted(out.splitlines()),
+                         ["main/01234567 | one", "main/01234567 | two",
+                          "main/fedcba98 | three"])
+        # logs of one task: its own stream, read from the head
+        ec2 = self.berth.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        ecs.register_container_instance(cluster="peer", instanceIdentityDocument=json.dumps(
+            {"instanceId": iid["InstanceId"], "region": harness.REGION}))
+        task = json.loads(self.ok("task", "run", "peer-web", "--json", env=env))["tasks"][0]
+        tid = task["taskArn"].split("/")[-1]
+        logs.create_log_stream(logGroupName="/peer/web", logStreamName="web/main/" + tid)
+        logs.put_log_events(logGroupName="/peer/web", logStreamName="web/main/" + tid,
+                            logEvents=[{"timestamp": now, "message": "from the task"}])
+        self.assertEqual(self.ok("logs", task["taskArn"], env=env), "from the task\n")
+        out = self.ok("logs", "--json", task["taskArn"], env=env)
+        self.assertEqual(json.loads(out)["message"], "from the task")
+        self.ok("service", "rm", "web", "--force", env=env)
+
+
 class CliDevTest(CliTestCase):
     """`berth task run --wait` against `berth dev`, the CLI finding its keys in its data dir."""
 
