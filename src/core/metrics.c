@@ -203,38 +203,71 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
+/* A bounded string being built on the stack: the hot path allocates nothing. */
+struct fixed {
+	char *p;
+	size_t n, cap;
+	bool over;
+};
+
+static void put(struct fixed *x, const char *s, size_t n)
+{
+	if (x->over || x->n + n >= x->cap) {
+		x->over = true;
+		return;
+	}
+	memcpy(x->p + x->n, s, n);
+	x->n += n;
+}
+
+static void put_label(struct fixed *x, const char *name, const char *v, size_t cut)
+{
+	if (x->n)
+		put(x, ",", 1);
+	put(x, name, strlen(name));
+	put(x, "=\"", 2);
+	for (size_t i = 0; i < cut; i++) {
+		if (v[i] == '\\')
+			put(x, "\\\\", 2);
+		else if (v[i] == '"')
+			put(x, "\\\"", 2);
+		else if (v[i] == '\n')
+			put(x, "\\n", 2);
+		else
+			put(x, v + i, 1);
+	}
+	put(x, "\"", 1);
+}
+
 /*
- * Render the label set into key (cut at METRICS_LABELS_LEN - 1 on a
- * character boundary of the escaped text, closing the quote so the line
- * stays valid).
+ * Render the label set into key: each value cut to half the room (at a
+ * UTF-8 character boundary); when that still does not fit, the values are
+ * left empty, so that the line stays valid.
  */
 static void render_labels(const struct metric_family *f, const char *const *values,
 			  char key[METRICS_LABELS_LEN])
 {
-	char stack[METRICS_LABELS_LEN * 2];
-	struct buf b = BUF_INIT;
-	size_t n;
+	struct fixed x = { key, 0, METRICS_LABELS_LEN, false };
 
 	for (size_t i = 0; i < f->n_labels; i++) {
-		const char *v = values ? values[i] : "";
-		size_t cut = strlen(v ?: "");
+		const char *v = values && values[i] ? values[i] : "";
+		size_t cut = strlen(v);
 
-		if (cut > METRICS_LABELS_LEN / 2)
+		if (cut > METRICS_LABELS_LEN / 2) {
 			cut = METRICS_LABELS_LEN / 2;
-		snprintf(stack, sizeof(stack), "%.*s", (int)cut, v ?: "");
-		metrics_label(&b, f->label_names[i], stack);
+			while (cut > 0 && ((unsigned char)v[cut] & 0xc0) == 0x80)
+				cut--;
+		}
+		put_label(&x, f->label_names[i], v, cut);
 	}
-	n = b.len;
-	if (n >= METRICS_LABELS_LEN) {
-		/* too long even cut: keep the label names, blank the values */
-		buf_reset(&b);
+	if (x.over) {
+		x = (struct fixed){ key, 0, METRICS_LABELS_LEN, false };
 		for (size_t i = 0; i < f->n_labels; i++)
-			metrics_label(&b, f->label_names[i], "");
-		n = b.len < METRICS_LABELS_LEN ? b.len : 0;
+			put_label(&x, f->label_names[i], "", 0);
+		if (x.over)
+			x.n = 0;
 	}
-	memcpy(key, buf_str(&b), n);
-	key[n] = 0;
-	buf_release(&b);
+	key[x.n] = 0;
 }
 
 struct metric_series *metric_series(struct metric_family *f, const char *const *values)

@@ -154,6 +154,36 @@ static void test_full_family(void **state)
 	metrics_free(m);
 }
 
+/* Over-long label values are cut at a character boundary, or blanked, never breaking a line. */
+static void test_long_values(void **state)
+{
+	struct metrics *m = metrics_new();
+	struct metric_family *c = metrics_family(m, METRIC_COUNTER, "x_total", "", "v", NULL, 0);
+	char long_utf8[1001], quotes[301];
+	struct buf out = BUF_INIT;
+	const char *line, *end;
+
+	(void)state;
+	for (int i = 0; i < 1000; i += 2)
+		memcpy(long_utf8 + i, "\xc3\xa9", 2);
+	long_utf8[1000] = 0;
+	memset(quotes, '"', 300);
+	quotes[300] = 0;
+	metric_add(metric_series(c, (const char *const[]){ long_utf8 }), 1);
+	metric_add(metric_series(c, (const char *const[]){ quotes }), 2);
+	metrics_render(m, &out);
+	line = strstr(buf_str(&out), "x_total{v=\"\xc3\xa9");
+	assert_non_null(line);
+	end = strstr(line, "\"} 1\n");
+	assert_non_null(end);
+	/* cut at METRICS_LABELS_LEN / 2 bytes, on a whole character */
+	assert_int_equal((size_t)(end - (line + strlen("x_total{v=\""))), METRICS_LABELS_LEN / 2);
+	/* 300 quotes escape to 600 bytes: too long even cut, so blank */
+	assert_non_null(strstr(buf_str(&out), "x_total{v=\"\"} 2\n"));
+	buf_release(&out);
+	metrics_free(m);
+}
+
 struct hammer {
 	struct metric_family *c, *h;
 };
@@ -203,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_counter_and_gauge), cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_escaping),	  cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_full_family),	  cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_long_values),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
