@@ -358,6 +358,14 @@ class CliStoryTest(CliTestCase):
         t = self.ecs.describe_tasks(cluster=CLUSTER, tasks=[out.split("\n")[0]])["tasks"][0]
         self.assertEqual(t["containers"][0]["exitCode"], 3)
 
+        # on a terminal, a live progress line while it waits, rewritten in place
+        self.td_file("story-slow", ["sh", "-c", "sleep 3"])
+        self.ok("taskdef", "register", os.path.join(IMGDIR, "story-slow.json"))
+        rc, out = self.on_tty(["task", "run", "story-slow", "--wait"], env)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"\r\x1b\[Kwaiting: 1 (PENDING|RUNNING) \(\d+s\)")
+        self.assertRegex(out, r"\r\x1b\[KTASK +CONTAINER +EXIT +REASON")
+
         # a long one: ps, show, stop
         task = self.ok("task", "run", "story-sleep", env=env).strip()
         self.assertRegex(task, r"^[0-9a-f]{32}$")
@@ -401,6 +409,27 @@ class CliStoryTest(CliTestCase):
         self.ok("cluster", "rm", CLUSTER)
         _, rows = table(self.ok("cluster", "ls"))
         self.assertNotIn(CLUSTER, [r["NAME"] for r in rows if r["STATUS"] == "ACTIVE"])
+
+    def on_tty(self, args, env, timeout=180):
+        """Run the CLI with its stdout on a pseudo-terminal: (status, what it wrote)."""
+        import pty
+        master, slave = pty.openpty()
+        p = subprocess.Popen([harness.BERTH_BIN] + args, stdout=slave, stderr=slave,
+                             stdin=subprocess.DEVNULL, env=env)
+        os.close(slave)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the other end closed
+                break
+            if not chunk:
+                break
+            data += chunk
+        os.close(master)
+        rc = p.wait(timeout=30)
+        return rc, data.decode(errors="replace")
 
     def test_services(self):
         rc, out, err = self.berth_cli("service", "ls")

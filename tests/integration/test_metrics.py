@@ -295,6 +295,30 @@ class AgentMetricsTest(BerthTestCase):
         r = harness.http_request(endpoint, "POST", "/metrics")
         self.assertEqual(r.status, 405)
 
+    def test_dev_serves_both(self):
+        if not runc_available():
+            self.skipTest("needs root and runc")
+        port = harness.free_port()
+        b = Berth(command="dev", extra_args=["--agent-metrics-listen", "127.0.0.1:%d" % port])
+        self.addCleanup(b.cleanup)
+        self.addCleanup(harness.remove_containers, os.path.join(b.data_dir, "agent"), b.tmp)
+        b.start()
+        endpoint = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        registered = 0
+        while time.monotonic() < deadline and not registered:
+            try:
+                registered = value(scrape(self, endpoint), "berth_agent_registered")
+            except OSError:
+                pass  # the agent starts once the server listens
+            time.sleep(0.2)
+        self.assertEqual(registered, 1, b.log_tail())
+        server = scrape(self, b.endpoint)
+        self.assertEqual(value(server, "berth_container_instances", cluster="default",
+                               status="ACTIVE"), 1)
+        self.assertGreaterEqual(value(server, "berth_api_requests_total", service="ecs",
+                                      action="RegisterContainerInstance", code="200"), 1)
+
     def test_listen_address_refused(self):
         berth = self.new_berth()
         agent = Agent(berth, extra_args=["--metrics-listen", "nonsense"])
