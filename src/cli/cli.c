@@ -146,6 +146,20 @@ int cli_ecs(struct cli *c, const char *op, const char *body, cJSON **ret)
 	return cli_call(c, ECS_PREFIX, "ecs", op, body, ret, NULL);
 }
 
+int cli_ecs_req(struct cli *c, const char *op, const cJSON *req, cJSON **ret)
+{
+	_cleanup_buf_ struct buf body = BUF_INIT;
+
+	json_print(&body, req);
+	return cli_ecs(c, op, buf_str(&body), ret);
+}
+
+int cli_usage(int opt, const char *usage)
+{
+	fputs(usage, opt == 'h' ? stdout : stderr);
+	return opt == 'h' ? 0 : 2;
+}
+
 void cli_print_json(const cJSON *doc)
 {
 	char *s = cJSON_Print(doc);
@@ -154,6 +168,17 @@ void cli_print_json(const cJSON *doc)
 		abort();
 	printf("%s\n", s);
 	free(s);
+}
+
+void cli_print_answer(const struct cli *c, const cJSON *answer, const char *obj, const char *member,
+		      bool short_form)
+{
+	const char *s = json_str(json_obj(answer, obj), member);
+
+	if (c->json)
+		cli_print_json(answer);
+	else
+		printf("%s\n", (short_form ? cli_short(s) : s) ?: "");
 }
 
 void cli_print_table(const struct table *t)
@@ -215,7 +240,6 @@ int cli_ecs_list(struct cli *c, const char *op, cJSON *req, const char *key, cJS
 	_cleanup_free_ char *token = NULL;
 
 	for (unsigned pages = 0;; pages++) {
-		_cleanup_buf_ struct buf body = BUF_INIT;
 		_cleanup_json_ cJSON *answer = NULL;
 		const cJSON *items, *next;
 
@@ -226,8 +250,7 @@ int cli_ecs_list(struct cli *c, const char *op, cJSON *req, const char *key, cJS
 		}
 		if (token)
 			json_set_str(req, "nextToken", token);
-		json_print(&body, req);
-		if (cli_ecs(c, op, buf_str(&body), &answer)) {
+		if (cli_ecs_req(c, op, req, &answer)) {
 			cJSON_Delete(all);
 			return 1;
 		}
@@ -261,15 +284,13 @@ int cli_ecs_describe(struct cli *c, const char *op, const cJSON *req, const char
 
 	while (x) {
 		_cleanup_json_ cJSON *one = cJSON_Duplicate(req, true), *answer = NULL;
-		_cleanup_buf_ struct buf body = BUF_INIT;
 		cJSON *list = cJSON_CreateArray();
 		const cJSON *got;
 
 		for (size_t n = 0; x && n < batch; x = x->next, n++)
 			cJSON_AddItemToArray(list, cJSON_Duplicate(x, true));
 		json_set(one, arns_key, list);
-		json_print(&body, one);
-		if (cli_ecs(c, op, buf_str(&body), &answer)) {
+		if (cli_ecs_req(c, op, one, &answer)) {
 			cJSON_Delete(all);
 			return 1;
 		}
@@ -304,4 +325,35 @@ void cli_int(const cJSON *obj, const char *key, char *out, size_t size)
 		snprintf(out, size, "%lld", (long long)v->valuedouble);
 	else
 		snprintf(out, size, "-");
+}
+
+int cli_one_run(const struct cli_one *v, int argc, char **argv)
+{
+	static const struct option force[] = {
+		{ "force", no_argument, NULL, 1 },
+		{ 0 },
+	};
+	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
+	struct cli c;
+	int opt, r;
+
+	cli_init(&c, v->prog, v->force ? force : NULL);
+	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
+		if (opt == 1 && v->force)
+			cJSON_AddBoolToObject(req, "force", true);
+		else
+			return cli_usage(opt, v->usage);
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(&c, "expected one %s", v->what);
+	if (cli_connect(&c))
+		return 1;
+	if (v->in_cluster)
+		json_set_str(req, "cluster", c.cfg.cluster);
+	json_set_str(req, v->key, argv[optind]);
+	r = cli_ecs_req(&c, v->op, req, &answer);
+	cli_release(&c);
+	if (r == 0)
+		cli_print_answer(&c, answer, v->obj, v->member, v->short_form);
+	return r;
 }

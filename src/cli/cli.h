@@ -149,11 +149,22 @@ int cli_call(struct cli *c, const char *prefix, const char *service, const char 
 int cli_call_quiet(struct cli *c, const char *prefix, const char *service, const char *op,
 		   const char *body, cJSON **ret, struct err *ret_err);
 
-/* ECS calls, the usual case. */
+/* ECS calls, the usual case: with a body, or with a request object. */
 int cli_ecs(struct cli *c, const char *op, const char *body, cJSON **ret);
+int cli_ecs_req(struct cli *c, const char *op, const cJSON *req, cJSON **ret);
+
+/* A verb's usage for getopt's answer opt: to stdout for --help (0), else to stderr (2). */
+int cli_usage(int opt, const char *usage);
 
 /* Print a document as indented JSON and a newline to stdout. */
 void cli_print_json(const cJSON *doc);
+
+/*
+ * Print what a verb's call answered: with --json the whole answer, else
+ * the string answer.OBJ.MEMBER (an ARN; its last part when short_form).
+ */
+void cli_print_answer(const struct cli *c, const cJSON *answer, const char *obj, const char *member,
+		      bool short_form);
 
 /* Print a table to stdout. */
 void cli_print_table(const struct table *t);
@@ -192,6 +203,25 @@ int cli_report_failures(struct cli *c, const cJSON *answer);
 
 /* A number member as an integer string into out; "-" when absent. */
 void cli_int(const cJSON *obj, const char *key, char *out, size_t size);
+
+/*
+ * A verb that calls one operation on one named resource and prints its
+ * ARN: `berth cluster rm NAME`, `berth service rm NAME [--force]`, ...
+ */
+struct cli_one {
+	const char *prog;  /* "berth cluster rm" */
+	const char *usage; /* its --help text */
+	const char *what;  /* "cluster name", for "expected one cluster name" */
+	const char *op;	   /* "DeleteCluster" */
+	const char *key;   /* the request member naming it: "cluster" */
+	bool in_cluster;   /* the request names the cluster too */
+	bool force;	   /* the verb takes --force (the request's force: true) */
+	const char *obj;   /* where the answer has the ARN: answer.OBJ.MEMBER */
+	const char *member;
+	bool short_form; /* print the ARN's last part only */
+};
+
+int cli_one_run(const struct cli_one *v, int argc, char **argv);
 
 /* One verb of a noun. */
 struct cli_verb {

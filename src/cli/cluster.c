@@ -26,11 +26,8 @@ static int ls(int argc, char **argv)
 	int opt, r;
 
 	cli_init(&c, "berth cluster ls", NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
+	while ((opt = cli_getopt(&c, argc, argv)) != -1)
+		return cli_usage(opt, usage);
 	if (optind != argc)
 		return cli_usage_error(&c, "unexpected argument '%s'", argv[optind]);
 	if (cli_connect(&c))
@@ -65,56 +62,41 @@ static int ls(int argc, char **argv)
 	return 0;
 }
 
-/* create and rm: one name, one call, the cluster's ARN printed. */
-static int one(int argc, char **argv, const char *prog, const char *op, const char *key,
-	       const char *usage)
-{
-	struct cli c;
-	_cleanup_json_ cJSON *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
-	int opt, r;
-
-	cli_init(&c, prog, NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
-	if (optind != argc - 1)
-		return cli_usage_error(&c, "expected one cluster name");
-	if (cli_connect(&c))
-		return 1;
-	buf_printf(&body, "{\"%s\":", key);
-	cli_json_str(&body, argv[optind]);
-	buf_putc(&body, '}');
-	r = cli_ecs(&c, op, buf_str(&body), &answer);
-	cli_release(&c);
-	if (r)
-		return r;
-	if (c.json)
-		cli_print_json(answer);
-	else
-		printf("%s\n", json_str(json_obj(answer, "cluster"), "clusterArn") ?: "");
-	return 0;
-}
-
 static int create(int argc, char **argv)
 {
-	return one(argc, argv, "berth cluster create", "CreateCluster", "clusterName",
-		   "usage: berth cluster create [options] NAME\n"
-		   "\n"
-		   "Create a cluster (nothing happens when it exists) and print its ARN.\n"
-		   "\n" CLI_COMMON_HELP);
+	static const struct cli_one v = {
+		.prog = "berth cluster create",
+		.usage = "usage: berth cluster create [options] NAME\n"
+			 "\n"
+			 "Create a cluster (nothing happens when it exists) and print its ARN.\n"
+			 "\n" CLI_COMMON_HELP,
+		.what = "cluster name",
+		.op = "CreateCluster",
+		.key = "clusterName",
+		.obj = "cluster",
+		.member = "clusterArn",
+	};
+
+	return cli_one_run(&v, argc, argv);
 }
 
 static int rm(int argc, char **argv)
 {
-	return one(argc, argv, "berth cluster rm", "DeleteCluster", "cluster",
-		   "usage: berth cluster rm [options] NAME\n"
-		   "\n"
-		   "Delete a cluster and print its ARN. The server refuses while it has\n"
-		   "container instances, services or tasks.\n"
-		   "\n" CLI_COMMON_HELP);
+	static const struct cli_one v = {
+		.prog = "berth cluster rm",
+		.usage = "usage: berth cluster rm [options] NAME\n"
+			 "\n"
+			 "Delete a cluster and print its ARN. The server refuses while it has\n"
+			 "container instances, services or tasks.\n"
+			 "\n" CLI_COMMON_HELP,
+		.what = "cluster name",
+		.op = "DeleteCluster",
+		.key = "cluster",
+		.obj = "cluster",
+		.member = "clusterArn",
+	};
+
+	return cli_one_run(&v, argc, argv);
 }
 
 static const struct cli_verb verbs[] = {

@@ -58,8 +58,7 @@ static int ls(int argc, char **argv)
 	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
 		switch (opt) {
 		case OPT_FILTER: json_set_str(req, "filter", optarg); break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc)
@@ -106,17 +105,13 @@ static int set_state(int argc, char **argv, const char *prog, const char *status
 {
 	struct cli c;
 	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	cJSON *ids;
 	const cJSON *list;
 	int opt, r;
 
 	cli_init(&c, prog, NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
+	while ((opt = cli_getopt(&c, argc, argv)) != -1)
+		return cli_usage(opt, usage);
 	if (optind >= argc)
 		return cli_usage_error(&c, "expected a container instance");
 	if (argc - optind > 10)
@@ -128,8 +123,7 @@ static int set_state(int argc, char **argv, const char *prog, const char *status
 	ids = cJSON_AddArrayToObject(req, "containerInstances");
 	for (int i = optind; i < argc; i++)
 		cJSON_AddItemToArray(ids, cJSON_CreateString(argv[i]));
-	json_print(&body, req);
-	r = cli_ecs(&c, "UpdateContainerInstancesState", buf_str(&body), &answer);
+	r = cli_ecs_req(&c, "UpdateContainerInstancesState", req, &answer);
 	cli_release(&c);
 	if (r)
 		return r;
@@ -165,49 +159,27 @@ static int activate(int argc, char **argv)
 
 static int rm(int argc, char **argv)
 {
-	enum { OPT_FORCE = 1 };
-	static const struct option own[] = {
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ 0 },
+	static const struct cli_one v = {
+		.prog = "berth instance rm",
+		.usage =
+			"usage: berth instance rm [options] INSTANCE\n"
+			"\n"
+			"Deregister a container instance (its agent should be stopped first).\n"
+			"The server refuses one that still runs tasks unless --force.\n"
+			"\n"
+			"  --force               deregister it even with tasks (they are stopped)\n"
+			"\n" CLI_COMMON_HELP,
+		.what = "container instance",
+		.op = "DeregisterContainerInstance",
+		.key = "containerInstance",
+		.in_cluster = true,
+		.force = true,
+		.obj = "containerInstance",
+		.member = "containerInstanceArn",
+		.short_form = true,
 	};
-	static const char usage[] =
-		"usage: berth instance rm [options] INSTANCE\n"
-		"\n"
-		"Deregister a container instance (its agent should be stopped first). The\n"
-		"server refuses one that still runs tasks unless --force.\n"
-		"\n"
-		"  --force               deregister it even with tasks (they are stopped)\n"
-		"\n" CLI_COMMON_HELP;
-	struct cli c;
-	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
-	int opt, r;
 
-	cli_init(&c, "berth instance rm", own);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		switch (opt) {
-		case OPT_FORCE: cJSON_AddBoolToObject(req, "force", true); break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage_error(&c, "expected one container instance");
-	if (cli_connect(&c))
-		return 1;
-	json_set_str(req, "cluster", c.cfg.cluster);
-	json_set_str(req, "containerInstance", argv[optind]);
-	json_print(&body, req);
-	r = cli_ecs(&c, "DeregisterContainerInstance", buf_str(&body), &answer);
-	cli_release(&c);
-	if (r)
-		return r;
-	if (c.json)
-		cli_print_json(answer);
-	else
-		printf("%s\n", cli_short(json_str(json_obj(answer, "containerInstance"),
-						  "containerInstanceArn")));
-	return 0;
+	return cli_one_run(&v, argc, argv);
 }
 
 static const struct cli_verb verbs[] = {

@@ -242,15 +242,13 @@ static int task_status(struct logs *l, const char *task, char *status, size_t si
 		       size_t td_size, char *ret_id, size_t id_size)
 {
 	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	const cJSON *tasks;
 	cJSON *list;
 
 	json_set_str(req, "cluster", l->c.cfg.cluster);
 	list = cJSON_AddArrayToObject(req, "tasks");
 	cJSON_AddItemToArray(list, cJSON_CreateString(task));
-	json_print(&body, req);
-	if (cli_ecs(&l->c, "DescribeTasks", buf_str(&body), &answer))
+	if (cli_ecs_req(&l->c, "DescribeTasks", req, &answer))
 		return 1;
 	tasks = json_arr(answer, "tasks");
 	if (!tasks || !tasks->child) {
@@ -269,15 +267,13 @@ static int task_status(struct logs *l, const char *task, char *status, size_t si
 static int service_taskdef(struct logs *l, const char *name, char *ret, size_t size)
 {
 	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	const cJSON *list;
 	cJSON *names;
 
 	json_set_str(req, "cluster", l->c.cfg.cluster);
 	names = cJSON_AddArrayToObject(req, "services");
 	cJSON_AddItemToArray(names, cJSON_CreateString(name));
-	json_print(&body, req);
-	if (cli_ecs(&l->c, "DescribeServices", buf_str(&body), &answer))
+	if (cli_ecs_req(&l->c, "DescribeServices", req, &answer))
 		return 1;
 	list = json_arr(answer, "services");
 	if (!list || !list->child) {
@@ -359,8 +355,7 @@ int cmd_logs(int argc, char **argv)
 		switch (opt) {
 		case 'f':
 		case OPT_FOLLOW: follow = true; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc - 1)

@@ -27,14 +27,12 @@
 static int describe_one(struct cli *c, const char *name, cJSON **ret, cJSON **ret_answer)
 {
 	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	cJSON *names, *list;
 
 	json_set_str(req, "cluster", c->cfg.cluster);
 	names = cJSON_AddArrayToObject(req, "services");
 	cJSON_AddItemToArray(names, cJSON_CreateString(name));
-	json_print(&body, req);
-	if (cli_ecs(c, "DescribeServices", buf_str(&body), &answer))
+	if (cli_ecs_req(c, "DescribeServices", req, &answer))
 		return 1;
 	list = cJSON_GetObjectItemCaseSensitive(answer, "services");
 	if (!cJSON_IsArray(list) || !list->child) {
@@ -129,10 +127,7 @@ static int answered(struct cli *c, const cJSON *answer, bool wait)
 	const cJSON *svc = json_obj(answer, "service");
 
 	if (!wait) {
-		if (c->json)
-			cli_print_json(answer);
-		else
-			printf("%s\n", json_str(svc, "serviceArn") ?: "");
+		cli_print_answer(c, answer, "service", "serviceArn", false);
 		return 0;
 	}
 	return wait_stable(c, json_str(svc, "serviceName") ?: "");
@@ -154,11 +149,8 @@ static int ls(int argc, char **argv)
 	int opt, r;
 
 	cli_init(&c, "berth service ls", NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
+	while ((opt = cli_getopt(&c, argc, argv)) != -1)
+		return cli_usage(opt, usage);
 	if (optind != argc)
 		return cli_usage_error(&c, "unexpected argument '%s'", argv[optind]);
 	if (cli_connect(&c))
@@ -242,7 +234,6 @@ static int create(int argc, char **argv)
 		"\n" CLI_COMMON_HELP;
 	struct cli c;
 	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	cJSON *dc = NULL;
 	const char *sched = "REPLICA";
 	int64_t count = 1, pct;
@@ -288,8 +279,7 @@ static int create(int argc, char **argv)
 			}
 			break;
 		case OPT_WAIT: wait = true; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc - 2)
@@ -304,8 +294,7 @@ static int create(int argc, char **argv)
 	json_set_str(req, "schedulingStrategy", sched);
 	if (!strcmp(sched, "REPLICA"))
 		json_set_num(req, "desiredCount", (double)count);
-	json_print(&body, req);
-	r = cli_ecs(&c, "CreateService", buf_str(&body), &answer);
+	r = cli_ecs_req(&c, "CreateService", req, &answer);
 	if (r == 0)
 		r = answered(&c, answer, wait);
 	cli_release(&c);
@@ -315,13 +304,11 @@ static int create(int argc, char **argv)
 static int update(struct cli *c, cJSON *req, const char *name, bool wait)
 {
 	_cleanup_json_ cJSON *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	int r;
 
 	json_set_str(req, "cluster", c->cfg.cluster);
 	json_set_str(req, "service", name);
-	json_print(&body, req);
-	r = cli_ecs(c, "UpdateService", buf_str(&body), &answer);
+	r = cli_ecs_req(c, "UpdateService", req, &answer);
 	if (r == 0)
 		r = answered(c, answer, wait);
 	return r;
@@ -351,8 +338,7 @@ static int scale(int argc, char **argv)
 	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
 		switch (opt) {
 		case OPT_WAIT: wait = true; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc - 2)
@@ -413,8 +399,7 @@ static int do_update(int argc, char **argv)
 			any = true;
 			break;
 		case OPT_WAIT: wait = true; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc - 1)
@@ -501,8 +486,7 @@ static int events(int argc, char **argv)
 				return cli_usage_error(&c, "--limit takes a count, not '%s'",
 						       optarg);
 			break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc - 1)
@@ -528,48 +512,25 @@ static int events(int argc, char **argv)
 
 static int rm(int argc, char **argv)
 {
-	enum { OPT_FORCE = 1 };
-	static const struct option own[] = {
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ 0 },
+	static const struct cli_one v = {
+		.prog = "berth service rm",
+		.usage = "usage: berth service rm [options] NAME\n"
+			 "\n"
+			 "Delete a service. The server refuses one with a desired count above 0\n"
+			 "unless --force (its tasks are then stopped).\n"
+			 "\n"
+			 "  --force               delete it even while it runs tasks\n"
+			 "\n" CLI_COMMON_HELP,
+		.what = "service name",
+		.op = "DeleteService",
+		.key = "service",
+		.in_cluster = true,
+		.force = true,
+		.obj = "service",
+		.member = "serviceArn",
 	};
-	static const char usage[] =
-		"usage: berth service rm [options] NAME\n"
-		"\n"
-		"Delete a service. The server refuses one with a desired count above 0\n"
-		"unless --force (its tasks are then stopped).\n"
-		"\n"
-		"  --force               delete it even while it runs tasks\n"
-		"\n" CLI_COMMON_HELP;
-	struct cli c;
-	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
-	int opt, r;
 
-	cli_init(&c, "berth service rm", own);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		switch (opt) {
-		case OPT_FORCE: cJSON_AddBoolToObject(req, "force", true); break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage_error(&c, "expected one service name");
-	if (cli_connect(&c))
-		return 1;
-	json_set_str(req, "cluster", c.cfg.cluster);
-	json_set_str(req, "service", argv[optind]);
-	json_print(&body, req);
-	r = cli_ecs(&c, "DeleteService", buf_str(&body), &answer);
-	cli_release(&c);
-	if (r)
-		return r;
-	if (c.json)
-		cli_print_json(answer);
-	else
-		printf("%s\n", json_str(json_obj(answer, "service"), "serviceArn") ?: "");
-	return 0;
+	return cli_one_run(&v, argc, argv);
 }
 
 static const struct cli_verb verbs[] = {

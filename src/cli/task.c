@@ -188,7 +188,6 @@ static int run(int argc, char **argv)
 		"\n" CLI_COMMON_HELP;
 	struct cli c;
 	_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL, *arns = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
 	bool wait = false;
 	int64_t count = 1;
 	const cJSON *tasks;
@@ -205,8 +204,7 @@ static int run(int argc, char **argv)
 		case OPT_WAIT: wait = true; break;
 		case OPT_STARTED_BY: json_set_str(req, "startedBy", optarg); break;
 		case OPT_GROUP: json_set_str(req, "group", optarg); break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc - 1)
@@ -216,8 +214,7 @@ static int run(int argc, char **argv)
 	json_set_str(req, "cluster", c.cfg.cluster);
 	json_set_str(req, "taskDefinition", argv[optind]);
 	json_set_num(req, "count", (double)count);
-	json_print(&body, req);
-	r = cli_ecs(&c, "RunTask", buf_str(&body), &answer);
+	r = cli_ecs_req(&c, "RunTask", req, &answer);
 	if (r) {
 		cli_release(&c);
 		return r;
@@ -358,20 +355,15 @@ static int do_stop(int argc, char **argv, const char *prog)
 		return 1;
 	for (int i = optind; i < argc; i++) {
 		_cleanup_json_ cJSON *req = cJSON_CreateObject(), *answer = NULL;
-		_cleanup_buf_ struct buf body = BUF_INIT;
 
 		json_set_str(req, "cluster", c.cfg.cluster);
 		json_set_str(req, "task", argv[i]);
 		json_set_str(req, "reason", reason);
-		json_print(&body, req);
-		if (cli_ecs(&c, "StopTask", buf_str(&body), &answer)) {
+		if (cli_ecs_req(&c, "StopTask", req, &answer)) {
 			status = 1;
 			continue;
 		}
-		if (c.json)
-			cli_print_json(answer);
-		else
-			printf("%s\n", cli_short(json_str(json_obj(answer, "task"), "taskArn")));
+		cli_print_answer(&c, answer, "task", "taskArn", true);
 	}
 	cli_release(&c);
 	return status;
@@ -396,11 +388,8 @@ static int show(int argc, char **argv)
 	int opt, r;
 
 	cli_init(&c, "berth task show", NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
+	while ((opt = cli_getopt(&c, argc, argv)) != -1)
+		return cli_usage(opt, usage);
 	if (optind != argc - 1)
 		return cli_usage_error(&c, "expected one task");
 	if (cli_connect(&c))

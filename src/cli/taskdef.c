@@ -63,11 +63,8 @@ static int do_register(int argc, char **argv)
 	int opt, r;
 
 	cli_init(&c, "berth taskdef register", NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
+	while ((opt = cli_getopt(&c, argc, argv)) != -1)
+		return cli_usage(opt, usage);
 	if (optind != argc - 1)
 		return cli_usage_error(&c, "expected one file (or - for the standard input)");
 	if (read_input(&c, argv[optind], &input))
@@ -84,16 +81,11 @@ static int do_register(int argc, char **argv)
 	}
 	if (cli_connect(&c))
 		return 1;
-	json_print(&body, doc);
-	r = cli_ecs(&c, "RegisterTaskDefinition", buf_str(&body), &answer);
+	r = cli_ecs_req(&c, "RegisterTaskDefinition", doc, &answer);
 	cli_release(&c);
 	if (r)
 		return r;
-	if (c.json)
-		cli_print_json(answer);
-	else
-		printf("%s\n",
-		       json_str(json_obj(answer, "taskDefinition"), "taskDefinitionArn") ?: "");
+	cli_print_answer(&c, answer, "taskDefinition", "taskDefinitionArn", false);
 	return 0;
 }
 
@@ -126,8 +118,7 @@ static int ls(int argc, char **argv)
 			json_set_str(req, "familyPrefix", optarg) /* ECS: the whole name */;
 			break;
 		case OPT_ALL: all = true; break;
-		case 'h': return fputs(usage, stdout), 0;
-		default: return fputs(usage, stderr), 2;
+		default: return cli_usage(opt, usage);
 		}
 	}
 	if (optind != argc)
@@ -197,11 +188,8 @@ static int show(int argc, char **argv)
 	int opt, r;
 
 	cli_init(&c, "berth taskdef show", NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
+	while ((opt = cli_getopt(&c, argc, argv)) != -1)
+		return cli_usage(opt, usage);
 	if (optind != argc - 1)
 		return cli_usage_error(&c, "expected one task definition");
 	if (cli_connect(&c))
@@ -250,39 +238,20 @@ static int show(int argc, char **argv)
 
 static int rm(int argc, char **argv)
 {
-	static const char usage[] =
-		"usage: berth taskdef rm [options] FAMILY:REVISION|ARN\n"
-		"\n"
-		"Deregister a revision (it becomes INACTIVE: running tasks keep it).\n"
-		"\n" CLI_COMMON_HELP;
-	struct cli c;
-	_cleanup_json_ cJSON *answer = NULL;
-	_cleanup_buf_ struct buf body = BUF_INIT;
-	int opt, r;
+	static const struct cli_one v = {
+		.prog = "berth taskdef rm",
+		.usage = "usage: berth taskdef rm [options] FAMILY:REVISION|ARN\n"
+			 "\n"
+			 "Deregister a revision (it becomes INACTIVE: running tasks keep it).\n"
+			 "\n" CLI_COMMON_HELP,
+		.what = "FAMILY:REVISION",
+		.op = "DeregisterTaskDefinition",
+		.key = "taskDefinition",
+		.obj = "taskDefinition",
+		.member = "taskDefinitionArn",
+	};
 
-	cli_init(&c, "berth taskdef rm", NULL);
-	while ((opt = cli_getopt(&c, argc, argv)) != -1) {
-		if (opt == 'h')
-			return fputs(usage, stdout), 0;
-		return fputs(usage, stderr), 2;
-	}
-	if (optind != argc - 1)
-		return cli_usage_error(&c, "expected one FAMILY:REVISION");
-	if (cli_connect(&c))
-		return 1;
-	buf_puts(&body, "{\"taskDefinition\":");
-	cli_json_str(&body, argv[optind]);
-	buf_putc(&body, '}');
-	r = cli_ecs(&c, "DeregisterTaskDefinition", buf_str(&body), &answer);
-	cli_release(&c);
-	if (r)
-		return r;
-	if (c.json)
-		cli_print_json(answer);
-	else
-		printf("%s\n",
-		       json_str(json_obj(answer, "taskDefinition"), "taskDefinitionArn") ?: "");
-	return 0;
+	return cli_one_run(&v, argc, argv);
 }
 
 static const struct cli_verb verbs[] = {
