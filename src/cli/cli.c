@@ -131,6 +131,10 @@ int cli_call(struct cli *c, const char *prefix, const char *service, const char 
 
 	if (cli_call_quiet(c, prefix, service, op, body, ret, &err) == 0)
 		return 0;
+	/* the message is the server's: no escape sequence of its reaches the terminal */
+	for (char *p = err.msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	if (err.code == -EPROTO)
 		fprintf(stderr, "%s: %s: %s\n", c->prog, err_kind_type(err.kind), err.msg);
 	else /* no answer: the transport's message names the endpoint */

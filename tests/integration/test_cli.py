@@ -181,6 +181,36 @@ class CliBasicsTest(CliTestCase):
         self.fails("InvalidParameterException", "taskdef", "register", "-",
                    input=b"{\"family\": \"x\"}")
 
+    def test_hostile_error_messages_are_neutralised(self):
+        # a server answering an error whose message carries terminal escape sequences
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = json.dumps({"__type": "ClientException",
+                                   "message": "bad\x1b]0;owned\x07\x1b[31mred\nline"}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        th = threading.Thread(target=srv.serve_forever, daemon=True)
+        th.start()
+        self.addCleanup(th.join, 10)
+        self.addCleanup(srv.shutdown)
+        rc, out, err = self.berth_cli(
+            "cluster", "ls", env=cli_env("http://127.0.0.1:%d" % srv.server_address[1]))
+        self.assertEqual(rc, 1)
+        self.assertIn("ClientException: bad ]0;owned  [31mred line", err)
+        self.assertNotIn("\x1b", err)
+
     def test_where_the_cli_finds_endpoint_and_credentials(self):
         home = tempfile.mkdtemp(prefix="berth-itest-cli-home-")
         self.addCleanup(shutil.rmtree, home, True)
