@@ -4,8 +4,8 @@
  * uses the awslogs log driver. A task's streams are named as ECS names
  * them, PREFIX/CONTAINER/TASK-ID in the group of each container's
  * awslogs-group; a service's are every stream PREFIX/CONTAINER/ of its
- * task definition. -f follows: a task until it stopped and its streams are
- * read to the end, a service until interrupted.
+ * task definition. -f follows: a task until it stopped and its streams
+ * stayed quiet for DRAIN_MS after that, a service until interrupted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +15,13 @@
 #include "cli/cli.h"
 #include "core/cleanup.h"
 #include "core/json.h"
+#include "core/util.h"
 #include "main.h"
 #include "core/banned.h"
 
 #define POLL_MS	    1000
-#define SOURCES_MAX 10 /* containers of a task definition */
+#define DRAIN_MS    3000 /* a stopped task's streams are read until quiet this long */
+#define SOURCES_MAX 10	 /* containers of a task definition */
 #define SEEN_MAX    4096
 
 /* One container's logs: where they are and how far they were read. */
@@ -288,6 +290,7 @@ static int service_taskdef(struct logs *l, const char *name, char *ret, size_t s
 static int run(struct logs *l, const char *target, bool follow)
 {
 	char status[32], td[2048], id[64];
+	int64_t stopped_ms = 0;
 	bool any;
 
 	if (looks_like_task(target)) {
@@ -298,12 +301,18 @@ static int run(struct logs *l, const char *target, bool follow)
 		for (;;) {
 			bool stopped = !strcmp(status, "STOPPED");
 
+			if (stopped && !stopped_ms)
+				stopped_ms = now_ms();
 			any = false;
 			for (size_t i = 0; i < l->n; i++)
 				if (read_stream(l, &l->src[i], &any))
 					return 1;
-			/* a stopped task's streams were read after it stopped: complete */
-			if (!follow || (stopped && !any))
+			/*
+			 * The agent ships a container's last lines as it ends, so they
+			 * may land just after the task is reported STOPPED: the streams
+			 * are complete once they stay quiet for DRAIN_MS after that.
+			 */
+			if (!follow || (stopped && !any && now_ms() - stopped_ms >= DRAIN_MS))
 				return 0;
 			if (!any)
 				usleep(POLL_MS * 1000);
