@@ -483,7 +483,13 @@ class CliStoryTest(CliTestCase):
         self.ok("service", "update", "web", "--taskdef", "svc-web:2", "--wait", env=env,
                 timeout=300)
         out = self.ok("service", "events", "web", env=env)
-        self.assertIn("steady state", out)
+        events = out.splitlines()
+        self.assertTrue(events, "a service that deployed twice has events")
+        for line in events:
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \S")
+        doc = [json.loads(x) for x in
+               self.ok("service", "events", "web", "--json", env=env).splitlines()]
+        self.assertEqual([e["message"] for e in doc], [x[21:] for x in events])
         self.fails("ServiceNotFoundException", "service", "events", "nope", env=env)
         self.ok("service", "rm", "web", "--force", env=env)
 
