@@ -28,6 +28,8 @@ import build  # noqa: E402
 
 IMGDIR = None
 CLUSTER = "story"
+# the CLI under test; BERTH_CLI_BIN runs it against another build's server (BERTH_BIN)
+CLI_BIN = os.path.abspath(os.environ.get("BERTH_CLI_BIN") or harness.BERTH_BIN)
 
 NOUN_VERBS = {
     "cluster": ["ls", "create", "rm"],
@@ -98,7 +100,7 @@ def table(text):
 
 class CliTestCase(BerthTestCase):
     def berth_cli(self, *args, env=None, input=None, timeout=120, cwd=None):
-        p = subprocess.run([harness.BERTH_BIN] + list(args), capture_output=True,
+        p = subprocess.run([CLI_BIN] + list(args), capture_output=True,
                            env=env if env is not None else cli_env(self.berth.endpoint),
                            input=input, timeout=timeout, cwd=cwd)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -264,7 +266,7 @@ class CliBasicsTest(CliTestCase):
             self.skipTest("no bash")
         self.ok("cluster", "create", "completion-demo")
         script = os.path.join(harness.ROOT, "contrib", "berth.bash")
-        bindir = os.path.dirname(harness.BERTH_BIN)
+        bindir = os.path.dirname(CLI_BIN)
 
         def complete(*words):
             prog = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
@@ -444,7 +446,7 @@ class CliStoryTest(CliTestCase):
         """Run the CLI with its stdout on a pseudo-terminal: (status, what it wrote)."""
         import pty
         master, slave = pty.openpty()
-        p = subprocess.Popen([harness.BERTH_BIN] + args, stdout=slave, stderr=slave,
+        p = subprocess.Popen([CLI_BIN] + args, stdout=slave, stderr=slave,
                              stdin=subprocess.DEVNULL, env=env)
         os.close(slave)
         data = b""
@@ -462,11 +464,12 @@ class CliStoryTest(CliTestCase):
         return rc, data.decode(errors="replace")
 
     def test_services(self):
-        rc, out, err = self.berth_cli("service", "ls")
+        self.ok("cluster", "create", "svc")
+        rc, out, err = self.berth_cli("service", "ls", "--cluster", "svc")
         if rc == 1 and "UnknownOperationException" in err:
             self.skipTest("the server has no services yet: %s" % err.strip())
         self.assertEqual(rc, 0, err)
-        self.ok("cluster", "create", "svc")
+        self.assertEqual(table(out)[1], [])
         agent = Agent(self.berth, cluster="svc")
         self.addCleanup(agent.cleanup)
         agent.start()
@@ -516,7 +519,7 @@ class CliLogsTest(CliTestCase):
             "command": ["sh", "-c", "for i in 1 2 3; do echo line $i; done"],
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": "/berth/cli", "awslogs-stream-prefix": "cli",
-                "awslogs-create-group": "true"}}}]}
+                "awslogs-region": harness.REGION, "awslogs-create-group": "true"}}}]}
         self.ok("taskdef", "register", "-", input=json.dumps(doc).encode())
         task = self.ok("task", "run", "chatty", "--wait", env=env, timeout=180).split("\n")[0]
         out = self.ok("logs", "-f", task, env=env, timeout=120)
