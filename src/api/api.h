@@ -70,6 +70,7 @@ struct api_service {
 	const struct model_service *model;
 	const struct api_operation *ops; /* sorted by name */
 	size_t n_ops;
+	const char *metrics_name; /* its /metrics label when not signing_name ("agent") */
 };
 
 extern const struct api_service api_ecs;

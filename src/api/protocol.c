@@ -221,7 +221,7 @@ void api_handle(struct api_server *srv, struct http_request *req, struct http_re
 		return;
 	}
 	/* metrics name only the operations berth has: a client cannot add series */
-	req->tag_service = svc->signing_name;
+	req->tag_service = svc->metrics_name ? svc->metrics_name : svc->signing_name;
 	if (find_handler(svc, op))
 		req->tag_action = op;
 

@@ -57,7 +57,7 @@ static int do_register(int argc, char **argv)
 		"({\"family\", \"containerDefinitions\", ...}). Prints the new revision's ARN.\n"
 		"\n" CLI_COMMON_HELP;
 	struct cli c;
-	_cleanup_buf_ struct buf input = BUF_INIT, body = BUF_INIT;
+	_cleanup_buf_ struct buf input = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL, *answer = NULL;
 	const char *end = NULL;
 	int opt, r;

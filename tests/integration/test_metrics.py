@@ -272,6 +272,9 @@ class AgentMetricsTest(BerthTestCase):
         self.assertEqual(value(running, "berth_agent_images"), 1)
         self.assertGreaterEqual(value(running, "berth_agent_layers"), 1)
         self.assertGreaterEqual(value(running, "berth_agent_pulled_layers_total"), 1)
+        # the agent protocol is counted apart from ECS
+        self.assertGreaterEqual(value(scrape(self, berth.endpoint), "berth_api_requests_total",
+                                      service="agent", action="Poll", code="200"), 1)
         self.assertGreater(value(running, "berth_agent_pulled_bytes_total"), 0)
         self.assertGreater(value(running, "berth_agent_image_bytes"), 0)
         self.assertEqual(value(running, "berth_agent_containers_running"), 1)
