@@ -24,12 +24,12 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "cluster", cmd_cluster, "list, create and delete clusters" },
-	{ "taskdef", cmd_taskdef, "register, list and show task definitions" },
+	{ "taskdef", cmd_taskdef, "register, list, show and deregister task definitions" },
 	{ "task", cmd_task, "run, list, show and stop tasks" },
 	{ "ps", cmd_ps, "list the cluster's tasks (berth task ls)" },
 	{ "stop", cmd_stop, "stop tasks (berth task stop)" },
 	{ "service", cmd_service, "create, scale, update, watch and delete services" },
-	{ "instance", cmd_instance, "list, drain and activate container instances" },
+	{ "instance", cmd_instance, "list, drain, activate and deregister container instances" },
 	{ "logs", cmd_logs, "print (and follow) the logs of a task or a service" },
 	{ "image", cmd_image, "pull images into this host's image store (image pull REF)" },
 	{ "images", cmd_images, "list the images in this host's image store" },
