@@ -341,7 +341,7 @@ class CliStoryTest(CliTestCase):
                          % (harness.REGION, harness.ACCOUNT_ID))
         fail = self.td_file("story-fail", ["sh", "-c", "exit 3"])
         self.ok("taskdef", "register", "-", input=open(fail, "rb").read())
-        sleeper = self.td_file("story-sleep", ["sleep", "600"])
+        sleeper = self.td_file("story-sleep", ["sh", "-c", 'trap "exit 0" TERM; sleep 600 & wait'])
         self.ok("taskdef", "register", sleeper)
         names, rows = table(self.ok("taskdef", "ls"))
         self.assertEqual(names, ["FAMILY", "REVISION", "ARN"])
@@ -474,7 +474,9 @@ class CliStoryTest(CliTestCase):
         self.addCleanup(agent.cleanup)
         agent.start()
         env = cli_env(self.berth.endpoint, BERTH_CLUSTER="svc")
-        self.ok("taskdef", "register", self.td_file("svc-web", ["sleep", "600"]))
+        # containers that end on SIGTERM: a stop takes no stopTimeout
+        quick = 'trap "exit 0" TERM; sleep %d & wait'
+        self.ok("taskdef", "register", self.td_file("svc-web", ["sh", "-c", quick % 600]))
         self.ok("service", "create", "web", "svc-web", "--count", "2", "--wait", env=env,
                 timeout=300)
         _, rows = table(self.ok("service", "ls", env=env))
@@ -482,7 +484,7 @@ class CliStoryTest(CliTestCase):
                          [("web", "2", "2")])
         self.assertEqual(len(table(self.ok("ps", "--service", "web", env=env))[1]), 2)
         self.ok("service", "scale", "web", "1", "--wait", env=env, timeout=300)
-        self.ok("taskdef", "register", self.td_file("svc-web", ["sleep", "601"]))
+        self.ok("taskdef", "register", self.td_file("svc-web", ["sh", "-c", quick % 601]))
         self.ok("service", "update", "web", "--taskdef", "svc-web:2", "--wait", env=env,
                 timeout=300)
         out = self.ok("service", "events", "web", env=env)
@@ -494,7 +496,12 @@ class CliStoryTest(CliTestCase):
                self.ok("service", "events", "web", "--json", env=env).splitlines()]
         self.assertEqual([e["message"] for e in doc], [x[21:] for x in events])
         self.fails("ServiceNotFoundException", "service", "events", "nope", env=env)
+        running = self.ecs.list_tasks(cluster="svc")["taskArns"]
         self.ok("service", "rm", "web", "--force", env=env)
+        # its tasks stop before the agent does
+        if running:
+            self.ecs.get_waiter("tasks_stopped").wait(
+                cluster="svc", tasks=running, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
 class CliLogsTest(CliTestCase):
