@@ -18,6 +18,7 @@
 struct dev {
 	struct agent agent;
 	const char *cluster;
+	const char *agent_listen; /* --agent-metrics-listen */
 	struct buf data_dir, server, access_key, secret_key, region;
 	bool running;
 };
@@ -70,12 +71,15 @@ static void started(void *ctx, const char *endpoint, const char *access_key, con
 		.poll_wait_s = 20,
 		.image_cleanup_delay_s = 3 * 3600,
 		.attributes = cJSON_CreateArray(),
+		.listen = d->agent_listen,
 	};
 	if (agent_start(&d->agent, &err) < 0) {
 		log_error("berth dev: the agent did not start: %s", err.msg);
 		cJSON_Delete(d->agent.cfg.attributes);
 		return;
 	}
+	if (d->agent.http)
+		log_info("berth dev: the agent serves /metrics on port %u", d->agent.listen_port);
 	d->running = true;
 }
 
@@ -112,6 +116,10 @@ int cmd_dev(int argc, char **argv)
 		}
 		if (!strncmp(argv[i], "--cluster=", 10)) {
 			d.cluster = argv[i] + 10;
+			continue;
+		}
+		if (!strcmp(argv[i], "--agent-metrics-listen") && i + 1 < argc) {
+			d.agent_listen = argv[++i];
 			continue;
 		}
 		rest[n++] = argv[i];

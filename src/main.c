@@ -23,13 +23,21 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{ "agent", cmd_agent, "run the agent of one host: its tasks' containers" },
-	{ "container", cmd_container, NULL },
-	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
+	{ "cluster", cmd_cluster, "list, create and delete clusters" },
+	{ "taskdef", cmd_taskdef, "register, list, show and deregister task definitions" },
+	{ "task", cmd_task, "run, list, show and stop tasks" },
+	{ "ps", cmd_ps, "list the cluster's tasks (berth task ls)" },
+	{ "stop", cmd_stop, "stop tasks (berth task stop)" },
+	{ "service", cmd_service, "create, scale, update, watch and delete services" },
+	{ "instance", cmd_instance, "list, drain, activate and deregister container instances" },
+	{ "logs", cmd_logs, "print (and follow) the logs of a task or a service" },
 	{ "image", cmd_image, "pull images into this host's image store (image pull REF)" },
 	{ "images", cmd_images, "list the images in this host's image store" },
-	{ "shim", cmd_shim, NULL },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },
+	{ "agent", cmd_agent, "run the agent of one host: its tasks' containers" },
+	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
+	{ "container", cmd_container, NULL },
+	{ "shim", cmd_shim, NULL },
 	{ "version", cmd_version, "print berth's version" },
 	{ "help", cmd_help, "list the commands" },
 };
@@ -44,6 +52,7 @@ static int cmd_help(int argc, char **argv)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (commands[i].help) /* internal commands have none */
 			printf("  %-10s %s\n", commands[i].name, commands[i].help);
+	printf("\n'berth COMMAND --help' tells more; docs/cli.md is the CLI's guide.\n");
 	return 0;
 }
 
@@ -53,6 +62,10 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		return cmd_help(argc, argv), 2;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(argc, argv);
+	if (!strcmp(argv[1], "--version"))
+		return cmd_version(argc, argv);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);

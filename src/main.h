@@ -38,4 +38,14 @@ int cmd_container(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 
+/* cli/: the CLI for people, a client of the server's API (docs/cli.md) */
+int cmd_cluster(int argc, char **argv);	 /* cli/cluster.c */
+int cmd_taskdef(int argc, char **argv);	 /* cli/taskdef.c */
+int cmd_task(int argc, char **argv);	 /* cli/task.c */
+int cmd_ps(int argc, char **argv);	 /* cli/task.c: berth task ls */
+int cmd_stop(int argc, char **argv);	 /* cli/task.c: berth task stop */
+int cmd_service(int argc, char **argv);	 /* cli/service.c */
+int cmd_instance(int argc, char **argv); /* cli/instance.c */
+int cmd_logs(int argc, char **argv);	 /* cli/logs.c */
+
 #endif

@@ -68,6 +68,9 @@ static void usage(FILE *f, const char *self)
 		"                        a registry reached over plain HTTP (repeatable;\n"
 		"                        loopback ones always are)\n"
 		"  --poll-wait SECONDS   how long one long poll may wait (default 20)\n"
+		"  --metrics-listen HOST:PORT\n"
+		"                        serve /metrics (Prometheus text) there (port 0 picks\n"
+		"                        one, logged); default: no listener\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -556,9 +559,12 @@ int agent_start(struct agent *a, struct err *err)
 		images_set_insecure(a->images, a->cfg.insecure_registries, a->cfg.n_insecure);
 		images_set_pull_inactivity(a->images, a->cfg.pull_inactivity_s);
 	}
+	if (r == 0)
+		r = agent_listen_start(a, err);
 	if (r == 0 && pthread_create(&a->poll_thread, NULL, poll_thread, a) != 0)
 		r = err_set(err, -EAGAIN, E_SERVER, "cannot start the agent's poll thread");
 	if (r < 0) {
+		agent_listen_stop(a);
 		images_close(a->images);
 		a->images = NULL;
 		buf_release(&a->tasks_dir);
@@ -584,6 +590,7 @@ int agent_stop(struct agent *a, struct err *err)
 	r = a->poll_rc;
 	if (r < 0)
 		err_set(err, r, a->poll_err.kind, "%s", a->poll_err.msg);
+	agent_listen_stop(a);
 	images_close(a->images);
 	buf_release(&a->tasks_dir);
 	buf_release(&a->containers_dir);
@@ -659,6 +666,7 @@ int cmd_agent(int argc, char **argv)
 		OPT_INSECURE,
 		OPT_LOG_LEVEL,
 		OPT_HELP,
+		OPT_METRICS_LISTEN,
 	};
 	static const struct option options[] = {
 		{ "server", required_argument, NULL, OPT_SERVER },
@@ -676,6 +684,7 @@ int cmd_agent(int argc, char **argv)
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ 0 },
 	};
 	struct agent a = { 0 };
@@ -720,6 +729,7 @@ int cmd_agent(int argc, char **argv)
 				goto bad_value;
 			break;
 		case OPT_RUNTIME: a.cfg.runtime = optarg; break;
+		case OPT_METRICS_LISTEN: a.cfg.listen = optarg; break;
 		case OPT_INSECURE:
 			if (a.cfg.n_insecure == AGENT_INSECURE_MAX || !*optarg)
 				goto bad_value;
@@ -770,6 +780,8 @@ int cmd_agent(int argc, char **argv)
 		fprintf(stderr, "berth agent: %s\n", err.msg);
 		goto out;
 	}
+	if (a.http)
+		log_info("serving /metrics on port %u", a.listen_port);
 	sigwait(&sigs, &sig);
 	r = agent_stop(&a, &err);
 	if (r < 0)

@@ -39,6 +39,7 @@
 #define AGENT_TARGET(op) "BerthAgent_V1." op
 
 struct images;
+struct http_server;
 
 struct agent_config {
 	const char *server; /* http://HOST:PORT */
@@ -55,7 +56,8 @@ struct agent_config {
 	int64_t pull_inactivity_s;			     /* 0: PULL_INACTIVITY_DEFAULT_S */
 	const char *insecure_registries[AGENT_INSECURE_MAX]; /* HOST:PORT reached over http */
 	size_t n_insecure;
-	cJSON *attributes; /* custom attributes [{name, value}] */
+	cJSON *attributes;  /* custom attributes [{name, value}] */
+	const char *listen; /* HOST:PORT of the agent's HTTP listener (/metrics); NULL: none */
 };
 
 struct agent_task;
@@ -78,7 +80,9 @@ struct agent {
 	struct err poll_err;
 	/* Called from the poll thread when it ends on its own (NULL: nothing). */
 	void (*on_exit)(struct agent *a);
-	volatile int stopping; /* set once, by the signal thread */
+	volatile int stopping;	  /* set once, by the signal thread */
+	struct http_server *http; /* the listener (listen.c), when cfg.listen */
+	unsigned listen_port;	  /* the port it bound */
 };
 
 /*
@@ -138,5 +142,16 @@ void agent_task_sweep(struct agent *a);
 
 /* Tell every task thread to finish (leaving containers running) and join them. */
 void agent_task_shutdown(struct agent *a);
+
+/* listen.c: the agent's HTTP listener, serving the routes of its table. */
+int agent_listen_start(struct agent *a, struct err *err);
+void agent_listen_stop(struct agent *a);
+
+/*
+ * metrics.c: the agent's /metrics body (Prometheus text): images and
+ * layers in its store, bytes pulled, its tasks by status and their
+ * containers by phase, read from its records when scraped.
+ */
+void agent_metrics_render(struct agent *a, struct buf *out);
 
 #endif

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,18 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/banned.h"
+
+static _Atomic uint64_t layers_downloaded, bytes_downloaded;
+
+uint64_t pull_layers_downloaded(void)
+{
+	return atomic_load(&layers_downloaded);
+}
+
+uint64_t pull_bytes_downloaded(void)
+{
+	return atomic_load(&bytes_downloaded);
+}
 
 #define MT_OCI_MANIFEST	   "application/vnd.oci.image.manifest.v1+json"
 #define MT_OCI_INDEX	   "application/vnd.oci.image.index.v1+json"
@@ -542,6 +555,13 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	if (r == 0 && resp.status != 200)
 		r = status_error(c, &resp, "blob", err);
 	httpc_response_release(&resp);
+	if (r == 0) {
+		off_t got = lseek(fd, 0, SEEK_END);
+
+		atomic_fetch_add(&layers_downloaded, 1);
+		if (got > 0)
+			atomic_fetch_add(&bytes_downloaded, (uint64_t)got);
+	}
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = err_set(err, -errno, E_SERVER, "seek: %s", strerror(errno));
 	if (r == 0)

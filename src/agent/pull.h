@@ -73,6 +73,13 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 void pulled_release(struct pulled *p);
 
 /*
+ * Layer blobs this process downloaded since it started: their count and
+ * bytes (the agent's /metrics). Lock-free.
+ */
+uint64_t pull_layers_downloaded(void);
+uint64_t pull_bytes_downloaded(void);
+
+/*
  * Whether host ("name", "name:port", "[v6]:port") is this machine:
  * "localhost", an IPv4 literal in 127.0.0.0/8 or [::1]. Such registries
  * are reached over plain HTTP.

@@ -536,4 +536,5 @@ const struct api_service api_agent = {
 	.model = NULL,
 	.ops = agent_ops,
 	.n_ops = ARRAY_SIZE(agent_ops),
+	.metrics_name = "agent", /* signed as ecs, told apart in /metrics */
 };

@@ -24,6 +24,7 @@ struct http_response;
 struct model_service;
 struct model_operation;
 struct registry;
+struct api_metrics;
 
 /* Defaults for what appears in every ARN. */
 #define API_DEFAULT_REGION     "us-east-1"
@@ -35,8 +36,9 @@ struct api_server {
 	struct credentials creds;
 	char region[32];
 	char account_id[16];
-	struct registry *registry; /* borrowed: the image registry (ECR, /v2/) */
-	struct agent_hub *agents;  /* long polls and liveness of agents (agent_protocol.c) */
+	struct registry *registry;   /* borrowed: the image registry (ECR, /v2/) */
+	struct agent_hub *agents;    /* long polls and liveness of agents (agent_protocol.c) */
+	struct api_metrics *metrics; /* /metrics (metrics.c); NULL: none kept (tests) */
 };
 
 /* One request as a handler sees it. */
@@ -68,6 +70,7 @@ struct api_service {
 	const struct model_service *model;
 	const struct api_operation *ops; /* sorted by name */
 	size_t n_ops;
+	const char *metrics_name; /* its /metrics label when not signing_name ("agent") */
 };
 
 extern const struct api_service api_ecs;

@@ -30,6 +30,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	http_handler_fn handler;
 	http_begin_fn begin;
+	http_done_fn done;
 	void *ctx;
 };
 
@@ -196,6 +197,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = method;
 		req->path = url;
 		req->body_max = HTTP_BODY_MAX;
+		req->start_ns = mono_ns();
 		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_query_arg,
 					  &req->query_buf);
 		req->query = buf_str(&req->query_buf);
@@ -244,6 +246,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			req->on_suspended(req->resume_ctx, req);
 		return MHD_YES;
 	}
+	if (srv->done)
+		srv->done(srv->ctx, req, &resp);
 	ret = send_response(conn, &resp);
 	buf_release(&resp.body);
 	return ret;
@@ -334,6 +338,7 @@ int http_server_start(const struct http_options *opts, struct http_server **ret,
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	srv->handler = opts->handler;
 	srv->begin = opts->begin;
+	srv->done = opts->done;
 	srv->ctx = opts->ctx;
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -62,6 +62,13 @@ struct http_request {
 	void (*resume_free)(void *resume_ctx);
 	void *resume_ctx;
 	bool suspended;
+	/*
+	 * What the request was, for http_options.done (metrics): set by the
+	 * handler to strings that live as long as the request (NULL: unnamed).
+	 */
+	const char *tag_service;
+	const char *tag_action;
+	uint64_t start_ns; /* mono_ns() when its headers were read */
 };
 
 struct http_response {
@@ -101,6 +108,11 @@ void http_response_header(struct http_response *resp, const char *name, const ch
 typedef void (*http_handler_fn)(void *ctx, struct http_request *req, struct http_response *resp);
 /* Called once a request's headers are read, before its body (may be NULL). */
 typedef void (*http_begin_fn)(void *ctx, struct http_request *req);
+/*
+ * Called with each final response just before it is sent (not for a
+ * suspension, but for the answer given after it); may be NULL.
+ */
+typedef void (*http_done_fn)(void *ctx, struct http_request *req, const struct http_response *resp);
 
 struct http_server;
 
@@ -110,6 +122,7 @@ struct http_options {
 	unsigned timeout_s; /* idle connections are closed after this */
 	http_handler_fn handler;
 	http_begin_fn begin;
+	http_done_fn done;
 	void *ctx;
 };
 

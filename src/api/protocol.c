@@ -220,6 +220,10 @@ void api_handle(struct api_server *srv, struct http_request *req, struct http_re
 		write_error(resp, &err);
 		return;
 	}
+	/* metrics name only the operations berth has: a client cannot add series */
+	req->tag_service = svc->metrics_name ? svc->metrics_name : svc->signing_name;
+	if (find_handler(svc, op))
+		req->tag_action = op;
 
 	sreq = (struct sigv4_request){
 		.method = req->method,

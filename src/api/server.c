@@ -20,7 +20,9 @@
 #include "api/agent_hub.h"
 #include "api/api.h"
 #include "api/http.h"
+#include "api/metrics.h"
 #include "api/task_purge.h"
+#include "core/metrics.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "main.h"
@@ -83,7 +85,8 @@ static void usage(FILE *f, const char *self)
 		"\n"
 		"berth dev, when given no keys, generates a pair into DATA-DIR/credentials, and\n"
 		"runs an agent (state in DATA-DIR/agent) that joins the cluster --cluster NAME\n"
-		"(default \"default\", created when missing).\n",
+		"(default \"default\", created when missing); --agent-metrics-listen HOST:PORT\n"
+		"serves that agent's /metrics.\n",
 		self);
 }
 
@@ -93,6 +96,25 @@ static void begin(void *ctx, struct http_request *req)
 
 	if (registry_http_path(req->path))
 		registry_http_begin(&srv->registry, req);
+}
+
+/* Count each answered request of the JSON APIs and of the registry. */
+static void done(void *ctx, struct http_request *req, const struct http_response *resp)
+{
+	struct server *srv = ctx;
+	uint64_t out;
+
+	if (registry_http_path(req->path)) {
+		out = !strcmp(req->method, "HEAD") ? 0
+		      : resp->has_fd		   ? resp->fd_length
+						   : resp->body.len;
+		api_metrics_registry(srv->api.metrics, req->method, resp->status,
+				     req->body_received, out);
+	} else if (!strcmp(req->path, "/")) {
+		api_metrics_request(srv->api.metrics, req->tag_service ?: "unknown",
+				    req->tag_action ?: "unknown", resp->status,
+				    mono_ns() - req->start_ns);
+	}
 }
 
 static void handle(void *ctx, struct http_request *req, struct http_response *resp)
@@ -111,6 +133,12 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
 	}
 	if (!strcmp(req->path, "/")) {
 		api_handle(&srv->api, req, resp);
+		return;
+	}
+	if (!strcmp(req->path, "/metrics") && !strcmp(req->method, "GET")) {
+		resp->status = 200;
+		resp->content_type = METRICS_CONTENT_TYPE;
+		api_metrics_render(srv->api.metrics, &resp->body);
 		return;
 	}
 	resp->status = 404;
@@ -411,10 +439,15 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		return 1;
 	}
 
+	srv->metrics = api_metrics_new(srv);
+	srv->store->commit_observer = api_metrics_commit;
+	srv->store->commit_observer_ctx = srv->metrics;
+
 	r = registry_init(&server.registry, srv, data_dir, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
 		store_free(srv->store);
+		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
 		buf_release(&dev_creds);
 		return 1;
@@ -428,6 +461,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		fprintf(stderr, "%s: %s\n", self, err.msg);
 		registry_release(&server.registry);
 		store_free(srv->store);
+		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
 		buf_release(&dev_creds);
 		return 1;
@@ -439,6 +473,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		.timeout_s = 30,
 		.handler = handle,
 		.begin = begin,
+		.done = done,
 		.ctx = &server,
 	};
 	r = http_server_start(&hopts, &http, &port, &err);
@@ -447,6 +482,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		agent_hub_free(srv->agents);
 		registry_release(&server.registry);
 		store_free(srv->store);
+		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
 		buf_release(&dev_creds);
 		return 1;
@@ -461,6 +497,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		agent_hub_free(srv->agents);
 		registry_release(&server.registry);
 		store_free(srv->store);
+		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
 		buf_release(&dev_creds);
 		return 1;
@@ -510,6 +547,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	agent_hub_free(srv->agents);
 	registry_release(&server.registry);
 	store_free(srv->store);
+	api_metrics_free(srv->metrics);
 	credentials_release(&srv->creds);
 	buf_release(&dev_creds);
 	return 0;

@@ -29,6 +29,7 @@
 
 #include "api/agent_hub.h"
 #include "api/ecs.h"
+#include "api/metrics.h"
 #include "api/task_state.h"
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -600,6 +601,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 	_cleanup_json_ cJSON *failures = cJSON_CreateArray();
 	int64_t count = json_int(ctx->in, "count", 1);
 	int choice[RUN_COUNT_MAX];
+	uint64_t placing;
 	int r;
 
 	if (count < 1 || count > RUN_COUNT_MAX) {
@@ -612,6 +614,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 		goto out;
 	ecs_instance_lock_key(&lock, l.cluster);
 	api_lock(buf_str(&lock));
+	placing = mono_ns();
 	r = view_load(ctx, l.cluster, &v, err);
 	if (r == 0) {
 		size_t live = 0;
@@ -635,6 +638,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 		};
 
 		r = placement_choose(&req, v.pi, v.n, choice, failures, err);
+		api_metrics_scheduler(ctx->srv->metrics, "placement", mono_ns() - placing);
 	}
 	if (r == 0)
 		r = launch_commit(ctx, &l, &v, choice, (unsigned)count, failures, err);

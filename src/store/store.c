@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "core/banned.h"
 
 void store_free(struct store *s)
@@ -65,6 +66,7 @@ int store_has_prefix(struct store *s, const char *prefix, struct err *err)
 int store_commit(struct store *s, const struct store_txn *txn, uint64_t *ret_revision,
 		 struct err *err)
 {
+	uint64_t start;
 	size_t i;
 	int r;
 
@@ -77,7 +79,12 @@ int store_commit(struct store *s, const struct store_txn *txn, uint64_t *ret_rev
 				       "a value of %zu bytes is over the store's limit of %u",
 				       txn->ops[i].value_len, STORE_VALUE_MAX);
 	}
-	return s->backend->commit(s, txn, ret_revision, err);
+	if (!s->commit_observer)
+		return s->backend->commit(s, txn, ret_revision, err);
+	start = mono_ns();
+	r = s->backend->commit(s, txn, ret_revision, err);
+	s->commit_observer(s->commit_observer_ctx, mono_ns() - start, r);
+	return r;
 }
 
 void store_txn_init(struct store_txn *t)

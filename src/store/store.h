@@ -80,6 +80,12 @@ struct store_backend {
 
 struct store {
 	const struct store_backend *backend;
+	/*
+	 * Told of each commit's duration and result (metrics); NULL: nobody.
+	 * Set before the store is shared between threads.
+	 */
+	void (*commit_observer)(void *ctx, uint64_t ns, int result);
+	void *commit_observer_ctx;
 };
 
 /*
