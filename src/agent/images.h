@@ -14,6 +14,10 @@
  *                       "diffIds": [...], "size", "pulledAt", "lastUsed"}
  *   layers/sha256/HEX  the layer store (layers.h)
  *   images/.lock       flock(2): pulls shared, the collector exclusive
+ *   blobs/sha256/HEX   compressed layers, configs and manifests of local
+ *                      images (built, loaded, pulled by `berth image pull`),
+ *                      whose records also hold "configDigest" and "layers";
+ *                      docs/images.md describes the whole store
  *   downloads/         blobs being downloaded (unlinked once opened: a
  *                      crash leaves nothing)
  *
@@ -168,5 +172,50 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
  */
 int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), void *ctx,
 	       struct err *err);
+
+/* --- local images ----------------------------------------------------- */
+
+/*
+ * An image made on this host (`berth build`, `berth image load`) or pulled
+ * with its blobs kept: its manifest, config and compressed layers are
+ * blobs under DIR/blobs/sha256/HEX, so that it can be pushed and saved.
+ * Its record also holds "configDigest" and "layers" (the manifest's layer
+ * descriptors). Borrowed for the call.
+ */
+struct image_local {
+	const char *digest;	   /* the manifest's, a blob of the store */
+	const char *config_digest; /* the config's, a blob of the store */
+	const cJSON *config;	   /* the config document */
+	const cJSON *diff_ids;	   /* array of strings, bottom first; in the layer store */
+	const cJSON *layers;	   /* the manifest's "layers" descriptors */
+	uint64_t size;		   /* compressed bytes of the layers */
+};
+
+/* DIR/blobs/sha256/HEX of digest (a valid one), appended to ret. */
+void images_blob_path(const char *dir, const char *digest, struct buf *ret);
+
+/* The store's data directory (borrowed). */
+const char *images_dir(const struct images *s);
+
+/*
+ * Record img, named ref (a tag reference; NULL: no name) from now on (the
+ * reference moves from the image it named before, as a pull moves it).
+ */
+int image_add_local(struct images *s, const char *ref, const struct image_local *img,
+		    struct err *err);
+
+/* The record (see the top of this file) of the image ref names; the caller frees it. */
+int image_record_get(struct images *s, const char *ref, cJSON **ret, struct err *err);
+
+/*
+ * `berth image rm`: remove the name ref (a tag reference); when no name is
+ * left, or ref is a digest, remove the image itself with the layers and
+ * blobs that no other image and no container under DIR/containers uses.
+ * ret_digest gets the image's digest, ret_layers counts layers removed.
+ * -ENOENT (E_IMAGE_NOT_FOUND) when there is no such image, -EBUSY while a
+ * pull runs on the store.
+ */
+int image_remove(struct images *s, const char *ref, char ret_digest[LAYER_DIGEST_SIZE],
+		 unsigned *ret_layers, struct err *err);
 
 #endif
