@@ -843,7 +843,7 @@ int image_add_local(struct images *s, const char *ref, const struct image_local 
 	cJSON *refs;
 	int r;
 
-	if (!digest_valid(img->digest) || !digest_valid(img->config_digest))
+	if (!digest_valid(img->digest) || (img->config_digest && !digest_valid(img->config_digest)))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad image digest");
 	if (ref) {
 		r = image_ref_parse(ref, &parsed, err);
@@ -866,7 +866,8 @@ int image_add_local(struct images *s, const char *ref, const struct image_local 
 		cJSON_AddItemToObject(rec, "diffIds", cJSON_Duplicate(img->diff_ids, true));
 		cJSON_AddNumberToObject(rec, "size", (double)img->size);
 	}
-	json_set_str(rec, "configDigest", img->config_digest);
+	if (img->config_digest)
+		json_set_str(rec, "configDigest", img->config_digest);
 	if (img->layers)
 		json_set(rec, "layers", cJSON_Duplicate(img->layers, true));
 	json_set_num(rec, "pulledAt", (double)now_ms());

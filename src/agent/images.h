@@ -184,10 +184,10 @@ int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), voi
  */
 struct image_local {
 	const char *digest;	   /* the manifest's, a blob of the store */
-	const char *config_digest; /* the config's, a blob of the store */
+	const char *config_digest; /* the config's, a blob of the store; NULL: no blobs */
 	const cJSON *config;	   /* the config document */
 	const cJSON *diff_ids;	   /* array of strings, bottom first; in the layer store */
-	const cJSON *layers;	   /* the manifest's "layers" descriptors */
+	const cJSON *layers;	   /* the manifest's "layers" descriptors; NULL: no blobs */
 	uint64_t size;		   /* compressed bytes of the layers */
 };
 

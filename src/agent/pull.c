@@ -133,10 +133,10 @@ static void basic_header(const struct image_auth *auth, struct buf *out)
 	base64_encode(out, pair.data, pair.len, false);
 }
 
-/* Answer a challenge: set c->authorization, or fail. */
-static int authenticate(struct client *c, const char *challenge, struct err *err)
+int pull_auth_answer(struct httpc *http, const char *host, const char *repository,
+		     const struct image_auth *auth, const char *challenge, const char *actions,
+		     struct buf *ret_authorization, struct err *err)
 {
-	const struct image_auth *auth = c->t->auth;
 	_cleanup_buf_ struct buf realm = BUF_INIT, service = BUF_INIT, scope = BUF_INIT,
 				 url = BUF_INIT, basic = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
@@ -146,14 +146,14 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 	const char *token;
 	int r;
 
-	buf_reset(&c->authorization);
+	buf_reset(ret_authorization);
 	if (!strncasecmp(challenge, "Basic", 5)) {
 		if (!auth || !auth->username)
 			return err_set(
 				err, -EACCES, E_ACCESS_DENIED,
 				"%s/%s: the registry asks for credentials and none were given",
-				c->host, c->t->ref->repository);
-		basic_header(auth, &c->authorization);
+				host, repository);
+		basic_header(auth, ret_authorization);
 		return 0;
 	}
 	if (strncasecmp(challenge, "Bearer", 6) != 0 ||
@@ -161,10 +161,10 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 		return err_set(err, -EACCES, E_ACCESS_DENIED,
 			       "%s answers with an authentication challenge berth does not know: "
 			       "%.100s",
-			       c->host, challenge);
+			       host, challenge);
 	if (strncmp(buf_str(&realm), "http://", 7) != 0 &&
 	    strncmp(buf_str(&realm), "https://", 8) != 0)
-		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s: bad token realm %.200s", c->host,
+		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s: bad token realm %.200s", host,
 			       buf_str(&realm));
 	buf_puts(&url, buf_str(&realm));
 	buf_putc(&url, strchr(buf_str(&realm), '?') ? '&' : '?');
@@ -174,7 +174,7 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 		buf_putc(&url, '&');
 	}
 	if (!pull_challenge_param(challenge, "scope", &scope))
-		buf_printf(&scope, "repository:%s:pull", c->t->ref->repository);
+		buf_printf(&scope, "repository:%s:%s", repository, actions);
 	buf_puts(&url, "scope=");
 	query_escape(&url, buf_str(&scope));
 	if (auth && auth->username) {
@@ -188,11 +188,11 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 	req.timeout_ms = 60000;
 	req.follow_redirects = true;
 	httpc_response_init(&resp);
-	r = httpc_do(c->http, &req, &resp, err);
+	r = httpc_do(http, &req, &resp, err);
 	if (r == 0 && resp.status != 200)
 		r = err_set(err, -EACCES,
 			    resp.status == 401 || resp.status == 403 ? E_ACCESS_DENIED : E_SERVER,
-			    "%s: the token service %s answered %ld", c->host, buf_str(&realm),
+			    "%s: the token service %s answered %ld", host, buf_str(&realm),
 			    resp.status);
 	if (r == 0) {
 		doc = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
@@ -200,12 +200,19 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 					       : json_str(doc, "access_token");
 		if (!token || !*token || strlen(token) > 16384)
 			r = err_set(err, -EPROTO, E_SERVER,
-				    "%s: the token service answered no token", c->host);
+				    "%s: the token service answered no token", host);
 		else
-			buf_printf(&c->authorization, "Authorization: Bearer %s", token);
+			buf_printf(ret_authorization, "Authorization: Bearer %s", token);
 	}
 	httpc_response_release(&resp);
 	return r;
+}
+
+/* Answer a challenge: set c->authorization, or fail. */
+static int authenticate(struct client *c, const char *challenge, struct err *err)
+{
+	return pull_auth_answer(c->http, c->host, c->t->ref->repository, c->t->auth, challenge,
+				"pull", &c->authorization, err);
 }
 
 /* --- requests ---------------------------------------------------------- */

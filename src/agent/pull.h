@@ -74,6 +74,18 @@ int pull_select_platform(const cJSON *index, const char *os, const char *arch, c
  */
 bool pull_challenge_param(const char *challenge, const char *name, struct buf *out);
 
+/*
+ * Answer a registry's WWW-Authenticate challenge for repository on host:
+ * Basic with auth, or Bearer with a token fetched from the challenge's
+ * realm (with auth's Basic credentials when given) for its scope, or
+ * "repository:REPOSITORY:ACTIONS" when it names none (actions: "pull",
+ * "pull,push"). ret_authorization gets the "Authorization: ..." header.
+ * E_ACCESS_DENIED when it cannot be answered or the token service refuses.
+ */
+int pull_auth_answer(struct httpc *http, const char *host, const char *repository,
+		     const struct image_auth *auth, const char *challenge, const char *actions,
+		     struct buf *ret_authorization, struct err *err);
+
 /* This machine's architecture as OCI names it ("amd64", "arm64", ...) and its variant or NULL. */
 const char *pull_machine_arch(const char **ret_variant);
 

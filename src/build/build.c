@@ -65,6 +65,12 @@ struct builder {
 	unsigned step, n_steps;
 };
 
+/* qsort's comparison of an array of strings. */
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* --- small helpers ------------------------------------------------------ */
 
 static void say(const struct builder *b, const char *fmt, ...)
@@ -1335,8 +1341,7 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 			goto out;
 		}
 		if (g.gl_pathc)
-			qsort(g.gl_pathv, g.gl_pathc, sizeof(char *),
-			      (int (*)(const void *, const void *))strcmp);
+			qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), str_cmp);
 		for (size_t j = 0; j < g.gl_pathc; j++) {
 			struct stat sb;
 			const char *relp = g.gl_pathv[j] + root.len;

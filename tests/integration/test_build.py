@@ -1,0 +1,397 @@
+"""
+`berth build` and the local image store verbs (push, save, load, tag, rm),
+driven through the real binary:
+
+- a multi-stage Dockerfile (ARG before FROM, RUN in shell and exec form,
+  COPY --from, COPY --chown by name, ENV, WORKDIR, USER, EXPOSE, LABEL,
+  ENTRYPOINT and CMD) builds an image whose files, owners, environment and
+  entrypoint are right: checked in the layers and config, and by running
+  the image through the runtime (`berth container run` of the saved
+  archive) and reading what its entrypoint printed;
+- a rebuild with nothing changed takes every layer from the cache (the
+  build's report and the same digest); an edit to one file rebuilds only
+  the layers from that step on (the diff_ids before it are unchanged);
+- `berth image push` to a `berth server`'s registry (user AWS and the ECR
+  token) gives an image that skopeo pulls byte for byte;
+- `berth image save` writes an OCI archive skopeo reads; `load` brings it
+  back with the same digest, and saving again gives the same bytes;
+- every Dockerfile error names its line; a failed RUN leaves no container;
+- `berth image rm` removes names, then the image and its layers.
+
+The base image is the busybox-static test image (tests/images/build.py),
+loaded from an OCI archive. Needs root and runc (skipped otherwise); every
+container, mount and directory is removed afterwards.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unittest
+
+import harness
+from harness import Berth, BerthTestCase
+
+sys.path.insert(0, os.path.join(harness.ROOT, "tests", "images"))
+import build  # noqa: E402
+
+TMP = None
+BASE = "itest/busybox:base"
+
+DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+ARG BASE=itest/busybox:base
+FROM $BASE AS builder
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN echo 'web:x:1000:1000:web:/home/web:/bin/sh' >> /etc/passwd && \\
+    echo 'web:x:1000:' > /etc/group && \\
+    mkdir -p /out && echo "built by $(id -u)" > /out/built.txt
+
+FROM builder
+ENV GREETING="hello world" \\
+    PORT=8080
+WORKDIR /srv/www
+COPY --chown=web:web app/ ./
+COPY --from=builder /out/built.txt /srv/
+RUN rm /www/index.html && echo done > /srv/run.txt
+USER web
+EXPOSE 8080
+LABEL org.example.app=web
+ENTRYPOINT ["/bin/sh", "-c", "echo \\"$GREETING|$(id -u):$(id -g)|$(pwd)|$PORT\\"; ls -ln /srv/www; cat /srv/built.txt; test -e /www/index.html || echo gone", "--"]
+CMD ["ignored"]
+"""
+
+
+def available():
+    return os.geteuid() == 0 and shutil.which("runc") is not None and \
+        os.path.exists(build.BUSYBOX) and shutil.which("skopeo") is not None
+
+
+def berth(*args, password=None, timeout=300):
+    p = subprocess.run([harness.BERTH_BIN] + list(args), capture_output=True, timeout=timeout,
+                       input=(password + "\n").encode() if password is not None else None,
+                       stdin=subprocess.DEVNULL if password is None else None)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def sha256_file(path):
+    with open(path, "rb") as f:
+        return "sha256:" + hashlib.sha256(f.read()).hexdigest()
+
+
+def oci_archive(layout_dir, out):
+    with tarfile.open(out, "w") as tf:
+        for name in sorted(os.listdir(layout_dir)):
+            tf.add(os.path.join(layout_dir, name), arcname=name)
+
+
+def setUpModule():
+    global TMP
+    if not available():
+        return
+    TMP = tempfile.mkdtemp(prefix="berth-itest-build-")
+    # the base: the busybox test image with a file a RUN deletes
+    img = build.image("oci")
+    build.write_layout(os.path.join(TMP, "base"), {"base": img})
+    oci_archive(os.path.join(TMP, "base"), os.path.join(TMP, "base.tar"))
+    os.makedirs(os.path.join(TMP, "home"))
+
+
+def tearDownModule():
+    if not TMP:
+        return
+    harness.remove_containers(os.path.join(TMP, "data"), TMP)
+    for d in os.listdir(TMP):
+        if d.startswith("data"):
+            harness.remove_containers(os.path.join(TMP, d), TMP)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+@unittest.skipUnless(available(), "needs root, runc, skopeo and busybox-static")
+class BuildCase(BerthTestCase):
+    shared_server = False
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="case-", dir=TMP)
+        self.data = os.path.join(self.dir, "data")
+        self.ctx = os.path.join(self.dir, "ctx")
+        os.makedirs(os.path.join(self.ctx, "app", "css"))
+        self.write("app/index.html", "<p>hello from berth build</p>\n")
+        self.write("app/css/site.css", "p { color: teal }\n")
+        self.write("Dockerfile", DOCKERFILE)
+        self.write(".dockerignore", "app/*.bak\n")
+        self.write("app/notes.bak", "not copied\n")
+        rc, out, err = berth("image", "load", "--data-dir", self.data, "-i",
+                             os.path.join(TMP, "base.tar"), "-t", BASE)
+        self.assertEqual(rc, 0, err)
+        self.addCleanup(self.cleanup)
+
+    def cleanup(self):
+        harness.remove_containers(self.data, self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, rel, text):
+        with open(os.path.join(self.ctx, rel), "w") as f:
+            f.write(text)
+
+    def build(self, tag="itest/web:1", *extra, ok=True):
+        rc, out, err = berth("build", "--data-dir", self.data, "-t", tag, *extra, self.ctx)
+        if ok:
+            self.assertEqual(rc, 0, out + err)
+        return rc, out, err
+
+    def record(self, ref="itest/web:1"):
+        want = "docker.io/" + ref
+        d = os.path.join(self.data, "images")
+        for n in os.listdir(d):
+            if n.endswith(".json"):
+                with open(os.path.join(d, n)) as f:
+                    rec = json.load(f)
+                if want in rec.get("references", []):
+                    return rec
+        self.fail("no record names %s" % ref)
+
+    def layer_dir(self, diff_id):
+        return os.path.join(self.data, "layers", "sha256", diff_id.split(":", 1)[1])
+
+    def blob(self, digest):
+        return os.path.join(self.data, "blobs", "sha256", digest.split(":", 1)[1])
+
+
+class Build(BuildCase):
+    def test_multi_stage_image_is_right(self):
+        rc, out, err = self.build()
+        digest = out.strip().splitlines()[-1]
+        rec = self.record()
+        self.assertEqual(rec["digest"], digest)
+        cfg = rec["config"]["config"]
+        self.assertEqual(cfg["User"], "web")
+        self.assertEqual(cfg["WorkingDir"], "/srv/www")
+        self.assertIn("GREETING=hello world", cfg["Env"])
+        self.assertIn("PORT=8080", cfg["Env"])
+        self.assertEqual(cfg["ExposedPorts"], {"8080/tcp": {}})
+        # its own label beside the base image's
+        self.assertEqual(cfg["Labels"]["org.example.app"], "web")
+        self.assertEqual(cfg["Labels"]["org.berth.test"], "true")
+        self.assertEqual(cfg["Entrypoint"][:2], ["/bin/sh", "-c"])
+        self.assertEqual(cfg["Cmd"], ["ignored"])
+        # the manifest and config are blobs of the store, named by their digests
+        self.assertEqual(sha256_file(self.blob(digest)), digest)
+        with open(self.blob(digest)) as f:
+            manifest = json.load(f)
+        self.assertEqual(sha256_file(self.blob(manifest["config"]["digest"])),
+                         manifest["config"]["digest"])
+        self.assertEqual(len(manifest["layers"]), len(rec["diffIds"]))
+        for layer in manifest["layers"]:
+            self.assertEqual(sha256_file(self.blob(layer["digest"])), layer["digest"])
+        # the COPY --chown layer: owned by web (1000), .dockerignore'd file left out
+        copied = [d for d in rec["diffIds"]
+                  if os.path.exists(os.path.join(self.layer_dir(d), "srv/www/index.html"))]
+        self.assertEqual(len(copied), 1)
+        top = self.layer_dir(copied[0])
+        st = os.lstat(os.path.join(top, "srv/www/css/site.css"))
+        self.assertEqual((st.st_uid, st.st_gid), (1000, 1000))
+        self.assertFalse(os.path.exists(os.path.join(top, "srv/www/notes.bak")))
+
+        # run it through the runtime: its entrypoint reports what it sees
+        layout = os.path.join(self.dir, "layout")
+        rc, _, err = berth("image", "save", "--data-dir", self.data, "-o",
+                           os.path.join(self.dir, "web.tar"), "itest/web:1")
+        self.assertEqual(rc, 0, err)
+        os.makedirs(layout)
+        with tarfile.open(os.path.join(self.dir, "web.tar")) as tf:
+            tf.extractall(layout)
+        rc, out, err = berth("container", "run", "--data-dir", self.data, "--id", "web-check",
+                             layout + ":1")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = berth("container", "wait", "--data-dir", self.data, "--timeout", "60000",
+                             "web-check")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out).get("exitCode"), 0, out)
+        with open(os.path.join(self.data, "containers", "web-check", "log")) as f:
+            lines = [json.loads(x)["l"] for x in f]
+        berth("container", "rm", "--data-dir", self.data, "web-check")
+        self.assertEqual(lines[0], "hello world|1000:1000|/srv/www|8080", lines)
+        listing = "\n".join(lines)
+        self.assertRegex(listing, r"-rw-r--r--\s+1\s+1000\s+1000\s+\d+ .* index.html")
+        self.assertRegex(listing, r"drwx\S*\s+\d+\s+1000\s+1000 .* css")
+        self.assertIn("built by 0", lines)
+        self.assertIn("gone", lines)  # the RUN's deletion is a whiteout in its layer
+
+    def test_unchanged_rebuild_uses_the_cache(self):
+        _, out1, _ = self.build()
+        _, out2, _ = self.build()
+        self.assertEqual(out1.strip().splitlines()[-1], out2.strip().splitlines()[-1])
+        report = [x for x in out2.splitlines() if x.startswith("built ")][0]
+        self.assertRegex(report, r", 0 built$")
+        self.assertNotIn("  | ", out2)  # no RUN ran: no output of one
+
+    def test_edit_rebuilds_only_from_that_step(self):
+        self.build()
+        before = self.record()["diffIds"]
+        self.write("app/css/site.css", "p { color: navy }\n")
+        _, out, _ = self.build()
+        after = self.record()["diffIds"]
+        self.assertEqual(len(before), len(after))
+        # base layers, the two RUNs of the builder and WORKDIR's are the same...
+        changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+        self.assertTrue(changed, "the edit changed no layer")
+        first = changed[0]
+        self.assertTrue(os.path.exists(os.path.join(self.layer_dir(after[first]),
+                                                    "srv/www/css/site.css")))
+        self.assertEqual(before[:first], after[:first])
+        # ... and the steps after the COPY ran again: the RUN's output shows
+        self.assertIn("STEP 10/15: RUN rm /www/index.html", out)
+        report = [x for x in out.splitlines() if x.startswith("built ")][0]
+        self.assertRegex(report, r"\d+ layers cached, 3 built$")
+
+    def test_save_load_round_trip(self):
+        _, out, _ = self.build()
+        digest = out.strip().splitlines()[-1]
+        archive = os.path.join(self.dir, "web.tar")
+        rc, _, err = berth("image", "save", "--data-dir", self.data, "-o", archive, "itest/web:1")
+        self.assertEqual(rc, 0, err)
+        p = subprocess.run(["skopeo", "inspect", "oci-archive:" + archive],
+                           capture_output=True, timeout=120,
+                           env=harness.skopeo_env(os.path.join(TMP, "home")))
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        info = json.loads(p.stdout)
+        self.assertEqual(info["Digest"], digest)
+        self.assertEqual(info["Labels"]["org.example.app"], "web")
+        other = os.path.join(self.dir, "data2")
+        rc, out, err = berth("image", "load", "--data-dir", other, "-i", archive)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("loaded %s as docker.io/itest/web:1" % digest, out)
+        again = os.path.join(self.dir, "again.tar")
+        rc, _, err = berth("image", "save", "--data-dir", other, "-o", again, "itest/web:1")
+        self.assertEqual(rc, 0, err)
+        with tarfile.open(archive) as a, tarfile.open(again) as b:
+            self.assertEqual(a.getnames(), b.getnames())
+        with open(archive, "rb") as a, open(again, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        # a broken archive is refused, and nothing is recorded from it
+        with open(archive, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0xff
+        with open(os.path.join(self.dir, "bad.tar"), "wb") as f:
+            f.write(data)
+        third = os.path.join(self.dir, "data3")
+        rc, _, err = berth("image", "load", "--data-dir", third, "-i",
+                           os.path.join(self.dir, "bad.tar"))
+        self.assertEqual(rc, 1)
+        self.assertIn("berth image load:", err)
+        rc, out, _ = berth("images", "--data-dir", third)
+        self.assertEqual(out.strip().splitlines()[1:], [])
+
+    def test_tag_and_rm(self):
+        self.build()
+        rc, _, err = berth("image", "tag", "--data-dir", self.data, "itest/web:1", "itest/web:2")
+        self.assertEqual(rc, 0, err)
+        rc, out, _ = berth("images", "--data-dir", self.data)
+        self.assertIn("docker.io/itest/web", out)
+        self.assertEqual(len([x for x in out.splitlines() if "itest/web" in x]), 2)
+        diff_ids = self.record("itest/web:2")["diffIds"]
+        rc, out, err = berth("image", "rm", "--data-dir", self.data, "itest/web:1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("0 layers deleted", out)
+        rc, out, err = berth("image", "rm", "--data-dir", self.data, "itest/web:2")
+        self.assertEqual(rc, 0, err)
+        # the base image still holds its own layers: the build's are gone
+        base = self.record(BASE)["diffIds"]
+        for d in diff_ids:
+            self.assertEqual(os.path.exists(self.layer_dir(d)), d in base, d)
+        rc, _, err = berth("image", "rm", "--data-dir", self.data, "itest/web:2")
+        self.assertEqual(rc, 1)
+        self.assertIn("not on this host", err)
+
+
+class Errors(BuildCase):
+    CASES = [
+        ("FROM itest/busybox:base\nFROBNICATE x\n", 2, "unknown instruction 'FROBNICATE'"),
+        ("RUN true\n", 1, "before the first FROM"),
+        ("FROM itest/busybox:base\n\nCOPY missing.txt /x\n", 3, "missing.txt"),
+        ("FROM itest/busybox:base\n# a comment\nRUN echo 'unterminated\n", 3, None),
+        ("FROM itest/busybox:base\nRUN exit 3\n", 2, "exited with 3"),
+        ("FROM itest/busybox:base\nADD https://example.com/x.tgz /x\n", 2, "URL"),
+        ("FROM itest/busybox:base\nCOPY --chown=nobody app/ /x/\n", 2, "no user 'nobody'"),
+        ("FROM itest/busybox:base\nCOPY --from=nowhere /a /b\n", 2, "--from=nowhere"),
+        ("FROM itest/busybox:base\nHEALTHCHECK CMD true\n", 2, "not supported"),
+        ("FROM itest/busybox:base\nEXPOSE 99999\n", 2, "EXPOSE"),
+        ("FROM itest/busybox:base\nENV NOVALUE\n", 2, "no value"),
+        ("FROM itest/busybox:base\nCOPY \\\n  app/index.html \\\n  ../escape /x/\n", 2,
+         "escape"),
+        ("FROM itest/busybox:base\nCOPY app/index.html\n", 2, "destination"),
+        ("FROM itest/busybox:base AS a\nFROM itest/busybox:base AS a\n", 2, "exists already"),
+        # a loopback registry nothing listens on: the pull fails, naming the line
+        ("FROM 127.0.0.1:1/not/here:1\n", 1, "FROM 127.0.0.1:1/not/here:1"),
+    ]
+
+    def test_every_error_names_its_line(self):
+        for text, line, words in self.CASES:
+            with self.subTest(dockerfile=text):
+                self.write("Dockerfile", text)
+                rc, out, err = self.build("itest/bad:1", ok=False)
+                self.assertEqual(rc, 1, out + err)
+                self.assertIn("line %d: " % line, err)
+                if words:
+                    self.assertIn(words, err)
+                # nothing recorded, no container or scratch directory left behind
+                rc, out, _ = berth("images", "--data-dir", self.data)
+                self.assertNotIn("itest/bad", out)
+                for sub in ("containers", "build"):
+                    d = os.path.join(self.data, sub)
+                    self.assertEqual(os.listdir(d) if os.path.isdir(d) else [], [], sub)
+
+
+@unittest.skipUnless(available(), "needs root, runc, skopeo and busybox-static")
+class Push(BuildCase):
+    def test_push_to_berth_registry_pulls_byte_for_byte_with_skopeo(self):
+        server = self.new_berth(extra_args=["--registry-create-on-push"])
+        rc, pw, err = server.aws("ecr", "get-login-password")
+        self.assertEqual(rc, 0, err)
+        pw = pw.strip()
+        host = "127.0.0.1:%d" % server.port
+        _, out, _ = self.build()
+        digest = out.strip().splitlines()[-1]
+        # no credentials: refused with a clear message
+        rc, _, err = berth("image", "push", "--data-dir", self.data, "itest/web:1",
+                           "%s/itest/web:1" % host)
+        self.assertEqual(rc, 1)
+        self.assertIn("credentials", err)
+        rc, out, err = berth("image", "push", "--data-dir", self.data, "--username", "AWS",
+                             "--password-stdin", "itest/web:1", "%s/itest/web:1" % host,
+                             password=pw)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip().splitlines()[-1], digest)
+        # a second push finds every blob there already
+        rc, out, err = berth("image", "push", "--data-dir", self.data, "--username", "AWS",
+                             "--password-stdin", "itest/web:1", "%s/itest/web:1" % host,
+                             password=pw)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("pushed ", out)
+        dest = os.path.join(self.dir, "pulled")
+        env = harness.skopeo_env(os.path.join(TMP, "home"))
+        p = subprocess.run(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                            "--src-creds", "AWS:" + pw, "docker://%s/itest/web:1" % host,
+                            "dir:" + dest], capture_output=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        with open(os.path.join(dest, "manifest.json"), "rb") as f:
+            pulled = f.read()
+        with open(self.blob(digest), "rb") as f:
+            self.assertEqual(pulled, f.read())
+        manifest = json.loads(pulled)
+        for d in [manifest["config"]["digest"]] + [x["digest"] for x in manifest["layers"]]:
+            with open(os.path.join(dest, d.split(":", 1)[1]), "rb") as a, \
+                    open(self.blob(d), "rb") as b:
+                self.assertEqual(a.read(), b.read(), d)
+        # and the ECR API lists it under its digest
+        rc, out, err = server.aws("ecr", "describe-images", "--repository-name", "itest/web")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out["imageDetails"][0]["imageDigest"], digest)
+
+
+if __name__ == "__main__":
+    harness.main()
