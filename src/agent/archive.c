@@ -199,8 +199,7 @@ int image_save(struct images *s, const char *const *refs, size_t n, int fd, stru
 		for (const cJSON *b = blobs->child; b; b = b->next)
 			names[i++] = b->string;
 		if (nb)
-			qsort(names, nb, sizeof(char *),
-			      str_cmp);
+			qsort(names, nb, sizeof(char *), str_cmp);
 		for (i = 0; r == 0 && i < nb; i++)
 			r = add_blob(a, dir, names[i], err);
 	}
@@ -251,8 +250,9 @@ static int take_blob(struct archive *a, const char *dir, const char *hex, struct
 		}
 		total += (uint64_t)n;
 		if (total > LAYER_MAX_BYTES) {
-			r = err_set(err, -EFBIG, E_LIMIT_EXCEEDED, "blob %s: larger than %llu bytes",
-				    digest, (unsigned long long)LAYER_MAX_BYTES);
+			r = err_set(err, -EFBIG, E_LIMIT_EXCEEDED,
+				    "blob %s: larger than %llu bytes", digest,
+				    (unsigned long long)LAYER_MAX_BYTES);
 			break;
 		}
 		EVP_DigestUpdate(ctx, chunk, (size_t)n);
@@ -473,8 +473,8 @@ int image_load(struct images *s, int fd, const char *name,
 		goto out;
 	}
 	if (!layout || !index_data.data) {
-		r = err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			    "not an OCI archive: %s is missing", layout ? "index.json" : "oci-layout");
+		r = err_set(err, -EINVAL, E_INVALID_PARAMETER, "not an OCI archive: %s is missing",
+			    layout ? "index.json" : "oci-layout");
 		goto out;
 	}
 	index = cJSON_ParseWithLength(index_data.data, index_data.len);
@@ -485,8 +485,9 @@ int image_load(struct images *s, int fd, const char *name,
 		goto out;
 	}
 	if (name && ms->child->next) {
-		r = err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			    "the archive holds several images: a name for all of them is ambiguous");
+		r = err_set(
+			err, -EINVAL, E_INVALID_PARAMETER,
+			"the archive holds several images: a name for all of them is ambiguous");
 		goto out;
 	}
 	for (const cJSON *d = ms->child; d && r == 0; d = d->next) {

@@ -74,13 +74,12 @@ static int request(struct pusher *p, const char *method, const char *url, const 
 			return 0;
 		if (attempt > 0 ||
 		    !httpc_header(resp, "WWW-Authenticate", challenge, sizeof(challenge)))
-			return err_set(err, -EACCES, E_ACCESS_DENIED,
-				       "%s/%s: the registry refused %s (401)%s", p->host,
-				       p->repository,
-				       p->auth && p->auth->username ? "the credentials"
-								    : "an anonymous push",
-				       p->auth && p->auth->username ? ""
-								    : ": credentials are needed");
+			return err_set(
+				err, -EACCES, E_ACCESS_DENIED,
+				"%s/%s: the registry refused %s (401)%s", p->host, p->repository,
+				p->auth && p->auth->username ? "the credentials"
+							     : "an anonymous push",
+				p->auth && p->auth->username ? "" : ": credentials are needed");
 		r = pull_auth_answer(p->http, p->host, p->repository, p->auth, challenge,
 				     "pull,push", &p->authorization, err);
 		if (r < 0)
@@ -88,11 +87,11 @@ static int request(struct pusher *p, const char *method, const char *url, const 
 	}
 }
 
-static int status_error(const struct pusher *p, const struct httpc_response *resp,
-			const char *what, struct err *err)
+static int status_error(const struct pusher *p, const struct httpc_response *resp, const char *what,
+			struct err *err)
 {
 	return err_set(err, resp->status == 403 ? -EACCES : -EPROTO,
-		       resp->status == 403 ? E_ACCESS_DENIED
+		       resp->status == 403   ? E_ACCESS_DENIED
 		       : resp->status == 404 ? E_REPOSITORY_NOT_FOUND
 					     : E_SERVER,
 		       "%s/%s: %s: the registry answered %ld %.200s", p->host, p->repository, what,
@@ -219,9 +218,8 @@ int image_push(struct images *s, const char *local, const char *remote,
 		snprintf(ret_digest, LAYER_DIGEST_SIZE, "%s", json_str(rec, "digest"));
 		if (httpc_header(&resp, "Docker-Content-Digest", got, sizeof(got)) &&
 		    strcmp(got, ret_digest))
-			r = err_set(err, -EPROTO, E_SERVER,
-				    "%s stored the manifest as %s, not %s", p.host, got,
-				    ret_digest);
+			r = err_set(err, -EPROTO, E_SERVER, "%s stored the manifest as %s, not %s",
+				    p.host, got, ret_digest);
 	}
 	httpc_response_release(&resp);
 	buf_release(&p.authorization);
