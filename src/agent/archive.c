@@ -415,8 +415,12 @@ int image_load(struct images *s, int fd, const char *name,
 	struct archive_entry *e;
 	const cJSON *ms;
 	bool layout = false;
-	int ar, r = 0, n = 0;
+	int ar, r = 0, n = 0, hold = image_hold(s, err);
 
+	if (hold < 0) {
+		archive_read_free(a);
+		return hold;
+	}
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
@@ -506,5 +510,6 @@ int image_load(struct images *s, int fd, const char *name,
 	}
 out:
 	archive_read_free(a);
+	image_unhold(hold);
 	return r;
 }

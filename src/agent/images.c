@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/images.h"
@@ -730,6 +731,46 @@ static int gc_image(cJSON *rec, void *ctx)
 	return 0;
 }
 
+/*
+ * The build cache (DIR/build-cache/HEX.json, build/build.h): the layers and
+ * blobs of entries used since before are kept; older entries go.
+ */
+static void keep_build_cache(struct images *s, int64_t before, cJSON *keep)
+{
+	_cleanup_buf_ struct buf dir = BUF_INIT;
+	DIR *d;
+	struct dirent *e;
+
+	buf_printf(&dir, "%s/build-cache", s->dir);
+	d = opendir(buf_str(&dir));
+	while (d && (e = readdir(d))) {
+		_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
+		_cleanup_json_ cJSON *entry = NULL;
+		struct stat sb;
+		const char *ids[2];
+
+		if (e->d_name[0] == '.')
+			continue;
+		buf_printf(&path, "%s/%s", buf_str(&dir), e->d_name);
+		if (stat(buf_str(&path), &sb) < 0)
+			continue;
+		if ((int64_t)sb.st_mtime * 1000 < before) {
+			unlink(buf_str(&path));
+			continue;
+		}
+		if (fs_read_file(buf_str(&path), 4096, &data) < 0 || !data.data)
+			continue;
+		entry = cJSON_ParseWithLength(data.data, data.len);
+		ids[0] = json_str(entry, "diffId");
+		ids[1] = json_str(entry, "digest");
+		for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+			if (ids[i] && digest_valid(ids[i]) && !json_get(keep, ids[i]))
+				cJSON_AddTrueToObject(keep, ids[i]);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* Remove the blobs (DIR/blobs/sha256/HEX) not in keep. Called under s->lock. */
 static void remove_blobs(struct images *s, const cJSON *keep)
 {
@@ -775,6 +816,7 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
 	}
 	pthread_mutex_lock(&s->lock);
 	each_record(s, gc_image, &g);
+	keep_build_cache(s, g.before, g.keep);
 	buf_printf(&dir, "%s/layers/sha256", s->dir);
 	d = opendir(buf_str(&dir));
 	while (d && (e = readdir(d))) {
@@ -1019,4 +1061,19 @@ out:
 	pthread_mutex_unlock(&s->lock);
 	close(fd);
 	return r;
+}
+
+int image_hold(struct images *s, struct err *err)
+{
+	int fd = file_lock(s, LOCK_SH);
+
+	if (fd < 0)
+		return err_set(err, fd, E_SERVER, "%s: %s", buf_str(&s->lock_path), strerror(-fd));
+	return fd;
+}
+
+void image_unhold(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }

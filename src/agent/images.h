@@ -158,7 +158,9 @@ int image_use(struct images *s, const char *digest, bool in_use, struct err *err
 
 /*
  * Remove images unused for at least unused_for_ms (since their last use,
- * or their last pull when later), then the layers no remaining image has.
+ * or their last pull when later), then the layers and blobs no remaining
+ * image and no build cache entry used in that period has (older cache
+ * entries are removed: build/build.h).
  * ret_removed (may be NULL) counts the images removed. Skipped (0 removed)
  * while any pull runs, in this process or another on the same directory
  * (a file lock, DIR/images/.lock). As ECS's agent does, an agent with the
@@ -190,6 +192,15 @@ struct image_local {
 	const cJSON *layers;	   /* the manifest's "layers" descriptors; NULL: no blobs */
 	uint64_t size;		   /* compressed bytes of the layers */
 };
+
+/*
+ * Keep the collector away (image_gc does nothing) until image_unhold, as a
+ * pull does while it unpacks: for a build or a load, whose layers are in
+ * no record until they end. Returns a file descriptor (the lock), or a
+ * negative errno.
+ */
+int image_hold(struct images *s, struct err *err);
+void image_unhold(int fd);
 
 /* DIR/blobs/sha256/HEX of digest (a valid one), appended to ret. */
 void images_blob_path(const char *dir, const char *digest, struct buf *ret);

@@ -279,6 +279,8 @@ static bool cache_get(const struct builder *b, const char *key, struct packed_la
 		return false;
 	snprintf(ret->diff_id, sizeof(ret->diff_id), "%s", diff_id);
 	snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
+	/* a use: the collector keeps entries used lately (images.h) */
+	utimensat(AT_FDCWD, buf_str(&path), NULL, 0);
 	ret->size = (uint64_t)json_int(e, "size", 0);
 	*ret_created = json_int(e, "created", 0);
 	return true;
@@ -1766,7 +1768,7 @@ int build_run(const struct build_opts *o, struct build_result *ret, struct err *
 	struct builder b = { .o = o, .res = ret };
 	_cleanup_buf_ struct buf path = BUF_INIT, text = BUF_INIT;
 	size_t last = 0;
-	int r;
+	int r, hold = -1;
 
 	memset(ret, 0, sizeof(*ret));
 	if (o->dockerfile)
@@ -1829,6 +1831,12 @@ int build_run(const struct build_opts *o, struct build_result *ret, struct err *
 	if (r < 0)
 		goto out;
 	images_set_insecure(b.images, o->insecure, o->n_insecure);
+	/* the collector must not take the layers made here before the record names them */
+	hold = image_hold(b.images, err);
+	if (hold < 0) {
+		r = hold;
+		goto out;
+	}
 	load_ignore(&b);
 	for (size_t i = 0; i < last && r == 0; i++)
 		r = step(&b, &b.df.v[i], err);
@@ -1842,6 +1850,7 @@ out:
 	free(b.ignore);
 	cJSON_Delete(b.global_args);
 	cJSON_Delete(b.build_args);
+	image_unhold(hold);
 	images_close(b.images);
 	dockerfile_release(&b.df);
 	return r;

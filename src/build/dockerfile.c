@@ -391,8 +391,10 @@ static int split_lines(const char *text, size_t len, struct lines *out, char *es
 		m = n;
 		while (m && isspace((unsigned char)s[m - 1]))
 			m--;
-		t = skip_blanks(s);
-		if ((size_t)(t - s) >= m || *t == '#') {
+		/* the input need not end with a NUL: stay within the line */
+		for (t = s; t < s + m && (*t == ' ' || *t == '\t');)
+			t++;
+		if (t == s + m || *t == '#') {
 			/* empty or a comment: skipped, inside a continuation too */
 			continue;
 		}
