@@ -44,11 +44,10 @@
 struct stage {
 	char *name;    /* "AS name", lowercase; NULL when none */
 	cJSON *config; /* the image config document: config, rootfs, history, ... */
-	cJSON *layers; /* the manifest's layer descriptors (may miss blobs: see blobs_ok) */
+	cJSON *layers; /* the manifest's layer descriptors, every blob in the store */
 	cJSON *args;   /* ARGs in scope: name -> value */
 	char key[DIGEST_SIZE];
 	int64_t created; /* ms: the newest layer step's time */
-	bool blobs_ok;	 /* every layer has its blob in the store */
 };
 
 struct builder {
@@ -371,6 +370,62 @@ static bool stage_find(const struct builder *b, struct stage *st, const char *re
 
 /* --- FROM --------------------------------------------------------------- */
 
+/*
+ * A base image pulled without its blobs (by the agent, or `berth image
+ * pull`): its layers are packed again from their directories in the layer
+ * store, so that what is built on it can be pushed and saved. The files
+ * are the same; the layer digests are new (another tar of them). Cached
+ * per layer, so this is done once.
+ */
+static int repack_base(struct builder *b, const struct df_instr *in, struct stage *st,
+		       struct err *err)
+{
+	size_t n;
+	_cleanup_free_ const char **ids = stage_diff_ids(st, &n);
+	cJSON *rootfs = cJSON_CreateObject(), *new_ids;
+	int r = 0;
+
+	say(b, "  repacking the %zu layers of a base image pulled without its blobs\n", n);
+	cJSON_AddStringToObject(rootfs, "type", "layers");
+	new_ids = cJSON_AddArrayToObject(rootfs, "diff_ids");
+	st->layers = cJSON_CreateArray();
+	for (size_t i = 0; i < n && r == 0; i++) {
+		_cleanup_buf_ struct buf dir = BUF_INIT;
+		struct packed_layer l;
+		struct hasher h;
+		char key[DIGEST_SIZE];
+		int64_t created;
+		cJSON *d;
+
+		hash_init(&h, "repack");
+		hash_str(&h, ids[i]);
+		hash_final(&h, key);
+		if (!cache_get(b, key, &l, &created)) {
+			r = layer_path(b->o->data_dir, ids[i], &dir, err);
+			if (r == 0)
+				r = pack_layer(b->o->data_dir, buf_str(&dir), PACK_WHITEOUTS, &l,
+					       err);
+			if (r < 0)
+				break;
+			cache_put(b, key, &l, now_ms());
+		}
+		cJSON_AddItemToArray(new_ids, cJSON_CreateString(l.diff_id));
+		d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "mediaType", PACK_MEDIA_TYPE);
+		cJSON_AddStringToObject(d, "digest", l.digest);
+		cJSON_AddNumberToObject(d, "size", (double)l.size);
+		cJSON_AddItemToArray(st->layers, d);
+	}
+	/* ids borrowed the old rootfs' strings: replaced only now */
+	if (r == 0) {
+		json_set(st->config, "rootfs", rootfs);
+	} else {
+		cJSON_Delete(rootfs);
+		err_wrap(err, "line %u: repacking the base image: ", in->line);
+	}
+	return r;
+}
+
 static int from_image(struct builder *b, const struct df_instr *in, const char *ref,
 		      struct stage *st, struct err *err)
 {
@@ -393,13 +448,10 @@ static int from_image(struct builder *b, const struct df_instr *in, const char *
 	if (!st->config)
 		st->config = cJSON_CreateObject();
 	st->layers = cJSON_Duplicate(json_arr(rec, "layers"), true);
-	st->blobs_ok = st->layers != NULL;
-	if (!st->layers) {
-		/* pulled without its blobs: the layers can be used, not pushed */
-		st->layers = cJSON_CreateArray();
-	}
 	snprintf(st->key, sizeof(st->key), "%s", json_str(rec, "digest"));
 	st->created = 0;
+	if (!st->layers)
+		return repack_base(b, in, st, err);
 	return 0;
 }
 
@@ -448,7 +500,6 @@ static int do_from(struct builder *b, const struct df_instr *in, struct err *err
 	if (!strcmp(w[0], "scratch")) {
 		st->config = cJSON_CreateObject();
 		st->layers = cJSON_CreateArray();
-		st->blobs_ok = true;
 		snprintf(st->key, sizeof(st->key), "%s", "scratch");
 	} else {
 		struct stage *prev = NULL;
@@ -463,7 +514,6 @@ static int do_from(struct builder *b, const struct df_instr *in, struct err *err
 		if (prev) {
 			st->config = cJSON_Duplicate(prev->config, true);
 			st->layers = cJSON_Duplicate(prev->layers, true);
-			st->blobs_ok = prev->blobs_ok;
 			snprintf(st->key, sizeof(st->key), "%s", prev->key);
 			st->created = prev->created;
 		} else {
@@ -1675,10 +1725,6 @@ static int write_image(struct builder *b, struct stage *st, struct err *err)
 	uint64_t size = 0;
 	int r;
 
-	if (!st->blobs_ok)
-		say(b, "  note: the base image was pulled without its blobs: this image runs "
-		       "here but cannot be pushed or saved (pull the base with `berth image "
-		       "pull` first)\n");
 	/* a config every reader accepts: rootfs always there, times from the cache */
 	ids = json_arr(json_obj(st->config, "rootfs"), "diff_ids") ? NULL : cJSON_CreateArray();
 	if (ids) {
@@ -1714,10 +1760,9 @@ static int write_image(struct builder *b, struct stage *st, struct err *err)
 		.config_digest = config_digest,
 		.config = st->config,
 		.diff_ids = json_arr(json_obj(st->config, "rootfs"), "diff_ids"),
-		.layers = st->blobs_ok ? st->layers : NULL,
+		.layers = st->layers,
 		.size = size,
 	};
-	/* a record without "layers" is one that cannot be pushed */
 	return image_add_local(b->images, b->o->tag, &img, err);
 }
 

@@ -129,12 +129,12 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, size_t depth)
 			buf_printf(&path, "%s/%s", rel, e->d_name);
 		else
 			buf_puts(&path, e->d_name);
-		if ((w->flags & PACK_OVERLAY) &&
+		if ((w->flags & PACK_RUNTIME) &&
 		    runtime_made(buf_str(&path), &st, dirfd(d), e->d_name))
 			continue;
 		if (!rel[0] && !strcmp(e->d_name, LAYER_WHITEOUTS_FILE))
 			continue;
-		if (S_ISDIR(st.st_mode) && (w->flags & PACK_OVERLAY)) {
+		if (S_ISDIR(st.st_mode) && (w->flags & PACK_WHITEOUTS)) {
 			char v[4];
 			_cleanup_buf_ struct buf full = BUF_INIT;
 

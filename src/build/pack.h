@@ -11,10 +11,12 @@
  * atime or ctime): the same tree, with the same mtimes, gives the same
  * diff_id and digest. Files keep their mtimes, as Docker keeps them.
  *
- * Overlay whiteouts (from an upper directory, PACK_OVERLAY): a character
+ * Overlay whiteouts (an upper directory or a layer directory of the layer
+ * store, PACK_WHITEOUTS): a character
  * device 0/0 becomes the OCI whiteout `.wh.NAME`, and a directory with the
  * xattr trusted.overlay.opaque=y gets a `.wh..wh..opq` entry. What the
- * runtime itself put into a container's root is left out: empty regular
+ * runtime itself put into a container's root is left out (PACK_RUNTIME):
+ * empty regular
  * files etc/hosts, etc/hostname and etc/resolv.conf (its bind-mount
  * points) and empty top-level directories proc, sys and dev.
  *
@@ -28,7 +30,9 @@
 #include "agent/layers.h"
 #include "core/err.h"
 
-#define PACK_OVERLAY 1u /* the tree is an overlay upper directory */
+#define PACK_WHITEOUTS 1u /* the tree has overlay whiteouts (a layer directory too) */
+#define PACK_RUNTIME   2u /* leave out what the runtime made (see above) */
+#define PACK_OVERLAY   (PACK_WHITEOUTS | PACK_RUNTIME) /* an upper directory */
 
 #define PACK_MEDIA_TYPE "application/vnd.oci.image.layer.v1.tar+gzip"
 

@@ -96,6 +96,8 @@ def setUpModule():
     # the base: the busybox test image with a file a RUN deletes
     img = build.image("oci")
     build.write_layout(os.path.join(TMP, "base"), {"base": img})
+    # another base, for pulling: one the store does not have with its blobs
+    build.write_layout(os.path.join(TMP, "other"), {"other": build.image("oci", salt="other")})
     oci_archive(os.path.join(TMP, "base"), os.path.join(TMP, "base.tar"))
     os.makedirs(os.path.join(TMP, "home"))
 
@@ -391,6 +393,43 @@ class Push(BuildCase):
         rc, out, err = server.aws("ecr", "describe-images", "--repository-name", "itest/web")
         self.assertEqual(rc, 0, err)
         self.assertEqual(out["imageDetails"][0]["imageDigest"], digest)
+
+    def test_base_pulled_without_blobs_is_repacked_and_pushes(self):
+        server = self.new_berth(extra_args=["--registry-create-on-push"])
+        rc, pw, err = server.aws("ecr", "get-login-password")
+        self.assertEqual(rc, 0, err)
+        pw = pw.strip()
+        host = "127.0.0.1:%d" % server.port
+        env = harness.skopeo_env(os.path.join(TMP, "home"))
+        p = subprocess.run(["skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
+                            "--dest-creds", "AWS:" + pw,
+                            "oci:%s:other" % os.path.join(TMP, "other"),
+                            "docker://%s/itest/busybox:other" % host],
+                           capture_output=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        rc, out, err = berth("image", "pull", "--data-dir", self.data, "--username", "AWS",
+                             "--password-stdin", "%s/itest/busybox:other" % host, password=pw)
+        self.assertEqual(rc, 0, err)
+        self.write("Dockerfile", "FROM %s/itest/busybox:other\nCOPY app/ /www/app/\n"
+                   "RUN [\"/bin/busybox\", \"cat\", \"/www/app/index.html\"]\n" % host)
+        _, out, _ = self.build("%s/itest/web:2" % host)
+        self.assertIn("repacking the 3 layers", out)
+        self.assertIn("  | <p>hello from berth build</p>", out)
+        digest = out.strip().splitlines()[-1]
+        rc, out, err = berth("image", "push", "--data-dir", self.data, "--username", "AWS",
+                             "--password-stdin", "%s/itest/web:2" % host, password=pw)
+        self.assertEqual(rc, 0, err)
+        p = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--creds", "AWS:" + pw,
+                            "docker://%s/itest/web:2" % host],
+                           capture_output=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        info = json.loads(p.stdout)
+        self.assertEqual(info["Digest"], digest)
+        self.assertEqual(len(info["Layers"]), 5)
+        # a rebuild repacks nothing again
+        _, out, _ = self.build("%s/itest/web:2" % host)
+        self.assertIn(", 0 built", out)
+        self.assertEqual(out.strip().splitlines()[-1], digest)
 
 
 if __name__ == "__main__":
