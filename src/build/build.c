@@ -1693,6 +1693,12 @@ static int do_run(struct builder *b, const struct df_instr *in, struct stage *st
 		show_log(b, buf_str(&state_dir), id, &offset);
 		if (r < 0 || cs.exited)
 			break;
+		if (b->o->cancel && *b->o->cancel) {
+			r = err_set(err, -ECANCELED, E_CLIENT, "line %u: RUN interrupted",
+				    in->line);
+			container_stop(buf_str(&state_dir), id, 1, NULL);
+			break;
+		}
 	}
 	if (r == 0 && cs.exit_code != 0)
 		r = err_set(err, -EIO, E_CLIENT, "line %u: RUN %s exited with %d%s%s", in->line,
@@ -1883,8 +1889,14 @@ int build_run(const struct build_opts *o, struct build_result *ret, struct err *
 		goto out;
 	}
 	load_ignore(&b);
-	for (size_t i = 0; i < last && r == 0; i++)
+	for (size_t i = 0; i < last && r == 0; i++) {
+		if (o->cancel && *o->cancel) {
+			r = err_set(err, -ECANCELED, E_CLIENT, "interrupted before line %u",
+				    b.df.v[i].line);
+			break;
+		}
 		r = step(&b, &b.df.v[i], err);
+	}
 	if (r == 0)
 		r = write_image(&b, &b.stages[b.n_stages - 1], err);
 out:

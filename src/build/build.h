@@ -50,6 +50,13 @@ struct build_opts {
 	size_t n_insecure;
 	const char *runtime; /* the OCI runtime; NULL: runc */
 	FILE *out;	     /* progress, RUN output; NULL: none */
+	/*
+	 * When not NULL and it becomes non-zero (a signal handler sets it),
+	 * the build stops at the next step, or stops the RUN under way
+	 * within about a second, removes what it started and fails with
+	 * -ECANCELED.
+	 */
+	const volatile int *cancel;
 };
 
 struct build_result {

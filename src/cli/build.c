@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,14 @@
 #define DEFAULT_DATA_DIR "/var/lib/berth/agent"
 #define PASSWORD_MAX	 16384
 #define MAX_INSECURE	 16
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
 
 static void usage(FILE *f)
 {
@@ -154,6 +163,15 @@ int cmd_build(int argc, char **argv)
 	o.insecure = insecure;
 	if (quiet)
 		o.out = NULL;
+	/* Ctrl-C stops the build cleanly: no RUN container or scratch directory is left */
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		o.cancel = &interrupted;
+	}
 	r = build_run(&o, &res, &err);
 	if (r < 0) {
 		fprintf(stderr, "berth build: %s\n", err.msg);

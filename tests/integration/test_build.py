@@ -26,10 +26,12 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import unittest
 
 import harness
@@ -308,6 +310,32 @@ class Build(BuildCase):
         rc, _, err = berth("image", "rm", "--data-dir", self.data, "itest/web:2")
         self.assertEqual(rc, 1)
         self.assertIn("not on this host", err)
+
+    def test_interrupted_build_leaves_nothing(self):
+        self.write("Dockerfile", "FROM %s\nRUN [\"/bin/busybox\", \"sleep\", \"300\"]\n" % BASE)
+        p = subprocess.Popen([harness.BERTH_BIN, "build", "--data-dir", self.data, "-t",
+                              "itest/slow:1", self.ctx], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        containers = os.path.join(self.data, "containers")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if os.path.isdir(containers) and any(n.startswith("build-")
+                                                 for n in os.listdir(containers)):
+                break
+            time.sleep(0.05)
+        else:
+            p.kill()
+            self.fail("the RUN's container never appeared")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("line 2: RUN interrupted", err.decode())
+        self.assertEqual(os.listdir(containers), [])
+        scratch = os.path.join(self.data, "build")
+        self.assertEqual(os.listdir(scratch) if os.path.isdir(scratch) else [], [])
+        runc = subprocess.run(["runc", "--root", os.path.join(self.data, "runc"), "list", "-q"],
+                              capture_output=True, timeout=30)
+        self.assertEqual(runc.stdout.decode().split(), [])
 
 
 class Errors(BuildCase):
