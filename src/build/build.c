@@ -325,6 +325,20 @@ static void stage_add_layer(struct stage *st, const struct packed_layer *l, cons
 	st->created = created;
 }
 
+/* Add the cached layer of key on top of st, when there is one. */
+static bool use_cached(struct builder *b, struct stage *st, const char *key)
+{
+	struct packed_layer l;
+	int64_t created;
+
+	if (!cache_get(b, key, &l, &created))
+		return false;
+	stage_add_layer(st, &l, key, created);
+	b->res->cached++;
+	say(b, "  cached %s\n", l.diff_id);
+	return true;
+}
+
 /* The diff_ids of st (borrowed strings), bottom first; *ret_n of them. */
 static const char **stage_diff_ids(struct stage *st, size_t *ret_n)
 {
@@ -1281,8 +1295,6 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 	struct source *srcs = NULL;
 	struct hasher h;
 	char key[DIGEST_SIZE];
-	struct packed_layer cached;
-	int64_t created;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	long mode = -1;
@@ -1455,10 +1467,7 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 		}
 	}
 	hash_final(&h, key);
-	if (cache_get(b, key, &cached, &created)) {
-		stage_add_layer(st, &cached, key, created);
-		b->res->cached++;
-		say(b, "  cached %s\n", cached.diff_id);
+	if (use_cached(b, st, key)) {
 		r = 0;
 		goto out;
 	}
@@ -1544,10 +1553,8 @@ static int make_workdir(struct builder *b, const struct df_instr *in, struct sta
 {
 	const char *wd = json_str(config_obj(st), "WorkingDir");
 	_cleanup_buf_ struct buf found = BUF_INIT, staging = BUF_INIT;
-	struct packed_layer cached;
 	struct hasher h;
 	char key[DIGEST_SIZE];
-	int64_t created;
 	int r;
 
 	if (!wd || !strcmp(wd, "/") || stage_find(b, st, wd + 1, &found))
@@ -1556,10 +1563,7 @@ static int make_workdir(struct builder *b, const struct df_instr *in, struct sta
 	hash_str(&h, "WORKDIR");
 	hash_str(&h, wd);
 	hash_final(&h, key);
-	if (cache_get(b, key, &cached, &created)) {
-		stage_add_layer(st, &cached, key, created);
-		b->res->cached++;
-		say(b, "  cached %s\n", cached.diff_id);
+	if (use_cached(b, st, key)) {
 		return 0;
 	}
 	r = scratch_dir(b, &staging, err);
@@ -1615,10 +1619,8 @@ static int do_run(struct builder *b, const struct df_instr *in, struct stage *st
 	size_t n_ids, n_env = 0;
 	struct container_spec spec = { 0 };
 	struct container_state cs;
-	struct packed_layer cached;
 	struct hasher h;
 	char key[DIGEST_SIZE], id[32];
-	int64_t created;
 	off_t offset = 0;
 	int r;
 
@@ -1652,10 +1654,7 @@ static int do_run(struct builder *b, const struct df_instr *in, struct stage *st
 	for (size_t i = 0; i < n_env; i++)
 		hash_str(&h, env[i]);
 	hash_final(&h, key);
-	if (cache_get(b, key, &cached, &created)) {
-		stage_add_layer(st, &cached, key, created);
-		b->res->cached++;
-		say(b, "  cached %s\n", cached.diff_id);
+	if (use_cached(b, st, key)) {
 		r = 0;
 		goto out;
 	}

@@ -304,6 +304,23 @@ static void lines_release(struct lines *l)
 	free(l->v);
 }
 
+/* Add the logical line in cur (emptied) that starts on line. */
+static void lines_add(struct lines *l, unsigned line, struct buf *cur)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct logical *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			abort();
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].line = line;
+	l->v[l->n].text = cur->data ? buf_detach(cur, NULL) : xstrndup("", 0);
+	l->n++;
+}
+
 static const char *skip_blanks(const char *s)
 {
 	while (*s == ' ' || *s == '\t')
@@ -411,34 +428,11 @@ static int split_lines(const char *text, size_t len, struct lines *out, char *es
 			return err_set(err, -E2BIG, E_INVALID_PARAMETER,
 				       "line %u: more than %d instructions", lineno,
 				       DOCKERFILE_MAX_INSTRUCTIONS);
-		if (out->n == out->cap) {
-			size_t cap = out->cap ? out->cap * 2 : 16;
-			struct logical *v = realloc(out->v, cap * sizeof(*v));
-
-			if (!v)
-				abort();
-			out->v = v;
-			out->cap = cap;
-		}
-		out->v[out->n].line = start;
-		out->v[out->n].text = buf_detach(&cur, NULL);
-		out->n++;
+		lines_add(out, start, &cur);
 	}
-	if (continued) {
-		/* a continuation at the end of the file ends the instruction */
-		if (out->n == out->cap) {
-			size_t cap = out->cap ? out->cap * 2 : 16;
-			struct logical *v = realloc(out->v, cap * sizeof(*v));
-
-			if (!v)
-				abort();
-			out->v = v;
-			out->cap = cap;
-		}
-		out->v[out->n].line = start;
-		out->v[out->n].text = cur.data ? buf_detach(&cur, NULL) : xstrndup("", 0);
-		out->n++;
-	}
+	/* a continuation at the end of the file ends the instruction */
+	if (continued)
+		lines_add(out, start, &cur);
 	return 0;
 }
 

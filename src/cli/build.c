@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "build/build.h"
+#include "cli/cli.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/util.h"
@@ -28,7 +29,6 @@
 #include "core/banned.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/berth/agent"
-#define PASSWORD_MAX	 16384
 #define MAX_INSECURE	 16
 
 static volatile int interrupted;
@@ -55,21 +55,6 @@ static void usage(FILE *f)
 		   "  --username USER --password-stdin\n"
 		   "                              credentials for pulling FROM images\n"
 		   "  --insecure-registry HOST:PORT  reach it over plain HTTP (repeatable)\n");
-}
-
-static int read_password(struct buf *ret)
-{
-	char chunk[4096];
-	size_t n;
-
-	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
-		buf_append(ret, chunk, n);
-		if (ret->len > PASSWORD_MAX)
-			return -EFBIG;
-	}
-	while (ret->len && (ret->data[ret->len - 1] == '\n' || ret->data[ret->len - 1] == '\r'))
-		ret->data[--ret->len] = 0;
-	return ferror(stdin) ? -EIO : 0;
 }
 
 int cmd_build(int argc, char **argv)
@@ -149,7 +134,7 @@ int cmd_build(int argc, char **argv)
 		return 2;
 	}
 	if (password_stdin) {
-		r = read_password(&password);
+		r = cli_read_password(&password);
 		if (r < 0) {
 			fprintf(stderr, "berth build: reading the password: %s\n",
 				r == -EFBIG ? "too long" : strerror(-r));

@@ -30,6 +30,7 @@
 #include "agent/images.h"
 #include "agent/pull.h"
 #include "agent/push.h"
+#include "cli/cli.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -37,7 +38,6 @@
 #include "core/banned.h"
 
 #define DEFAULT_DATA_DIR "/var/lib/berth/agent"
-#define PASSWORD_MAX	 16384
 #define MAX_INSECURE	 16
 
 static void pull_usage(FILE *f)
@@ -68,15 +68,14 @@ static void ls_usage(FILE *f, const char *name)
 		name);
 }
 
-/* The password on stdin, without its line end. */
-static int read_password(struct buf *ret)
+int cli_read_password(struct buf *ret)
 {
 	char chunk[4096];
 	size_t n;
 
 	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
 		buf_append(ret, chunk, n);
-		if (ret->len > PASSWORD_MAX)
+		if (ret->len > CLI_PASSWORD_MAX)
 			return -EFBIG;
 	}
 	if (ferror(stdin))
@@ -136,7 +135,7 @@ static int image_pull_cmd(int argc, char **argv)
 		return 2;
 	}
 	if (password_stdin) {
-		r = read_password(&password);
+		r = cli_read_password(&password);
 		if (r < 0) {
 			fprintf(stderr, "berth image pull: reading the password: %s\n",
 				r == -EFBIG ? "too long" : strerror(-r));
@@ -414,7 +413,7 @@ static int image_push_cmd(int argc, char **argv)
 	if (argc - i < 1 || argc - i > 2)
 		return verb_usage(stderr, "push");
 	if (o.password_stdin) {
-		r = read_password(&password);
+		r = cli_read_password(&password);
 		if (r < 0) {
 			fprintf(stderr, "berth image push: reading the password: %s\n",
 				r == -EFBIG ? "too long" : strerror(-r));
