@@ -367,7 +367,7 @@ static int load_image(struct images *s, const cJSON *desc, const char *name,
 				       "image %s: the archive lacks layer %s", digest, uo.digest);
 		r = layer_unpack_file(dir, buf_str(&path), &uo, NULL, err);
 		if (r < 0)
-			return err_wrap(err, "image %s: ", digest);
+			return err_wrap(err, "image %s", digest);
 		size += (uint64_t)json_int(l, "size", 0);
 	}
 	{

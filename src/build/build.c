@@ -435,7 +435,7 @@ static int repack_base(struct builder *b, const struct df_instr *in, struct stag
 		json_set(st->config, "rootfs", rootfs);
 	} else {
 		cJSON_Delete(rootfs);
-		err_wrap(err, "line %u: repacking the base image: ", in->line);
+		err_wrap(err, "line %u: repacking the base image", in->line);
 	}
 	return r;
 }
@@ -456,7 +456,7 @@ static int from_image(struct builder *b, const struct df_instr *in, const char *
 			r = image_record_get(b->images, ref, &rec, err);
 	}
 	if (r < 0)
-		return err_wrap(err, "line %u: FROM %s: ", in->line, ref);
+		return err_wrap(err, "line %u: FROM %s", in->line, ref);
 	/* the record's "config" is the whole config document */
 	st->config = cJSON_Duplicate(json_obj(rec, "config"), true);
 	if (!st->config)
@@ -1222,10 +1222,10 @@ static int extract_tar(const char *path, const char *dst, const char *rel, uid_t
 
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
+	/* names are made relative below, then put under dst (an absolute path of ours) */
 	archive_write_disk_set_options(
 		w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_OWNER |
-			   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-			   ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+			   ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
 		r = err_set(err, -EINVAL, E_INVALID_PARAMETER, "%s: %s", rel,
 			    archive_error_string(a) ?: "not a tar");
@@ -1235,11 +1235,19 @@ static int extract_tar(const char *path, const char *dst, const char *rel, uid_t
 		_cleanup_buf_ struct buf name = BUF_INIT;
 		const char *hl = archive_entry_hardlink(e);
 
-		buf_printf(&name, "%s/%s", dst, archive_entry_pathname(e));
+		const char *p = archive_entry_pathname(e);
+
+		while (p && (*p == '/' || (p[0] == '.' && p[1] == '/')))
+			p += *p == '/' ? 1 : 2;
+		if (!p || !*p || !strcmp(p, "."))
+			continue; /* the archive's root: dst itself */
+		buf_printf(&name, "%s/%s", dst, p);
 		archive_entry_copy_pathname(e, buf_str(&name));
 		if (hl) {
 			_cleanup_buf_ struct buf l = BUF_INIT;
 
+			while (*hl == '/' || (hl[0] == '.' && hl[1] == '/'))
+				hl += *hl == '/' ? 1 : 2;
 			buf_printf(&l, "%s/%s", dst, hl);
 			archive_entry_copy_hardlink(e, buf_str(&l));
 		}
@@ -1462,7 +1470,7 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 			  hash_one, NULL, &hc, err);
 		if (r < 0) {
 			hash_final(&h, key);
-			err_wrap(err, "line %u: ", in->line);
+			err_wrap(err, "line %u", in->line);
 			goto out;
 		}
 	}
@@ -1503,7 +1511,7 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 			r = extract_tar(srcs[i].path, buf_str(&target), srcs[i].rel, uid, gid,
 					in->chown != NULL, err);
 			if (r < 0) {
-				err_wrap(err, "line %u: ADD ", in->line);
+				err_wrap(err, "line %u: ADD", in->line);
 				goto out;
 			}
 			continue;
@@ -1525,7 +1533,7 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 			r = copy_one(srcs[i].path, srcs[i].rel, buf_str(&rel_target), &sb, &cc);
 		}
 		if (r < 0) {
-			err_wrap(err, "line %u: ", in->line);
+			err_wrap(err, "line %u", in->line);
 			goto out;
 		}
 	}
@@ -1684,7 +1692,7 @@ static int do_run(struct builder *b, const struct df_instr *in, struct stage *st
 	}
 	r = container_start(buf_str(&state_dir), &spec, &cs, err);
 	if (r < 0) {
-		err_wrap(err, "line %u: RUN: ", in->line);
+		err_wrap(err, "line %u: RUN", in->line);
 		goto out;
 	}
 	for (;;) {
@@ -1831,7 +1839,7 @@ int build_run(const struct build_opts *o, struct build_result *ret, struct err *
 			       r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
 	r = dockerfile_parse(text.data ? text.data : "", text.len, &b.df, err);
 	if (r < 0)
-		return err_wrap(err, "%s: ", buf_str(&path));
+		return err_wrap(err, "%s", buf_str(&path));
 	b.global_args = cJSON_CreateObject();
 	b.build_args = cJSON_CreateObject();
 	for (size_t i = 0; i < o->n_build_args; i++) {

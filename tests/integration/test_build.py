@@ -23,6 +23,7 @@ loaded from an OCI archive. Needs root and runc (skipped otherwise); every
 container, mount and directory is removed afterwards.
 """
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -310,6 +311,38 @@ class Build(BuildCase):
         rc, _, err = berth("image", "rm", "--data-dir", self.data, "itest/web:2")
         self.assertEqual(rc, 1)
         self.assertIn("not on this host", err)
+
+    def test_add_extracts_a_local_tar_and_refuses_a_url(self):
+        with tarfile.open(os.path.join(self.ctx, "site.tar.gz"), "w:gz") as tf:
+            for name, data in (("site/a.txt", b"a\n"), ("site/sub/b.txt", b"b\n")):
+                ti = tarfile.TarInfo(name)
+                ti.size, ti.uid, ti.gid = len(data), 7, 8
+                tf.addfile(ti, io.BytesIO(data))
+        with open(os.path.join(self.ctx, "plain.txt"), "w") as f:
+            f.write("not a tar\n")
+        self.write("Dockerfile", "FROM %s\nADD site.tar.gz /opt/\nADD --chown=5:6 plain.txt "
+                   "/opt/plain.txt\n" % BASE)
+        self.build("itest/add:1")
+        ids = self.record("itest/add:1")["diffIds"]
+        top, below = self.layer_dir(ids[-1]), self.layer_dir(ids[-2])
+        with open(os.path.join(below, "opt/site/sub/b.txt")) as f:
+            self.assertEqual(f.read(), "b\n")
+        st = os.lstat(os.path.join(below, "opt/site/a.txt"))
+        self.assertEqual((st.st_uid, st.st_gid), (7, 8))  # the tar's owners
+        st = os.lstat(os.path.join(top, "opt/plain.txt"))
+        self.assertEqual((st.st_uid, st.st_gid), (5, 6))
+        self.assertFalse(os.path.exists(os.path.join(below, "opt/site.tar.gz")))
+        # a tar whose entries climb out is refused, naming the line; nothing lands outside
+        with tarfile.open(os.path.join(self.ctx, "evil.tar"), "w") as tf:
+            ti = tarfile.TarInfo("../../../../escaped.txt")
+            ti.size = 2
+            tf.addfile(ti, io.BytesIO(b"x\n"))
+        self.write("Dockerfile", "FROM %s\nADD evil.tar /opt/\n" % BASE)
+        rc, out, err = self.build("itest/evil:1", ok=False)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("line 2: ADD: evil.tar", err)
+        for d in (self.dir, self.data, os.path.join(self.data, "build")):
+            self.assertFalse(os.path.exists(os.path.join(d, "escaped.txt")))
 
     def test_interrupted_build_leaves_nothing(self):
         self.write("Dockerfile", "FROM %s\nRUN [\"/bin/busybox\", \"sleep\", \"300\"]\n" % BASE)
