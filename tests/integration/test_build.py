@@ -493,5 +493,49 @@ class Push(BuildCase):
         self.assertEqual(out.strip().splitlines()[-1], digest)
 
 
+@unittest.skipUnless(available(), "needs root, runc, skopeo and busybox-static")
+class AgentRunsBuiltImage(BerthTestCase):
+    """An image built into an agent's store runs as a task: no registry involved."""
+
+    shared_server = False
+
+    def test_task_of_a_built_image(self):
+        server = self.new_berth()
+        ecs = server.client("ecs")
+        ecs.create_cluster(clusterName="build")
+        agent = harness.Agent(server, cluster="build",
+                              extra_args=["--image-pull-behavior", "once"])
+        self.addCleanup(agent.cleanup)
+        agent.start()
+        ctx = tempfile.mkdtemp(prefix="agent-ctx-", dir=TMP)
+        with open(os.path.join(ctx, "app.txt"), "w") as f:
+            f.write("app\n")
+        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+            f.write("FROM %s\n"
+                    "RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
+                    "COPY --chown=1000:1000 app.txt /srv/app.txt\n"
+                    "ENV GREETING=hi\n"
+                    "USER 1000\n"
+                    "WORKDIR /srv\n"
+                    "ENTRYPOINT [\"/bin/sh\", \"-c\", \"test \\\"$GREETING\\\" = hi && "
+                    "test $(id -u) = 1000 && test \\\"$(cat app.txt)\\\" = app && exit 42; "
+                    "exit 1\"]\n" % BASE)
+        rc, _, err = berth("image", "load", "--data-dir", agent.data_dir, "-i",
+                           os.path.join(TMP, "base.tar"), "-t", BASE)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = berth("build", "--data-dir", agent.data_dir, "-t", "itest/built:1", ctx)
+        self.assertEqual(rc, 0, out + err)
+        td = ecs.register_task_definition(
+            family="built", containerDefinitions=[{"name": "app", "image": "itest/built:1",
+                                                   "memory": 64}])["taskDefinition"]
+        r = ecs.run_task(cluster="build", taskDefinition=td["taskDefinitionArn"])
+        self.assertEqual(r["failures"], [])
+        arn = r["tasks"][0]["taskArn"]
+        ecs.get_waiter("tasks_stopped").wait(cluster="build", tasks=[arn],
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        task = ecs.describe_tasks(cluster="build", tasks=[arn])["tasks"][0]
+        self.assertEqual(task["containers"][0].get("exitCode"), 42, task)
+
+
 if __name__ == "__main__":
     harness.main()
