@@ -1381,6 +1381,11 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 		}
 	}
 	/* the destination */
+	if (!w[n - 1][0]) {
+		r = err_set(err, -EINVAL, E_INVALID_PARAMETER, "line %u: an empty destination",
+			    in->line);
+		goto out;
+	}
 	clean_path(json_str(config_obj(st), "WorkingDir"), w[n - 1], &dest);
 	dir_dest = w[n - 1][strlen(w[n - 1]) - 1] == '/' || n > 2;
 

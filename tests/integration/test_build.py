@@ -387,6 +387,7 @@ class Errors(BuildCase):
         ("FROM itest/busybox:base\nCOPY \\\n  app/index.html \\\n  ../escape /x/\n", 2,
          "escape"),
         ("FROM itest/busybox:base\nCOPY app/index.html\n", 2, "destination"),
+        ("FROM itest/busybox:base\nCOPY app/index.html \"\"\n", 2, "an empty destination"),
         ("FROM itest/busybox:base AS a\nFROM itest/busybox:base AS a\n", 2, "exists already"),
         # a loopback registry nothing listens on: the pull fails, naming the line
         ("FROM 127.0.0.1:1/not/here:1\n", 1, "FROM 127.0.0.1:1/not/here:1"),
