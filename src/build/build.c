@@ -1292,6 +1292,22 @@ struct source {
 	char *rel;
 };
 
+/* Start a COPY's or ADD's key: what came before, the instruction, its destination and owner. */
+static void hash_copy_head(struct hasher *h, const struct stage *st, const struct df_instr *in,
+			   const char *dest, const char *dest_as_written, uid_t uid, gid_t gid,
+			   long mode)
+{
+	char ids[64];
+
+	hash_init(h, st->key);
+	hash_str(h, dockerfile_kind_name(in->kind));
+	hash_str(h, dest);
+	/* "/x/" and "/x" differ: a file copied into the directory or as the file */
+	hash_str(h, dest_as_written[strlen(dest_as_written) - 1] == '/' ? "dir" : "as-is");
+	snprintf(ids, sizeof(ids), "%u:%u:%lo", (unsigned)uid, (unsigned)gid, mode);
+	hash_str(h, ids);
+}
+
 static int do_copy(struct builder *b, const struct df_instr *in, struct stage *st, struct err *err)
 {
 	struct stage *src_stage = NULL;
@@ -1389,6 +1405,22 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 	clean_path(json_str(config_obj(st), "WorkingDir"), w[n - 1], &dest);
 	dir_dest = w[n - 1][strlen(w[n - 1]) - 1] == '/' || n > 2;
 
+	/*
+	 * From a stage: its key says all about its files, so the step's key
+	 * needs neither its root mounted nor its files read.
+	 */
+	if (src_stage) {
+		hash_copy_head(&h, st, in, buf_str(&dest), w[n - 1], uid, gid, mode);
+		hash_str(&h, src_stage->key);
+		for (size_t i = 0; i + 1 < n; i++)
+			hash_str(&h, w[i]);
+		hash_final(&h, key);
+		if (use_cached(b, st, key)) {
+			r = 0;
+			goto out;
+		}
+	}
+
 	/* the sources: globs under their root, none outside it */
 	for (size_t i = 0; i + 1 < n; i++) {
 		_cleanup_buf_ struct buf rel = BUF_INIT, pattern = BUF_INIT;
@@ -1453,36 +1485,27 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 		goto out;
 	}
 
-	/* the key: what came before, the instruction, and the content of the sources */
-	hash_init(&h, st->key);
-	hash_str(&h, dockerfile_kind_name(in->kind));
-	hash_str(&h, buf_str(&dest));
-	hash_str(&h, dir_dest ? "dir" : "file");
-	{
-		char ids[64];
+	/* from the context: the key has the content of the sources */
+	if (!src_stage) {
+		hash_copy_head(&h, st, in, buf_str(&dest), w[n - 1], uid, gid, mode);
+		for (size_t i = 0; i < n_src; i++) {
+			struct hash_ctx hc = { &h, err };
+			const char *base = strrchr(srcs[i].path, '/');
 
-		snprintf(ids, sizeof(ids), "%u:%u:%lo", (unsigned)uid, (unsigned)gid, mode);
-		hash_str(&h, ids);
-	}
-	if (src_stage)
-		hash_str(&h, src_stage->key);
-	for (size_t i = 0; i < n_src; i++) {
-		struct hash_ctx hc = { &h, err };
-		const char *base = strrchr(srcs[i].path, '/');
-
-		hash_str(&h, srcs[i].rel);
-		r = visit(b, srcs[i].path, srcs[i].rel, base ? base + 1 : srcs[i].path, !src_stage,
-			  hash_one, NULL, &hc, err);
-		if (r < 0) {
-			hash_final(&h, key);
-			err_wrap(err, "line %u", in->line);
+			hash_str(&h, srcs[i].rel);
+			r = visit(b, srcs[i].path, srcs[i].rel, base ? base + 1 : srcs[i].path,
+				  true, hash_one, NULL, &hc, err);
+			if (r < 0) {
+				hash_final(&h, key);
+				err_wrap(err, "line %u", in->line);
+				goto out;
+			}
+		}
+		hash_final(&h, key);
+		if (use_cached(b, st, key)) {
+			r = 0;
 			goto out;
 		}
-	}
-	hash_final(&h, key);
-	if (use_cached(b, st, key)) {
-		r = 0;
-		goto out;
 	}
 
 	/* stage the files as the image will have them, then pack them */
