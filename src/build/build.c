@@ -1310,7 +1310,7 @@ static void hash_copy_head(struct hasher *h, const struct stage *st, const struc
 
 static int do_copy(struct builder *b, const struct df_instr *in, struct stage *st, struct err *err)
 {
-	struct stage *src_stage = NULL;
+	struct stage *src_stage = NULL, from_stage = { 0 };
 	struct from_root fr = { BUF_INIT, BUF_INIT, false };
 	_cleanup_buf_ struct buf root = BUF_INIT, dest = BUF_INIT, staging = BUF_INIT,
 				 chown = BUF_INIT;
@@ -1367,26 +1367,35 @@ static int do_copy(struct builder *b, const struct df_instr *in, struct stage *s
 		if (r < 0)
 			goto out;
 	}
-	/* where the sources come from */
+	/* where the sources come from: an earlier stage, or an image */
 	if (in->from) {
-		_cleanup_buf_ struct buf name = BUF_INIT;
+		_cleanup_buf_ struct buf name = BUF_INIT, lower = BUF_INIT;
 		int64_t idx;
 
 		r = expand_flag(b, in, st, in->from, &name, err);
 		if (r < 0)
 			goto out;
-		for (char *p = name.data; p && *p; p++)
+		buf_puts(&lower, buf_str(&name));
+		for (char *p = lower.data; p && *p; p++)
 			*p = (char)tolower((unsigned char)*p);
 		for (size_t i = 0; i + 1 < b->n_stages; i++)
-			if (b->stages[i].name && !strcmp(b->stages[i].name, buf_str(&name)))
+			if (b->stages[i].name && !strcmp(b->stages[i].name, buf_str(&lower)))
 				src_stage = &b->stages[i];
 		if (!src_stage &&
-		    parse_int64(buf_str(&name), 0, (int64_t)b->n_stages - 2, &idx) == 0)
+		    parse_int64(buf_str(&lower), 0, (int64_t)b->n_stages - 2, &idx) == 0)
 			src_stage = &b->stages[idx];
+		/* a name with a '/' or ':' is an image (pulled when missing), not a typo */
+		if (!src_stage && strpbrk(buf_str(&name), "/:")) {
+			from_stage.args = cJSON_CreateObject();
+			r = from_image(b, in, buf_str(&name), &from_stage, err);
+			if (r < 0)
+				goto out;
+			src_stage = &from_stage;
+		}
 		if (!src_stage) {
 			r = err_set(err, -EINVAL, E_INVALID_PARAMETER,
-				    "line %u: --from=%s: no earlier stage has that name "
-				    "(images as --from are not supported)",
+				    "line %u: --from=%s: no earlier stage has that name (an image "
+				    "is named with its repository: --from=busybox:latest)",
 				    in->line, in->from);
 			goto out;
 		}
@@ -1572,6 +1581,7 @@ out:
 	if (staging.len)
 		fs_remove_tree(buf_str(&staging));
 	unmount_stage(&fr);
+	stage_release(&from_stage);
 	for (size_t i = 0; i < n_src; i++) {
 		free(srcs[i].path);
 		free(srcs[i].rel);

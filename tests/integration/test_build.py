@@ -344,6 +344,16 @@ class Build(BuildCase):
         for d in (self.dir, self.data, os.path.join(self.data, "build")):
             self.assertFalse(os.path.exists(os.path.join(d, "escaped.txt")))
 
+    def test_copy_from_an_image(self):
+        self.write("Dockerfile", "FROM scratch\nCOPY --from=%s /bin/busybox /bin/sh\n" % BASE)
+        self.build("itest/tiny:1")
+        ids = self.record("itest/tiny:1")["diffIds"]
+        self.assertEqual(len(ids), 1)
+        with open(os.path.join(self.layer_dir(ids[0]), "bin/sh"), "rb") as f:
+            self.assertEqual(f.read(), build.busybox_bytes())
+        _, out, _ = self.build("itest/tiny:1")
+        self.assertIn(", 0 built", out)
+
     def test_interrupted_build_leaves_nothing(self):
         self.write("Dockerfile", "FROM %s\nRUN [\"/bin/busybox\", \"sleep\", \"300\"]\n" % BASE)
         p = subprocess.Popen([harness.BERTH_BIN, "build", "--data-dir", self.data, "-t",
