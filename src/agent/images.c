@@ -65,6 +65,7 @@ struct images {
 	struct pulling *pulling;
 	char *insecure[MAX_INSECURE];
 	size_t n_insecure;
+	bool keep_blobs;
 };
 
 int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, struct err *err)
@@ -416,6 +417,11 @@ static int remember(struct images *s, const char *key, const struct pulled *p, s
 	}
 	json_set_num(rec, "pulledAt", (double)now_ms());
 	json_set_num(rec, "lastUsed", (double)now_ms());
+	/* pulled with its blobs: pushable and savable from now on */
+	if (p->layers && p->config_digest[0]) {
+		json_set(rec, "layers", cJSON_Duplicate(p->layers, true));
+		json_set_str(rec, "configDigest", p->config_digest);
+	}
 	refs = cJSON_GetObjectItemCaseSensitive(rec, "references");
 	if (refs && !has_reference(rec, key))
 		cJSON_AddItemToArray(refs, cJSON_CreateString(key));
@@ -610,6 +616,7 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 		.insecure = insecure(s, parsed->registry),
 		.store_dir = s->dir,
 		.downloads_dir = buf_str(&s->downloads_dir),
+		.keep_blobs = s->keep_blobs,
 	};
 	fd = file_lock(s, LOCK_SH);
 	if (fd < 0)
@@ -869,6 +876,11 @@ int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), voi
 void images_blob_path(const char *dir, const char *digest, struct buf *ret)
 {
 	buf_printf(ret, "%s/blobs/sha256/%s", dir, digest + 7);
+}
+
+void images_keep_blobs(struct images *s, bool keep)
+{
+	s->keep_blobs = keep;
 }
 
 const char *images_dir(const struct images *s)

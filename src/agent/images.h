@@ -205,6 +205,14 @@ void image_unhold(int fd);
 /* DIR/blobs/sha256/HEX of digest (a valid one), appended to ret. */
 void images_blob_path(const char *dir, const char *digest, struct buf *ret);
 
+/*
+ * Pulls also keep the image's blobs (its manifest, config and compressed
+ * layers: pull.h's keep_blobs), so that `berth image push` and `save` can
+ * send it on as it is. The agent does not (its images are only run); the
+ * CLI's `berth image pull` does. May be called once, before use.
+ */
+void images_keep_blobs(struct images *s, bool keep);
+
 /* The store's data directory (borrowed). */
 const char *images_dir(const struct images *s);
 

@@ -23,9 +23,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "agent/pull.h"
 #include "core/base64.h"
 #include "core/cleanup.h"
+#include "core/fs.h"
 #include "core/digest.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -287,6 +290,74 @@ static int status_error(const struct client *c, const struct httpc_response *res
 		       what, resp->status);
 }
 
+/* Keep data (checked: its sha256 is digest) as a blob of the store. */
+static int keep_doc(struct client *c, const char *digest, const void *data, size_t len,
+		    struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, dir = BUF_INIT;
+	int r;
+
+	if (!c->t->keep_blobs)
+		return 0;
+	buf_printf(&dir, "%s/blobs/sha256", c->t->store_dir);
+	r = fs_mkdir_p(buf_str(&dir), 0700);
+	images_blob_path(c->t->store_dir, digest, &path);
+	if (r == 0)
+		r = fs_write_atomic(buf_str(&path), data, len);
+	if (r < 0)
+		return err_set(err, r, E_SERVER, "%s: %s", buf_str(&path), strerror(-r));
+	return 0;
+}
+
+/*
+ * Keep the downloaded blob in fd as digest, checking it when check (the
+ * unpack did not read it): copied, since fd's file has no name.
+ */
+static int keep_layer(struct client *c, const char *digest, int fd, bool check, struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, tmp = BUF_INIT, dir = BUF_INIT;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char got[DIGEST_SIZE], hex[17], chunk[65536];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned mdlen;
+	ssize_t n;
+	int out, r = 0;
+
+	buf_printf(&dir, "%s/blobs/sha256", c->t->store_dir);
+	r = fs_mkdir_p(buf_str(&dir), 0700);
+	random_hex(hex, 8);
+	buf_printf(&tmp, "%s/.tmp-%s", buf_str(&dir), hex);
+	out = r < 0 ? r : open(buf_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 || !ctx || lseek(fd, 0, SEEK_SET) < 0) {
+		EVP_MD_CTX_free(ctx);
+		if (out >= 0)
+			close(out);
+		unlink(buf_str(&tmp));
+		return err_set(err, -EIO, E_SERVER, "%s: %s", buf_str(&tmp), strerror(errno));
+	}
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (r == 0 && (n = read(fd, chunk, sizeof(chunk))) > 0) {
+		EVP_DigestUpdate(ctx, chunk, (size_t)n);
+		if (write(out, chunk, (size_t)n) != n)
+			r = err_set(err, -EIO, E_SERVER, "%s: %s", buf_str(&tmp), strerror(errno));
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	digest_format(md, got);
+	if (r == 0 && check && strcmp(got, digest) != 0)
+		r = err_set(err, -EBADMSG, E_INVALID_LAYER, "the layer's content is %s, not %s",
+			    got, digest);
+	if (r == 0 && fsync(out) < 0)
+		r = err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&tmp), strerror(errno));
+	close(out);
+	images_blob_path(c->t->store_dir, digest, &path);
+	if (r == 0 && rename(buf_str(&tmp), buf_str(&path)) < 0)
+		r = err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&path), strerror(errno));
+	if (r < 0)
+		unlink(buf_str(&tmp));
+	return r;
+}
+
 /* A manifest or index by tag or digest, checked; ret_digest is its digest. */
 static int get_manifest(struct client *c, const char *reference, const char *expect_digest,
 			cJSON **ret_doc, char ret_digest[DIGEST_SIZE], struct err *err)
@@ -322,8 +393,11 @@ static int get_manifest(struct client *c, const char *reference, const char *exp
 				    c->host, c->t->ref->repository, ret_digest, header);
 	}
 	if (r == 0) {
-		*ret_doc =
-			cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+		r = keep_doc(c, ret_digest, resp.body.data ? resp.body.data : "", resp.body.len,
+			     err);
+		*ret_doc = r < 0 ? NULL
+				 : cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+							 resp.body.len);
 		if (!cJSON_IsObject(*ret_doc)) {
 			cJSON_Delete(*ret_doc);
 			*ret_doc = NULL;
@@ -427,6 +501,8 @@ static int get_config(struct client *c, const cJSON *descriptor, cJSON **ret, st
 				    "%s/%s: the config's content is %s, not %s", c->host,
 				    c->t->ref->repository, got, digest);
 	}
+	if (r == 0)
+		r = keep_doc(c, digest, resp.body.data ? resp.body.data : "", resp.body.len, err);
 	if (r == 0) {
 		*ret = cJSON_ParseWithLength(resp.body.data, resp.body.len);
 		if (!cJSON_IsObject(*ret)) {
@@ -457,8 +533,17 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	char hex[17];
 	int fd, r;
 
-	if (layer_exists(c->t->store_dir, diff_id))
+	bool have = layer_exists(c->t->store_dir, diff_id);
+
+	if (have && !c->t->keep_blobs)
 		return 0;
+	if (have && digest_valid(digest)) {
+		_cleanup_buf_ struct buf blob = BUF_INIT;
+
+		images_blob_path(c->t->store_dir, digest, &blob);
+		if (access(buf_str(&blob), F_OK) == 0)
+			return 0;
+	}
 	if (!digest_valid(digest))
 		return err_set(err, -EBADMSG, E_SERVER, "%s/%s: a layer has no valid digest",
 			       c->host, c->t->ref->repository);
@@ -487,8 +572,13 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	httpc_response_release(&resp);
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = err_set(err, -errno, E_SERVER, "seek: %s", strerror(errno));
-	if (r == 0)
+	if (r == 0 && !have)
 		r = layer_unpack(c->t->store_dir, fd, &opts, &info, err);
+	else if (r == 0)
+		info.reused = true;
+	/* a layer unpacked here was checked on the way; one the store had was not */
+	if (r == 0 && c->t->keep_blobs)
+		r = keep_layer(c, digest, fd, have, err);
 	close(fd);
 	if (r < 0)
 		return err_wrap(err, "%s/%s: layer %s", c->host, c->t->ref->repository, digest);
@@ -618,6 +708,11 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	if (!ret->diff_ids)
 		r = err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
+	if (r == 0 && t->keep_blobs) {
+		ret->layers = cJSON_Duplicate(layers, true);
+		snprintf(ret->config_digest, sizeof(ret->config_digest), "%s",
+			 json_str(json_obj(doc, "config"), "digest"));
+	}
 out:
 	buf_release(&c.authorization);
 	if (r < 0) {
@@ -637,6 +732,8 @@ void pulled_release(struct pulled *p)
 	cJSON_Delete(p->config);
 	cJSON_Delete(p->diff_ids);
 	cJSON_Delete(p->unpacked);
+	cJSON_Delete(p->layers);
+	p->layers = NULL;
 	p->config = NULL;
 	p->diff_ids = NULL;
 	p->unpacked = NULL;

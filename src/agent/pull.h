@@ -27,6 +27,12 @@ struct pulled {
 	 * back what a failed pull left.
 	 */
 	cJSON *unpacked;
+	/*
+	 * With pull_target.keep_blobs: the manifest's layer descriptors
+	 * (owned) and the config's digest, whose blobs are in the store.
+	 */
+	cJSON *layers;
+	char config_digest[LAYER_DIGEST_SIZE];
 };
 
 struct pull_target {
@@ -35,6 +41,13 @@ struct pull_target {
 	bool insecure;		       /* plain HTTP */
 	const char *store_dir;	       /* layers.h's store */
 	const char *downloads_dir;     /* temporary blob files */
+	/*
+	 * Also keep the manifest, the config and the compressed layers as
+	 * blobs of the store (STORE/blobs/sha256/HEX, images.h), so that
+	 * the image can be pushed and saved: layers the store has unpacked
+	 * are then downloaded (and checked) all the same, once.
+	 */
+	bool keep_blobs;
 };
 
 /*

@@ -148,6 +148,8 @@ static int image_pull_cmd(int argc, char **argv)
 	r = images_open(data_dir, &store, &err);
 	if (r == 0) {
 		images_set_insecure(store, insecure, n_insecure);
+		/* kept, so that what is pulled here can be pushed and saved */
+		images_keep_blobs(store, true);
 		r = image_pull(store, argv[optind], username ? &auth : NULL, IMAGE_PULL_ALWAYS,
 			       &img, &err);
 	}

@@ -466,7 +466,7 @@ class Push(BuildCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out["imageDetails"][0]["imageDigest"], digest)
 
-    def test_base_pulled_without_blobs_is_repacked_and_pushes(self):
+    def test_pulled_images_push_on_and_a_base_without_blobs_is_repacked(self):
         server = self.new_berth(extra_args=["--registry-create-on-push"])
         rc, pw, err = server.aws("ecr", "get-login-password")
         self.assertEqual(rc, 0, err)
@@ -482,6 +482,25 @@ class Push(BuildCase):
         rc, out, err = berth("image", "pull", "--data-dir", self.data, "--username", "AWS",
                              "--password-stdin", "%s/itest/busybox:other" % host, password=pw)
         self.assertEqual(rc, 0, err)
+        pulled = out.strip()
+        # `berth image pull` keeps the blobs: the image pushes on as it came
+        rc, out, err = berth("image", "push", "--data-dir", self.data, "--username", "AWS",
+                             "--password-stdin", "%s/itest/busybox:other" % host,
+                             "%s/itest/mirror:1" % host, password=pw)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip().splitlines()[-1], pulled)
+        # an image the agent pulled has no blobs: its record has no "layers"
+        rec_path = os.path.join(self.data, "images", pulled.split(":", 1)[1] + ".json")
+        with open(rec_path) as f:
+            rec = json.load(f)
+        self.assertEqual(len(rec["layers"]), 3)
+        del rec["layers"], rec["configDigest"]
+        with open(rec_path, "w") as f:
+            json.dump(rec, f)
+        rc, _, err = berth("image", "save", "--data-dir", self.data, "-o",
+                           os.path.join(self.dir, "x.tar"), "%s/itest/busybox:other" % host)
+        self.assertEqual(rc, 1)
+        self.assertIn("has no blobs in this store", err)
         self.write("Dockerfile", "FROM %s/itest/busybox:other\nCOPY app/ /www/app/\n"
                    "RUN [\"/bin/busybox\", \"cat\", \"/www/app/index.html\"]\n" % host)
         _, out, _ = self.build("%s/itest/web:2" % host)

@@ -1380,6 +1380,46 @@ static void test_local_images(void **state)
 	assert_false(blob_here(f, f->layers[1].digest));
 }
 
+/* A pull that keeps the blobs: they are there, checked, and the record says so. */
+static void test_pull_keeps_blobs(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = ERR_INIT;
+	struct image *img;
+	cJSON *rec = NULL;
+	struct buf path = BUF_INIT;
+
+	/* the agent's way first: layers, no blobs */
+	img = pull_ok(f, f->ref, IMAGE_PULL_ALWAYS);
+	image_free(img);
+	assert_false(blob_here(f, f->layers[0].digest));
+	assert_int_equal(image_record_get(f->store, f->ref, &rec, &err), 0);
+	assert_null(json_get(rec, "layers"));
+	cJSON_Delete(rec);
+	/* then the CLI's: the layers are here, their blobs are fetched and checked */
+	images_keep_blobs(f->store, true);
+	img = pull_ok(f, f->ref, IMAGE_PULL_ALWAYS);
+	image_free(img);
+	for (int i = 0; i < 2; i++) {
+		struct buf data = BUF_INIT;
+		char d[DIGEST_SIZE];
+
+		buf_reset(&path);
+		images_blob_path(f->dir, f->layers[i].digest, &path);
+		assert_int_equal(fs_read_file(buf_str(&path), 1 << 20, &data), 0);
+		digest_sha256(data.data, data.len, d);
+		assert_string_equal(d, f->layers[i].digest);
+		buf_release(&data);
+	}
+	assert_true(blob_here(f, f->manifest_digest));
+	assert_true(blob_here(f, f->config_digest));
+	assert_int_equal(image_record_get(f->store, f->ref, &rec, &err), 0);
+	assert_string_equal(json_str(rec, "configDigest"), f->config_digest);
+	assert_int_equal(cJSON_GetArraySize(json_arr(rec, "layers")), 2);
+	cJSON_Delete(rec);
+	buf_release(&path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1398,6 +1438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_records_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_moved_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pull_keeps_blobs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
