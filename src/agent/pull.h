@@ -2,7 +2,8 @@
  * pull.h: the OCI distribution client under images.c: fetch one image's
  * manifest (choosing this machine's platform from an index), its config
  * and its layers, checking every digest, and unpack the layers into the
- * layer store.
+ * layer store; on request (keep_blobs), also keep the manifest, config and
+ * compressed layers as blobs of the store, for push and save.
  */
 #ifndef BERTH_AGENT_PULL_H
 #define BERTH_AGENT_PULL_H

@@ -9,8 +9,8 @@
  * from the FROM image's manifest digest), the instruction with its
  * variables expanded, the config it runs with (environment, user, working
  * directory, build arguments) and the content of its inputs (for COPY and
- * ADD from the context: every file's path, type, mode and bytes; from a
- * stage: that stage's key). A key seen before, whose layer and blob are
+ * ADD from the context: every file's path, type, mode, mtime and bytes;
+ * from a stage or an image: its key and the sources as written). A key seen before, whose layer and blob are
  * still in the store, reuses that layer: an unchanged rebuild runs nothing,
  * and an edit rebuilds from the first step whose key changed. Cache
  * entries are DIR/build-cache/HEX.json: {"diffId", "digest", "size",
