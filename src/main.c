@@ -27,7 +27,7 @@ static const struct command {
 	{ "build", cmd_build, "build an image from a Dockerfile into this host's image store" },
 	{ "container", cmd_container, NULL },
 	{ "dev", cmd_dev, "run berth on this machine alone, with embedded defaults" },
-	{ "image", cmd_image, "this host's images: pull, push, ls, rm, save, load" },
+	{ "image", cmd_image, "this host's images: pull, push, ls, tag, rm, save, load" },
 	{ "images", cmd_images, "list the images in this host's image store" },
 	{ "shim", cmd_shim, NULL },
 	{ "server", cmd_server, "run the control plane (ECS API, store, schedulers)" },
