@@ -229,6 +229,16 @@ static la_ssize_t tar_write(struct archive *a, void *ctx, const void *data, size
 	return (la_ssize_t)n;
 }
 
+/* An OCI whiteout entry: an empty file with no permissions. */
+static void marker(struct archive_entry *ae, const char *name, time_t mtime)
+{
+	archive_entry_copy_pathname(ae, name);
+	archive_entry_set_filetype(ae, AE_IFREG);
+	archive_entry_set_perm(ae, 0);
+	archive_entry_set_size(ae, 0);
+	archive_entry_set_mtime(ae, mtime, 0);
+}
+
 static int write_entry(struct archive *a, const char *dir, const struct entry *e,
 		       const char *link_target, struct err *err)
 {
@@ -249,11 +259,7 @@ static int write_entry(struct archive *a, const char *dir, const struct entry *e
 				   slash + 1);
 		else
 			buf_printf(&name, ".wh.%s", e->path);
-		archive_entry_copy_pathname(ae, buf_str(&name));
-		archive_entry_set_filetype(ae, AE_IFREG);
-		archive_entry_set_perm(ae, 0);
-		archive_entry_set_size(ae, 0);
-		archive_entry_set_mtime(ae, st->st_mtim.tv_sec, 0);
+		marker(ae, buf_str(&name), st->st_mtim.tv_sec);
 		whiteout = true;
 	}
 	if (!whiteout) {
@@ -338,11 +344,7 @@ static int write_entry(struct archive *a, const char *dir, const struct entry *e
 		_cleanup_buf_ struct buf name = BUF_INIT;
 
 		buf_printf(&name, "%s/.wh..wh..opq", e->path);
-		archive_entry_copy_pathname(o, buf_str(&name));
-		archive_entry_set_filetype(o, AE_IFREG);
-		archive_entry_set_perm(o, 0);
-		archive_entry_set_size(o, 0);
-		archive_entry_set_mtime(o, st->st_mtim.tv_sec, 0);
+		marker(o, buf_str(&name), st->st_mtim.tv_sec);
 		if (archive_write_header(a, o) != ARCHIVE_OK)
 			r = err_set(err, -EIO, E_SERVER, "writing %s: %s", buf_str(&name),
 				    archive_error_string(a) ?: "tar error");

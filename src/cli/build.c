@@ -129,20 +129,11 @@ int cmd_build(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (password_stdin != (auth.username != NULL)) {
-		fprintf(stderr, "berth build: --username and --password-stdin go together\n");
-		return 2;
-	}
-	if (password_stdin) {
-		r = cli_read_password(&password);
-		if (r < 0) {
-			fprintf(stderr, "berth build: reading the password: %s\n",
-				r == -EFBIG ? "too long" : strerror(-r));
-			return 1;
-		}
-		auth.password = buf_str(&password);
+	r = cli_credentials("berth build", auth.username, password_stdin, &password, &auth);
+	if (r)
+		return r;
+	if (auth.password)
 		o.auth = &auth;
-	}
 	o.context = argv[optind];
 	o.build_args = build_args;
 	o.insecure = insecure;

@@ -68,6 +68,28 @@ static void ls_usage(FILE *f, const char *name)
 		name);
 }
 
+int cli_credentials(const char *cmd, const char *username, bool password_stdin,
+		    struct buf *password, struct image_auth *ret)
+{
+	int r;
+
+	if (password_stdin != (username != NULL)) {
+		fprintf(stderr, "%s: --username and --password-stdin go together\n", cmd);
+		return 2;
+	}
+	if (!password_stdin)
+		return 0;
+	r = cli_read_password(password);
+	if (r < 0) {
+		fprintf(stderr, "%s: reading the password: %s\n", cmd,
+			r == -EFBIG ? "too long" : strerror(-r));
+		return 1;
+	}
+	ret->username = username;
+	ret->password = buf_str(password);
+	return 0;
+}
+
 int cli_read_password(struct buf *ret)
 {
 	char chunk[4096];
@@ -130,20 +152,9 @@ static int image_pull_cmd(int argc, char **argv)
 		pull_usage(stderr);
 		return 2;
 	}
-	if (password_stdin != (username != NULL)) {
-		fprintf(stderr, "berth image pull: --username and --password-stdin go together\n");
-		return 2;
-	}
-	if (password_stdin) {
-		r = cli_read_password(&password);
-		if (r < 0) {
-			fprintf(stderr, "berth image pull: reading the password: %s\n",
-				r == -EFBIG ? "too long" : strerror(-r));
-			return 1;
-		}
-		auth.username = username;
-		auth.password = buf_str(&password);
-	}
+	r = cli_credentials("berth image pull", username, password_stdin, &password, &auth);
+	if (r)
+		return r;
 
 	r = images_open(data_dir, &store, &err);
 	if (r == 0) {
@@ -414,16 +425,9 @@ static int image_push_cmd(int argc, char **argv)
 		return code;
 	if (argc - i < 1 || argc - i > 2)
 		return verb_usage(stderr, "push");
-	if (o.password_stdin) {
-		r = cli_read_password(&password);
-		if (r < 0) {
-			fprintf(stderr, "berth image push: reading the password: %s\n",
-				r == -EFBIG ? "too long" : strerror(-r));
-			return 1;
-		}
-		auth.username = o.username;
-		auth.password = buf_str(&password);
-	}
+	r = cli_credentials("berth image push", o.username, o.password_stdin, &password, &auth);
+	if (r)
+		return r;
 	if (image_ref_parse(argv[argc - 1], &ref, &err) < 0)
 		return verb_fail("push", NULL, &err);
 	for (size_t k = 0; k < o.n_insecure; k++)
