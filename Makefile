@@ -7,7 +7,7 @@
 #   make bench       benchmarks under bench/
 #   make format-check  clang-format --dry-run --Werror over the sources
 
-PKGS      := libmicrohttpd sqlite3 libcjson libcrypto libarchive libcurl
+PKGS      := libmicrohttpd sqlite3 libcjson libcrypto libarchive libcurl zlib
 CC        ?= cc
 O         ?= build
 CFLAGS_WARN := -std=gnu17 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -18,7 +18,7 @@ LIBS      := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 LDFLAGS   ?=
 
 SRCS      := $(sort $(wildcard src/core/*.c src/store/*.c src/api/*.c src/registry/*.c \
-	src/sched/*.c src/agent/*.c src/cli/*.c))
+	src/sched/*.c src/agent/*.c src/build/*.c src/cli/*.c))
 OBJS      := $(SRCS:%.c=$(O)/%.o)
 MAIN_OBJ  := $(O)/src/main.o $(O)/src/dev.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

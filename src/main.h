@@ -34,6 +34,9 @@ int cmd_agent(int argc, char **argv);
 /* cli/container.c: internal, a debugging verb of the container runtime */
 int cmd_container(int argc, char **argv);
 
+/* cli/build.c: `berth build` */
+int cmd_build(int argc, char **argv);
+
 /* cli/images.c: `berth image VERB` and `berth images` */
 int cmd_image(int argc, char **argv);
 int cmd_images(int argc, char **argv);

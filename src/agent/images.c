@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/images.h"
@@ -65,6 +66,7 @@ struct images {
 	char *insecure[MAX_INSECURE];
 	size_t n_insecure;
 	int64_t pull_inactivity_s;
+	bool keep_blobs;
 };
 
 int image_pull_behavior_parse(const char *s, enum image_pull_behavior *ret, struct err *err)
@@ -370,6 +372,34 @@ static void touch(struct images *s, const char *digest)
 	record_save(s, rec, &err);
 }
 
+/* Drop reference key from the record of digest; 1 when it was there. Called under s->lock. */
+static int drop_reference(struct images *s, const char *key, const char *digest, struct err *err)
+{
+	_cleanup_json_ cJSON *old = record_load(s, digest);
+	cJSON *old_refs = old ? cJSON_GetObjectItemCaseSensitive(old, "references") : NULL;
+	int i = 0;
+
+	for (cJSON *x = old_refs ? old_refs->child : NULL; x; x = x->next, i++)
+		if (cJSON_IsString(x) && !strcmp(x->valuestring, key)) {
+			cJSON_DeleteItemFromArray(old_refs, i);
+			return record_save(s, old, err) < 0 ? err->code : 1;
+		}
+	return 0;
+}
+
+/*
+ * Reference key is about to name the image digest: drop it from the image
+ * it named before. Called under s->lock.
+ */
+static void move_reference(struct images *s, const char *key, const char *digest, struct err *err)
+{
+	struct find f = { .ref = key };
+
+	each_record(s, find_ref, &f);
+	if (f.digest[0] && strcmp(f.digest, digest) != 0)
+		drop_reference(s, key, f.digest, err);
+}
+
 /*
  * Record what pull_image brought for key (a canonical reference), keeping
  * the references of an existing record of the same image.
@@ -378,25 +408,10 @@ static int remember(struct images *s, const char *key, const struct pulled *p, s
 {
 	_cleanup_json_ cJSON *rec = NULL;
 	cJSON *refs;
-	struct find f = { .ref = key };
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	/* the reference moves: drop it from the image it named before */
-	each_record(s, find_ref, &f);
-	if (f.digest[0] && strcmp(f.digest, p->digest) != 0) {
-		_cleanup_json_ cJSON *old = record_load(s, f.digest);
-		cJSON *old_refs = old ? cJSON_GetObjectItemCaseSensitive(old, "references") : NULL;
-		int i = 0;
-
-		for (cJSON *x = old_refs ? old_refs->child : NULL; x; x = x->next, i++)
-			if (cJSON_IsString(x) && !strcmp(x->valuestring, key)) {
-				cJSON_DeleteItemFromArray(old_refs, i);
-				break;
-			}
-		if (old)
-			record_save(s, old, err);
-	}
+	move_reference(s, key, p->digest, err);
 	rec = record_load(s, p->digest);
 	if (!rec) {
 		rec = cJSON_CreateObject();
@@ -408,6 +423,11 @@ static int remember(struct images *s, const char *key, const struct pulled *p, s
 	}
 	json_set_num(rec, "pulledAt", (double)now_ms());
 	json_set_num(rec, "lastUsed", (double)now_ms());
+	/* pulled with its blobs: pushable and savable from now on */
+	if (p->layers && p->config_digest[0]) {
+		json_set(rec, "layers", cJSON_Duplicate(p->layers, true));
+		json_set_str(rec, "configDigest", p->config_digest);
+	}
 	refs = cJSON_GetObjectItemCaseSensitive(rec, "references");
 	if (refs && !has_reference(rec, key))
 		cJSON_AddItemToArray(refs, cJSON_CreateString(key));
@@ -450,9 +470,19 @@ static void keep_layers(cJSON *set, const cJSON *rec)
 {
 	const cJSON *ids = json_arr(rec, "diffIds");
 
+	const cJSON *layers = json_arr(rec, "layers");
+	const char *blobs[] = { json_str(rec, "digest"), json_str(rec, "configDigest") };
+
 	for (const cJSON *d = ids ? ids->child : NULL; d; d = d->next)
 		if (cJSON_IsString(d) && !json_get(set, d->valuestring))
 			cJSON_AddTrueToObject(set, d->valuestring);
+	/* the blobs of a local image (built, loaded, pulled for pushing) */
+	for (const cJSON *l = layers ? layers->child : NULL; l; l = l->next)
+		if (json_str(l, "digest") && !json_get(set, json_str(l, "digest")))
+			cJSON_AddTrueToObject(set, json_str(l, "digest"));
+	for (size_t i = 0; layers && i < ARRAY_SIZE(blobs); i++)
+		if (blobs[i] && !json_get(set, blobs[i]))
+			cJSON_AddTrueToObject(set, blobs[i]);
 }
 
 static int keep_all(cJSON *rec, void *set)
@@ -593,6 +623,7 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 		.store_dir = s->dir,
 		.downloads_dir = buf_str(&s->downloads_dir),
 		.inactivity_s = (long)s->pull_inactivity_s,
+		.keep_blobs = s->keep_blobs,
 	};
 	fd = file_lock(s, LOCK_SH);
 	if (fd < 0)
@@ -714,6 +745,67 @@ static int gc_image(cJSON *rec, void *ctx)
 	return 0;
 }
 
+/*
+ * The build cache (DIR/build-cache/HEX.json, build/build.h): the layers and
+ * blobs of entries used since before are kept; older entries go.
+ */
+static void keep_build_cache(struct images *s, int64_t before, cJSON *keep)
+{
+	_cleanup_buf_ struct buf dir = BUF_INIT;
+	DIR *d;
+	struct dirent *e;
+
+	buf_printf(&dir, "%s/build-cache", s->dir);
+	d = opendir(buf_str(&dir));
+	while (d && (e = readdir(d))) {
+		_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
+		_cleanup_json_ cJSON *entry = NULL;
+		struct stat sb;
+		const char *ids[2];
+
+		if (e->d_name[0] == '.')
+			continue;
+		buf_printf(&path, "%s/%s", buf_str(&dir), e->d_name);
+		if (stat(buf_str(&path), &sb) < 0)
+			continue;
+		if ((int64_t)sb.st_mtime * 1000 < before) {
+			unlink(buf_str(&path));
+			continue;
+		}
+		if (fs_read_file(buf_str(&path), 4096, &data) < 0 || !data.data)
+			continue;
+		entry = cJSON_ParseWithLength(data.data, data.len);
+		ids[0] = json_str(entry, "diffId");
+		ids[1] = json_str(entry, "digest");
+		for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+			if (ids[i] && digest_valid(ids[i]) && !json_get(keep, ids[i]))
+				cJSON_AddTrueToObject(keep, ids[i]);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Remove the blobs (DIR/blobs/sha256/HEX) not in keep. Called under s->lock. */
+static void remove_blobs(struct images *s, const cJSON *keep)
+{
+	_cleanup_buf_ struct buf dir = BUF_INIT;
+	DIR *d;
+	struct dirent *e;
+
+	buf_printf(&dir, "%s/blobs/sha256", s->dir);
+	d = opendir(buf_str(&dir));
+	while (d && (e = readdir(d))) {
+		char digest[DIGEST_SIZE + 8];
+
+		snprintf(digest, sizeof(digest), "sha256:%.64s", e->d_name);
+		if (strlen(e->d_name) != 64 || !digest_valid(digest) || json_get(keep, digest))
+			continue;
+		unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
 int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, struct err *err)
 {
 	_cleanup_buf_ struct buf dir = BUF_INIT;
@@ -738,6 +830,7 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
 	}
 	pthread_mutex_lock(&s->lock);
 	each_record(s, gc_image, &g);
+	keep_build_cache(s, g.before, g.keep);
 	buf_printf(&dir, "%s/layers/sha256", s->dir);
 	d = opendir(buf_str(&dir));
 	while (d && (e = readdir(d))) {
@@ -751,6 +844,7 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
 	}
 	if (d)
 		closedir(d);
+	remove_blobs(s, g.keep);
 	pthread_mutex_unlock(&s->lock);
 	close(fd);
 	cJSON_Delete(g.keep);
@@ -782,4 +876,223 @@ int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), voi
 	each_record(s, list_one, &l);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+/* --- local images: built, loaded, tagged, removed ------------------------ */
+
+void images_blob_path(const char *dir, const char *digest, struct buf *ret)
+{
+	buf_printf(ret, "%s/blobs/sha256/%s", dir, digest + 7);
+}
+
+void images_keep_blobs(struct images *s, bool keep)
+{
+	s->keep_blobs = keep;
+}
+
+const char *images_dir(const struct images *s)
+{
+	return s->dir;
+}
+
+int image_add_local(struct images *s, const char *ref, const struct image_local *img,
+		    struct err *err)
+{
+	_cleanup_json_ cJSON *rec = NULL;
+	struct image_ref parsed;
+	char key[IMAGE_REF_STR_MAX];
+	cJSON *refs;
+	int r;
+
+	if (!digest_valid(img->digest) || (img->config_digest && !digest_valid(img->config_digest)))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "bad image digest");
+	if (ref) {
+		r = image_ref_parse(ref, &parsed, err);
+		if (r < 0)
+			return r;
+		if (parsed.digest[0])
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "a tag names an image, not a digest: '%s'", ref);
+		image_ref_format(&parsed, key);
+	}
+	pthread_mutex_lock(&s->lock);
+	if (ref)
+		move_reference(s, key, img->digest, err);
+	rec = record_load(s, img->digest);
+	if (!rec) {
+		rec = cJSON_CreateObject();
+		cJSON_AddStringToObject(rec, "digest", img->digest);
+		cJSON_AddArrayToObject(rec, "references");
+		cJSON_AddItemToObject(rec, "config", cJSON_Duplicate(img->config, true));
+		cJSON_AddItemToObject(rec, "diffIds", cJSON_Duplicate(img->diff_ids, true));
+		cJSON_AddNumberToObject(rec, "size", (double)img->size);
+	}
+	if (img->config_digest)
+		json_set_str(rec, "configDigest", img->config_digest);
+	if (img->layers)
+		json_set(rec, "layers", cJSON_Duplicate(img->layers, true));
+	json_set_num(rec, "pulledAt", (double)now_ms());
+	json_set_num(rec, "lastUsed", (double)now_ms());
+	refs = cJSON_GetObjectItemCaseSensitive(rec, "references");
+	if (ref && refs && !has_reference(rec, key))
+		cJSON_AddItemToArray(refs, cJSON_CreateString(key));
+	r = record_save(s, rec, err);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int image_record_get(struct images *s, const char *ref, cJSON **ret, struct err *err)
+{
+	struct image *img = NULL;
+	int r = image_get(s, ref, &img, err);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	*ret = record_load(s, img->digest);
+	pthread_mutex_unlock(&s->lock);
+	image_free(img);
+	if (!*ret)
+		return err_set(err, -ENOENT, E_IMAGE_NOT_FOUND, "image %s is not on this host",
+			       ref);
+	return 0;
+}
+
+/* Add to set the layers the containers under DIR/containers are made of (their l/N links). */
+static void layers_in_containers(const struct images *s, cJSON *set)
+{
+	_cleanup_buf_ struct buf dir = BUF_INIT;
+	DIR *d;
+	struct dirent *e;
+
+	buf_printf(&dir, "%s/containers", s->dir);
+	d = opendir(buf_str(&dir));
+	while (d && (e = readdir(d))) {
+		_cleanup_buf_ struct buf l = BUF_INIT;
+		DIR *ld;
+		struct dirent *le;
+
+		if (e->d_name[0] == '.')
+			continue;
+		buf_printf(&l, "%s/%s/l", buf_str(&dir), e->d_name);
+		ld = opendir(buf_str(&l));
+		while (ld && (le = readdir(ld))) {
+			char target[PATH_MAX], diff_id[DIGEST_SIZE + 8];
+			ssize_t n = readlinkat(dirfd(ld), le->d_name, target, sizeof(target) - 1);
+			const char *slash;
+
+			if (n <= 0)
+				continue;
+			target[n] = 0;
+			slash = strrchr(target, '/');
+			snprintf(diff_id, sizeof(diff_id), "sha256:%.64s",
+				 slash ? slash + 1 : target);
+			if (digest_valid(diff_id) && !json_get(set, diff_id))
+				cJSON_AddTrueToObject(set, diff_id);
+		}
+		if (ld)
+			closedir(ld);
+	}
+	if (d)
+		closedir(d);
+}
+
+int image_remove(struct images *s, const char *ref, char ret_digest[LAYER_DIGEST_SIZE],
+		 unsigned *ret_layers, struct err *err)
+{
+	_cleanup_json_ cJSON *rec = NULL;
+	struct image_ref parsed;
+	char key[IMAGE_REF_STR_MAX];
+	const cJSON *refs, *ids;
+	bool by_digest = digest_valid(ref);
+	int fd, r;
+
+	*ret_layers = 0;
+	if (!by_digest) {
+		r = image_ref_parse(ref, &parsed, err);
+		if (r < 0)
+			return r;
+		image_ref_format(&parsed, key);
+		by_digest = parsed.digest[0] && !parsed.tag[0];
+	}
+	/* nothing is removed while a pull, in any process, is unpacking or recording */
+	fd = file_lock(s, LOCK_EX | LOCK_NB);
+	if (fd == -EWOULDBLOCK)
+		return err_set(err, -EBUSY, E_CLIENT,
+			       "an image pull is running on this host; try again");
+	if (fd < 0)
+		return err_set(err, fd, E_SERVER, "%s: %s", buf_str(&s->lock_path), strerror(-fd));
+	pthread_mutex_lock(&s->lock);
+	if (digest_valid(ref)) {
+		rec = record_load(s, ref);
+	} else if (parsed.digest[0]) {
+		rec = record_load(s, parsed.digest);
+	} else {
+		struct find f = { .ref = key };
+
+		each_record(s, find_ref, &f);
+		if (f.digest[0])
+			rec = record_load(s, f.digest);
+	}
+	if (!rec) {
+		r = err_set(err, -ENOENT, E_IMAGE_NOT_FOUND, "image %s is not on this host", ref);
+		goto out;
+	}
+	snprintf(ret_digest, LAYER_DIGEST_SIZE, "%s", json_str(rec, "digest"));
+	if (!by_digest) {
+		r = drop_reference(s, key, ret_digest, err);
+		if (r < 0)
+			goto out;
+		cJSON_Delete(rec);
+		rec = record_load(s, ret_digest);
+	}
+	refs = json_arr(rec, "references");
+	r = 0;
+	if (rec && !by_digest && refs && refs->child)
+		goto out; /* other names still name it: only the tag went */
+	/* its last name went (or it was named by digest): so does the image */
+	{
+		_cleanup_buf_ struct buf path = BUF_INIT;
+		cJSON *keep = cJSON_CreateObject();
+
+		record_path(s, ret_digest, &path);
+		if (unlink(buf_str(&path)) < 0 && errno != ENOENT) {
+			r = err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&path),
+				    strerror(errno));
+			cJSON_Delete(keep);
+			goto out;
+		}
+		/* the layers and blobs no other image, and no container, has */
+		each_record(s, keep_all, keep);
+		layers_in_containers(s, keep);
+		ids = json_arr(rec, "diffIds");
+		for (const cJSON *d = ids ? ids->child : NULL; d; d = d->next) {
+			struct err ignored = ERR_INIT;
+
+			if (cJSON_IsString(d) && !json_get(keep, d->valuestring) &&
+			    layer_remove(s->dir, d->valuestring, &ignored) == 0)
+				(*ret_layers)++;
+		}
+		remove_blobs(s, keep);
+		cJSON_Delete(keep);
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	close(fd);
+	return r;
+}
+
+int image_hold(struct images *s, struct err *err)
+{
+	int fd = file_lock(s, LOCK_SH);
+
+	if (fd < 0)
+		return err_set(err, fd, E_SERVER, "%s: %s", buf_str(&s->lock_path), strerror(-fd));
+	return fd;
+}
+
+void image_unhold(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }

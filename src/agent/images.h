@@ -14,6 +14,10 @@
  *                       "diffIds": [...], "size", "pulledAt", "lastUsed"}
  *   layers/sha256/HEX  the layer store (layers.h)
  *   images/.lock       flock(2): pulls shared, the collector exclusive
+ *   blobs/sha256/HEX   compressed layers, configs and manifests of local
+ *                      images (built, loaded, pulled by `berth image pull`),
+ *                      whose records also hold "configDigest" and "layers";
+ *                      docs/images.md describes the whole store
  *   downloads/         blobs being downloaded (unlinked once opened: a
  *                      crash leaves nothing)
  *
@@ -160,7 +164,9 @@ int image_use(struct images *s, const char *digest, bool in_use, struct err *err
 
 /*
  * Remove images unused for at least unused_for_ms (since their last use,
- * or their last pull when later), then the layers no remaining image has.
+ * or their last pull when later), then the layers and blobs no remaining
+ * image and no build cache entry used in that period has (older cache
+ * entries are removed: build/build.h).
  * ret_removed (may be NULL) counts the images removed. Skipped (0 removed)
  * while any pull runs, in this process or another on the same directory
  * (a file lock, DIR/images/.lock). As ECS's agent does, an agent with the
@@ -174,5 +180,67 @@ int image_gc(struct images *s, int64_t unused_for_ms, unsigned *ret_removed, str
  */
 int image_list(struct images *s, void (*fn)(const cJSON *record, void *ctx), void *ctx,
 	       struct err *err);
+
+/* --- local images ----------------------------------------------------- */
+
+/*
+ * An image made on this host (`berth build`, `berth image load`) or pulled
+ * with its blobs kept: its manifest, config and compressed layers are
+ * blobs under DIR/blobs/sha256/HEX, so that it can be pushed and saved.
+ * Its record also holds "configDigest" and "layers" (the manifest's layer
+ * descriptors). Borrowed for the call.
+ */
+struct image_local {
+	const char *digest;	   /* the manifest's, a blob of the store */
+	const char *config_digest; /* the config's, a blob of the store; NULL: no blobs */
+	const cJSON *config;	   /* the config document */
+	const cJSON *diff_ids;	   /* array of strings, bottom first; in the layer store */
+	const cJSON *layers;	   /* the manifest's "layers" descriptors; NULL: no blobs */
+	uint64_t size;		   /* compressed bytes of the layers */
+};
+
+/*
+ * Keep the collector away (image_gc does nothing) until image_unhold, as a
+ * pull does while it unpacks: for a build or a load, whose layers are in
+ * no record until they end. Returns a file descriptor (the lock), or a
+ * negative errno.
+ */
+int image_hold(struct images *s, struct err *err);
+void image_unhold(int fd);
+
+/* DIR/blobs/sha256/HEX of digest (a valid one), appended to ret. */
+void images_blob_path(const char *dir, const char *digest, struct buf *ret);
+
+/*
+ * Pulls also keep the image's blobs (its manifest, config and compressed
+ * layers: pull.h's keep_blobs), so that `berth image push` and `save` can
+ * send it on as it is. The agent does not (its images are only run); the
+ * CLI's `berth image pull` does. May be called once, before use.
+ */
+void images_keep_blobs(struct images *s, bool keep);
+
+/* The store's data directory (borrowed). */
+const char *images_dir(const struct images *s);
+
+/*
+ * Record img, named ref (a tag reference; NULL: no name) from now on (the
+ * reference moves from the image it named before, as a pull moves it).
+ */
+int image_add_local(struct images *s, const char *ref, const struct image_local *img,
+		    struct err *err);
+
+/* The record (see the top of this file) of the image ref names; the caller frees it. */
+int image_record_get(struct images *s, const char *ref, cJSON **ret, struct err *err);
+
+/*
+ * `berth image rm`: remove the name ref (a tag reference); when no name is
+ * left, or ref is a digest, remove the image itself with the layers and
+ * blobs that no other image and no container under DIR/containers uses.
+ * ret_digest gets the image's digest, ret_layers counts layers removed.
+ * -ENOENT (E_IMAGE_NOT_FOUND) when there is no such image, -EBUSY while a
+ * pull runs on the store.
+ */
+int image_remove(struct images *s, const char *ref, char ret_digest[LAYER_DIGEST_SIZE],
+		 unsigned *ret_layers, struct err *err);
 
 #endif

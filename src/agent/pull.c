@@ -25,9 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "agent/pull.h"
 #include "core/base64.h"
 #include "core/cleanup.h"
+#include "core/fs.h"
 #include "core/digest.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -66,8 +69,9 @@ struct client {
 	struct buf authorization; /* "Authorization: ..." once known */
 };
 
-static int fetch(struct client *c, const struct httpc_request *req, struct httpc_response *resp,
-		 struct err *err);
+static int fetch_retry(struct httpc *http, const char *host, const char *repository,
+		       const struct httpc_request *req, struct httpc_response *resp,
+		       struct err *err);
 
 /* --- auth -------------------------------------------------------------- */
 
@@ -150,10 +154,10 @@ static void basic_header(const struct image_auth *auth, struct buf *out)
 	base64_encode(out, pair.data, pair.len, false);
 }
 
-/* Answer a challenge: set c->authorization, or fail. */
-static int authenticate(struct client *c, const char *challenge, struct err *err)
+int pull_auth_answer(struct httpc *http, const char *host, const char *repository,
+		     const struct image_auth *auth, const char *challenge, const char *actions,
+		     struct buf *ret_authorization, struct err *err)
 {
-	const struct image_auth *auth = c->t->auth;
 	_cleanup_buf_ struct buf realm = BUF_INIT, service = BUF_INIT, scope = BUF_INIT,
 				 url = BUF_INIT, basic = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
@@ -163,14 +167,14 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 	const char *token;
 	int r;
 
-	buf_reset(&c->authorization);
+	buf_reset(ret_authorization);
 	if (!strncasecmp(challenge, "Basic", 5)) {
 		if (!auth || !auth->username)
 			return err_set(
 				err, -EACCES, E_ACCESS_DENIED,
 				"%s/%s: the registry asks for credentials and none were given",
-				c->host, c->t->ref->repository);
-		basic_header(auth, &c->authorization);
+				host, repository);
+		basic_header(auth, ret_authorization);
 		return 0;
 	}
 	if (strncasecmp(challenge, "Bearer", 6) != 0 ||
@@ -178,10 +182,10 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 		return err_set(err, -EACCES, E_ACCESS_DENIED,
 			       "%s answers with an authentication challenge berth does not know: "
 			       "%.100s",
-			       c->host, challenge);
+			       host, challenge);
 	if (strncmp(buf_str(&realm), "http://", 7) != 0 &&
 	    strncmp(buf_str(&realm), "https://", 8) != 0)
-		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s: bad token realm %.200s", c->host,
+		return err_set(err, -EACCES, E_ACCESS_DENIED, "%s: bad token realm %.200s", host,
 			       buf_str(&realm));
 	buf_puts(&url, buf_str(&realm));
 	buf_putc(&url, strchr(buf_str(&realm), '?') ? '&' : '?');
@@ -191,7 +195,7 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 		buf_putc(&url, '&');
 	}
 	if (!pull_challenge_param(challenge, "scope", &scope))
-		buf_printf(&scope, "repository:%s:pull", c->t->ref->repository);
+		buf_printf(&scope, "repository:%s:%s", repository, actions);
 	buf_puts(&url, "scope=");
 	query_escape(&url, buf_str(&scope));
 	if (auth && auth->username) {
@@ -203,15 +207,14 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 	req.headers = headers;
 	req.max_body = 1 << 20;
 	req.timeout_ms = 60000;
-	req.stall_timeout_s =
-		c->t->inactivity_s > 0 ? c->t->inactivity_s : PULL_INACTIVITY_DEFAULT_S;
+	req.stall_timeout_s = PULL_INACTIVITY_DEFAULT_S;
 	req.follow_redirects = true;
 	httpc_response_init(&resp);
-	r = fetch(c, &req, &resp, err);
+	r = fetch_retry(http, host, repository, &req, &resp, err);
 	if (r == 0 && resp.status != 200)
 		r = err_set(err, -EACCES,
 			    resp.status == 401 || resp.status == 403 ? E_ACCESS_DENIED : E_SERVER,
-			    "%s: the token service %s answered %ld", c->host, buf_str(&realm),
+			    "%s: the token service %s answered %ld", host, buf_str(&realm),
 			    resp.status);
 	if (r == 0) {
 		doc = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
@@ -219,12 +222,19 @@ static int authenticate(struct client *c, const char *challenge, struct err *err
 					       : json_str(doc, "access_token");
 		if (!token || !*token || strlen(token) > 16384)
 			r = err_set(err, -EPROTO, E_SERVER,
-				    "%s: the token service answered no token", c->host);
+				    "%s: the token service answered no token", host);
 		else
-			buf_printf(&c->authorization, "Authorization: Bearer %s", token);
+			buf_printf(ret_authorization, "Authorization: Bearer %s", token);
 	}
 	httpc_response_release(&resp);
 	return r;
+}
+
+/* Answer a challenge: set c->authorization, or fail. */
+static int authenticate(struct client *c, const char *challenge, struct err *err)
+{
+	return pull_auth_answer(c->http, c->host, c->t->ref->repository, c->t->auth, challenge,
+				"pull", &c->authorization, err);
 }
 
 /* --- requests ---------------------------------------------------------- */
@@ -260,10 +270,11 @@ static bool transient(int r, const struct httpc_response *resp)
 /*
  * One request, tried again while it fails in a way that may pass
  * (transient()), PULL_ATTEMPTS times at most; a download into sink_fd
- * starts over each time.
+ * starts over each time. host and repository name the pull in the log.
  */
-static int fetch(struct client *c, const struct httpc_request *req, struct httpc_response *resp,
-		 struct err *err)
+static int fetch_retry(struct httpc *http, const char *host, const char *repository,
+		       const struct httpc_request *req, struct httpc_response *resp,
+		       struct err *err)
 {
 	for (int attempt = 1;; attempt++) {
 		int64_t delay;
@@ -273,19 +284,26 @@ static int fetch(struct client *c, const struct httpc_request *req, struct httpc
 		    (ftruncate(req->sink_fd, 0) < 0 || lseek(req->sink_fd, 0, SEEK_SET) < 0))
 			return err_set(err, -errno, E_SERVER, "truncating a download: %s",
 				       strerror(errno));
-		r = httpc_do(c->http, req, resp, err);
+		r = httpc_do(http, req, resp, err);
 		if (!transient(r, resp) || attempt >= PULL_ATTEMPTS)
 			return r;
 		delay = pull_retry_delay_ms(attempt,
 					    r == 0 ? httpc_retry_after_ms(resp, now_ms()) : -1);
 		if (r == 0)
-			log_debug("pull %s/%s: HTTP %ld from %s, trying again in %lld ms", c->host,
-				  c->t->ref->repository, resp->status, req->url, (long long)delay);
+			log_debug("pull %s/%s: HTTP %ld from %s, trying again in %lld ms", host,
+				  repository, resp->status, req->url, (long long)delay);
 		else
-			log_debug("pull %s/%s: %s; trying again in %lld ms", c->host,
-				  c->t->ref->repository, err->msg, (long long)delay);
+			log_debug("pull %s/%s: %s; trying again in %lld ms", host, repository,
+				  err->msg, (long long)delay);
 		pause_ms(delay);
 	}
+}
+
+/* fetch_retry for the pull c. */
+static int fetch(struct client *c, const struct httpc_request *req, struct httpc_response *resp,
+		 struct err *err)
+{
+	return fetch_retry(c->http, c->host, c->t->ref->repository, req, resp, err);
 }
 
 /*
@@ -357,6 +375,74 @@ static int status_error(const struct client *c, const struct httpc_response *res
 		       what, resp->status);
 }
 
+/* Keep data (checked: its sha256 is digest) as a blob of the store. */
+static int keep_doc(struct client *c, const char *digest, const void *data, size_t len,
+		    struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, dir = BUF_INIT;
+	int r;
+
+	if (!c->t->keep_blobs)
+		return 0;
+	buf_printf(&dir, "%s/blobs/sha256", c->t->store_dir);
+	r = fs_mkdir_p(buf_str(&dir), 0700);
+	images_blob_path(c->t->store_dir, digest, &path);
+	if (r == 0)
+		r = fs_write_atomic(buf_str(&path), data, len);
+	if (r < 0)
+		return err_set(err, r, E_SERVER, "%s: %s", buf_str(&path), strerror(-r));
+	return 0;
+}
+
+/*
+ * Keep the downloaded blob in fd as digest, checking it when check (the
+ * unpack did not read it): copied, since fd's file has no name.
+ */
+static int keep_layer(struct client *c, const char *digest, int fd, bool check, struct err *err)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT, tmp = BUF_INIT, dir = BUF_INIT;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char got[DIGEST_SIZE], hex[17], chunk[65536];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned mdlen;
+	ssize_t n;
+	int out, r = 0;
+
+	buf_printf(&dir, "%s/blobs/sha256", c->t->store_dir);
+	r = fs_mkdir_p(buf_str(&dir), 0700);
+	random_hex(hex, 8);
+	buf_printf(&tmp, "%s/.tmp-%s", buf_str(&dir), hex);
+	out = r < 0 ? r : open(buf_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 || !ctx || lseek(fd, 0, SEEK_SET) < 0) {
+		EVP_MD_CTX_free(ctx);
+		if (out >= 0)
+			close(out);
+		unlink(buf_str(&tmp));
+		return err_set(err, -EIO, E_SERVER, "%s: %s", buf_str(&tmp), strerror(errno));
+	}
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (r == 0 && (n = read(fd, chunk, sizeof(chunk))) > 0) {
+		EVP_DigestUpdate(ctx, chunk, (size_t)n);
+		if (write(out, chunk, (size_t)n) != n)
+			r = err_set(err, -EIO, E_SERVER, "%s: %s", buf_str(&tmp), strerror(errno));
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	digest_format(md, got);
+	if (r == 0 && check && strcmp(got, digest) != 0)
+		r = err_set(err, -EBADMSG, E_INVALID_LAYER, "the layer's content is %s, not %s",
+			    got, digest);
+	if (r == 0 && fsync(out) < 0)
+		r = err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&tmp), strerror(errno));
+	close(out);
+	images_blob_path(c->t->store_dir, digest, &path);
+	if (r == 0 && rename(buf_str(&tmp), buf_str(&path)) < 0)
+		r = err_set(err, -errno, E_SERVER, "%s: %s", buf_str(&path), strerror(errno));
+	if (r < 0)
+		unlink(buf_str(&tmp));
+	return r;
+}
+
 /* A manifest or index by tag or digest, checked; ret_digest is its digest. */
 static int get_manifest(struct client *c, const char *reference, const char *expect_digest,
 			cJSON **ret_doc, char ret_digest[DIGEST_SIZE], struct err *err)
@@ -392,8 +478,11 @@ static int get_manifest(struct client *c, const char *reference, const char *exp
 				    c->host, c->t->ref->repository, ret_digest, header);
 	}
 	if (r == 0) {
-		*ret_doc =
-			cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+		r = keep_doc(c, ret_digest, resp.body.data ? resp.body.data : "", resp.body.len,
+			     err);
+		*ret_doc = r < 0 ? NULL
+				 : cJSON_ParseWithLength(resp.body.data ? resp.body.data : "",
+							 resp.body.len);
 		if (!cJSON_IsObject(*ret_doc)) {
 			cJSON_Delete(*ret_doc);
 			*ret_doc = NULL;
@@ -497,6 +586,8 @@ static int get_config(struct client *c, const cJSON *descriptor, cJSON **ret, st
 				    "%s/%s: the config's content is %s, not %s", c->host,
 				    c->t->ref->repository, got, digest);
 	}
+	if (r == 0)
+		r = keep_doc(c, digest, resp.body.data ? resp.body.data : "", resp.body.len, err);
 	if (r == 0) {
 		*ret = cJSON_ParseWithLength(resp.body.data, resp.body.len);
 		if (!cJSON_IsObject(*ret)) {
@@ -527,8 +618,17 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	char hex[17];
 	int fd, r;
 
-	if (layer_exists(c->t->store_dir, diff_id))
+	bool have = layer_exists(c->t->store_dir, diff_id);
+
+	if (have && !c->t->keep_blobs)
 		return 0;
+	if (have && digest_valid(digest)) {
+		_cleanup_buf_ struct buf blob = BUF_INIT;
+
+		images_blob_path(c->t->store_dir, digest, &blob);
+		if (access(buf_str(&blob), F_OK) == 0)
+			return 0;
+	}
 	if (!digest_valid(digest))
 		return err_set(err, -EBADMSG, E_SERVER, "%s/%s: a layer has no valid digest",
 			       c->host, c->t->ref->repository);
@@ -564,8 +664,13 @@ static int get_layer(struct client *c, const cJSON *descriptor, const char *diff
 	}
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = err_set(err, -errno, E_SERVER, "seek: %s", strerror(errno));
-	if (r == 0)
+	if (r == 0 && !have)
 		r = layer_unpack(c->t->store_dir, fd, &opts, &info, err);
+	else if (r == 0)
+		info.reused = true;
+	/* a layer unpacked here was checked on the way; one the store had was not */
+	if (r == 0 && c->t->keep_blobs)
+		r = keep_layer(c, digest, fd, have, err);
 	close(fd);
 	if (r < 0)
 		return err_wrap(err, "%s/%s: layer %s", c->host, c->t->ref->repository, digest);
@@ -695,6 +800,11 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	if (!ret->diff_ids)
 		r = err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
+	if (r == 0 && t->keep_blobs) {
+		ret->layers = cJSON_Duplicate(layers, true);
+		snprintf(ret->config_digest, sizeof(ret->config_digest), "%s",
+			 json_str(json_obj(doc, "config"), "digest"));
+	}
 out:
 	buf_release(&c.authorization);
 	if (r < 0) {
@@ -714,6 +824,8 @@ void pulled_release(struct pulled *p)
 	cJSON_Delete(p->config);
 	cJSON_Delete(p->diff_ids);
 	cJSON_Delete(p->unpacked);
+	cJSON_Delete(p->layers);
+	p->layers = NULL;
 	p->config = NULL;
 	p->diff_ids = NULL;
 	p->unpacked = NULL;

@@ -2,7 +2,8 @@
  * pull.h: the OCI distribution client under images.c: fetch one image's
  * manifest (choosing this machine's platform from an index), its config
  * and its layers, checking every digest, and unpack the layers into the
- * layer store.
+ * layer store; on request (keep_blobs), also keep the manifest, config and
+ * compressed layers as blobs of the store, for push and save.
  */
 #ifndef BERTH_AGENT_PULL_H
 #define BERTH_AGENT_PULL_H
@@ -27,6 +28,12 @@ struct pulled {
 	 * back what a failed pull left.
 	 */
 	cJSON *unpacked;
+	/*
+	 * With pull_target.keep_blobs: the manifest's layer descriptors
+	 * (owned) and the config's digest, whose blobs are in the store.
+	 */
+	cJSON *layers;
+	char config_digest[LAYER_DIGEST_SIZE];
 };
 
 struct pull_target {
@@ -41,6 +48,13 @@ struct pull_target {
 	 * default, PULL_INACTIVITY_DEFAULT_S.
 	 */
 	long inactivity_s;
+	/*
+	 * Also keep the manifest, the config and the compressed layers as
+	 * blobs of the store (STORE/blobs/sha256/HEX, images.h), so that
+	 * the image can be pushed and saved: layers the store has unpacked
+	 * are then downloaded (and checked) all the same, once.
+	 */
+	bool keep_blobs;
 };
 
 #define PULL_INACTIVITY_DEFAULT_S 60
@@ -106,6 +120,18 @@ int pull_select_platform(const cJSON *index, const char *os, const char *arch, c
  * up to the next ',' or ' '. False when absent or its quote is not closed.
  */
 bool pull_challenge_param(const char *challenge, const char *name, struct buf *out);
+
+/*
+ * Answer a registry's WWW-Authenticate challenge for repository on host:
+ * Basic with auth, or Bearer with a token fetched from the challenge's
+ * realm (with auth's Basic credentials when given) for its scope, or
+ * "repository:REPOSITORY:ACTIONS" when it names none (actions: "pull",
+ * "pull,push"). ret_authorization gets the "Authorization: ..." header.
+ * E_ACCESS_DENIED when it cannot be answered or the token service refuses.
+ */
+int pull_auth_answer(struct httpc *http, const char *host, const char *repository,
+		     const struct image_auth *auth, const char *challenge, const char *actions,
+		     struct buf *ret_authorization, struct err *err);
 
 /* This machine's architecture as OCI names it ("amd64", "arm64", ...) and its variant or NULL. */
 const char *pull_machine_arch(const char **ret_variant);

@@ -34,7 +34,9 @@
 #include "agent/images.h"
 #include "agent/pull.h"
 #include "core/buf.h"
+#include "core/cleanup.h"
 #include "core/digest.h"
+#include "core/fs.h"
 #include "core/json.h"
 
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -1219,6 +1221,219 @@ static void test_retry_delays(void **state)
 	assert_int_equal(pull_retry_delay_ms(1, INT64_C(1) << 40), PULL_RETRY_AFTER_MAX_MS);
 }
 
+/* --- local images: blobs kept, names, removal, the build cache ------------ */
+
+static void put_blob(struct fixture *f, const char *digest, const struct buf *b)
+{
+	struct buf path = BUF_INIT, dir = BUF_INIT;
+
+	buf_printf(&dir, "%s/blobs/sha256", f->dir);
+	assert_int_equal(fs_mkdir_p(buf_str(&dir), 0700), 0);
+	images_blob_path(f->dir, digest, &path);
+	assert_int_equal(fs_write_atomic(buf_str(&path), b->data, b->len), 0);
+	buf_release(&path);
+	buf_release(&dir);
+}
+
+static bool blob_here(struct fixture *f, const char *digest)
+{
+	struct buf path = BUF_INIT;
+	bool here;
+
+	images_blob_path(f->dir, digest, &path);
+	here = access(buf_str(&path), F_OK) == 0;
+	buf_release(&path);
+	return here;
+}
+
+/* The fixture's image, as `berth image load` would leave it: blobs, layers, a record. */
+static void add_local(struct fixture *f, const char *ref)
+{
+	_cleanup_json_ cJSON *m = cJSON_ParseWithLength(f->manifest.data, f->manifest.len);
+	_cleanup_json_ cJSON *c = cJSON_ParseWithLength(f->config.data, f->config.len);
+	struct err err = ERR_INIT;
+
+	put_blob(f, f->manifest_digest, &f->manifest);
+	put_blob(f, f->config_digest, &f->config);
+	for (int i = 0; i < 2; i++) {
+		struct layer_unpack_opts uo = { .diff_id = f->layers[i].diff_id };
+		int fd;
+		struct buf path = BUF_INIT;
+
+		put_blob(f, f->layers[i].digest, &f->layers[i].gz);
+		images_blob_path(f->dir, f->layers[i].digest, &path);
+		fd = open(buf_str(&path), O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(layer_unpack(f->dir, fd, &uo, NULL, &err), 0);
+		close(fd);
+		buf_release(&path);
+	}
+	struct image_local img = {
+		.digest = f->manifest_digest,
+		.config_digest = f->config_digest,
+		.config = c,
+		.diff_ids = json_arr(json_obj(c, "rootfs"), "diff_ids"),
+		.layers = json_arr(m, "layers"),
+		.size = 10,
+	};
+	assert_int_equal(image_add_local(f->store, ref, &img, &err), 0);
+}
+
+static void test_local_images(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = ERR_INIT;
+	char digest[LAYER_DIGEST_SIZE];
+	unsigned layers, removed;
+	struct image *img = NULL;
+	cJSON *rec = NULL;
+
+	add_local(f, "local/app:1");
+	add_local(f, "local/app:2");
+	assert_int_equal(n_records(f), 1);
+	assert_int_equal(image_get(f->store, "local/app:1", &img, &err), 0);
+	assert_string_equal(img->digest, f->manifest_digest);
+	image_free(img);
+	assert_int_equal(image_record_get(f->store, "docker.io/local/app:2", &rec, &err), 0);
+	assert_string_equal(json_str(rec, "configDigest"), f->config_digest);
+	assert_int_equal(cJSON_GetArraySize(json_arr(rec, "layers")), 2);
+	assert_int_equal(cJSON_GetArraySize(json_arr(rec, "references")), 2);
+	cJSON_Delete(rec);
+	/* a digest is not a tag */
+	assert_int_equal(image_add_local(f->store,
+					 "local/app@sha256:"
+					 "00000000000000000000000000000000000000000000"
+					 "00000000000000000000",
+					 &(struct image_local){ .digest = f->manifest_digest },
+					 &err),
+			 -EINVAL);
+
+	/* a name goes; the image stays while another names it */
+	assert_int_equal(image_remove(f->store, "local/app:1", digest, &layers, &err), 0);
+	assert_string_equal(digest, f->manifest_digest);
+	assert_int_equal(layers, 0);
+	assert_int_equal(image_get(f->store, "local/app:1", &img, &err), -ENOENT);
+	assert_int_equal(n_layers(f), 2);
+	/* while a pull runs, nothing is removed */
+	{
+		char lock_path[128];
+		int fd;
+
+		snprintf(lock_path, sizeof(lock_path), "%s/images/.lock", f->dir);
+		fd = open(lock_path, O_RDWR | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(flock(fd, LOCK_SH), 0);
+		assert_int_equal(image_remove(f->store, "local/app:2", digest, &layers, &err),
+				 -EBUSY);
+		close(fd);
+	}
+	/* its last name: the image, its layers and its blobs */
+	assert_int_equal(image_remove(f->store, "local/app:2", digest, &layers, &err), 0);
+	assert_int_equal(layers, 2);
+	assert_int_equal(n_records(f), 0);
+	assert_int_equal(n_layers(f), 0);
+	assert_false(blob_here(f, f->manifest_digest));
+	assert_false(blob_here(f, f->layers[0].digest));
+	assert_int_equal(image_remove(f->store, "local/app:2", digest, &layers, &err), -ENOENT);
+
+	/* by digest: whatever its names */
+	add_local(f, "local/app:3");
+	assert_int_equal(image_remove(f->store, f->manifest_digest, digest, &layers, &err), 0);
+	assert_int_equal(n_records(f), 0);
+
+	/* a layer and blob only a build cache entry names: kept while it is used */
+	add_local(f, NULL);
+	assert_int_equal(image_remove(f->store, f->manifest_digest, digest, &layers, &err), 0);
+	add_local(f, "local/app:4");
+	{
+		char path[160];
+		struct buf entry = BUF_INIT;
+
+		snprintf(path, sizeof(path), "%s/build-cache", f->dir);
+		assert_int_equal(fs_mkdir_p(path, 0700), 0);
+		snprintf(path, sizeof(path), "%s/build-cache/%s.json", f->dir,
+			 f->layers[0].diff_id + 7);
+		buf_printf(&entry, "{\"diffId\":\"%s\",\"digest\":\"%s\",\"size\":1,\"created\":1}",
+			   f->layers[0].diff_id, f->layers[0].digest);
+		assert_int_equal(fs_write_atomic(path, entry.data, entry.len), 0);
+		buf_release(&entry);
+		/* everything unused for long: the image, the cache entry and its layer go */
+		assert_int_equal(image_gc(f->store, -1000, &removed, &err), 0);
+		assert_int_equal(removed, 1);
+		assert_int_equal(n_layers(f), 0);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	add_local(f, "local/app:5");
+	{
+		char path[160];
+		struct buf entry = BUF_INIT;
+
+		snprintf(path, sizeof(path), "%s/build-cache/%s.json", f->dir,
+			 f->layers[0].diff_id + 7);
+		buf_printf(&entry, "{\"diffId\":\"%s\",\"digest\":\"%s\",\"size\":1,\"created\":1}",
+			   f->layers[0].diff_id, f->layers[0].digest);
+		assert_int_equal(fs_write_atomic(path, entry.data, entry.len), 0);
+		buf_release(&entry);
+	}
+	assert_int_equal(image_remove(f->store, "local/app:5", digest, &layers, &err), 0);
+	/* rm takes what no image and no container uses; the collector then keeps
+	 * what a cache entry used within its delay names */
+	add_local(f, "local/app:6");
+	{
+		char rec_path[160];
+
+		/* the record, unused since long ago; the cache entry just used */
+		snprintf(rec_path, sizeof(rec_path), "%s/images/%s.json", f->dir,
+			 f->manifest_digest + 7);
+		assert_int_equal(unlink(rec_path), 0);
+	}
+	assert_int_equal(image_gc(f->store, 3600 * 1000, &removed, &err), 0);
+	assert_true(blob_here(f, f->layers[0].digest));
+	assert_true(layer_exists(f->dir, f->layers[0].diff_id));
+	assert_false(layer_exists(f->dir, f->layers[1].diff_id));
+	assert_false(blob_here(f, f->layers[1].digest));
+}
+
+/* A pull that keeps the blobs: they are there, checked, and the record says so. */
+static void test_pull_keeps_blobs(void **state)
+{
+	struct fixture *f = *state;
+	struct err err = ERR_INIT;
+	struct image *img;
+	cJSON *rec = NULL;
+	struct buf path = BUF_INIT;
+
+	/* the agent's way first: layers, no blobs */
+	img = pull_ok(f, f->ref, IMAGE_PULL_ALWAYS);
+	image_free(img);
+	assert_false(blob_here(f, f->layers[0].digest));
+	assert_int_equal(image_record_get(f->store, f->ref, &rec, &err), 0);
+	assert_null(json_get(rec, "layers"));
+	cJSON_Delete(rec);
+	/* then the CLI's: the layers are here, their blobs are fetched and checked */
+	images_keep_blobs(f->store, true);
+	img = pull_ok(f, f->ref, IMAGE_PULL_ALWAYS);
+	image_free(img);
+	for (int i = 0; i < 2; i++) {
+		struct buf data = BUF_INIT;
+		char d[DIGEST_SIZE];
+
+		buf_reset(&path);
+		images_blob_path(f->dir, f->layers[i].digest, &path);
+		assert_int_equal(fs_read_file(buf_str(&path), 1 << 20, &data), 0);
+		digest_sha256(data.data, data.len, d);
+		assert_string_equal(d, f->layers[i].digest);
+		buf_release(&data);
+	}
+	assert_true(blob_here(f, f->manifest_digest));
+	assert_true(blob_here(f, f->config_digest));
+	assert_int_equal(image_record_get(f->store, f->ref, &rec, &err), 0);
+	assert_string_equal(json_str(rec, "configDigest"), f->config_digest);
+	assert_int_equal(cJSON_GetArraySize(json_arr(rec, "layers")), 2);
+	cJSON_Delete(rec);
+	buf_release(&path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1237,6 +1452,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_collector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_moved_tags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_images, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pull_keeps_blobs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
