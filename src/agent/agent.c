@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/network.h"
 #include "agent/images.h"
 #include "core/cleanup.h"
 #include "core/credentials.h"
@@ -63,6 +64,10 @@ static void usage(FILE *f, const char *self)
 		"                        a registry reached over plain HTTP (repeatable;\n"
 		"                        loopback ones always are)\n"
 		"  --poll-wait SECONDS   how long one long poll may wait (default 20)\n"
+		"  --bridge NAME         the bridge of bridge and awsvpc tasks (default " NET_DEFAULT_BRIDGE ")\n"
+		"  --bridge-subnet CIDR  its IPv4 subnet (default " NET_DEFAULT_SUBNET ")\n"
+		"  --host-port-range LOW-HIGH\n"
+		"                        dynamic host ports (default " NET_DEFAULT_PORT_RANGE ")\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -448,6 +453,16 @@ int agent_start(struct agent *a, struct err *err)
 	r = make_dirs(a, err);
 	if (r == 0)
 		r = load_state(a, err);
+	if (r == 0) {
+		struct net_config nc = {
+			.data_dir = a->cfg.data_dir,
+			.bridge = a->cfg.bridge,
+			.subnet = a->cfg.bridge_subnet,
+			.port_range = a->cfg.host_port_range,
+		};
+
+		r = net_open(&nc, &a->net, err);
+	}
 	if (r == 0)
 		r = images_open(a->cfg.data_dir, &a->images, err);
 	if (r == 0)
@@ -457,6 +472,8 @@ int agent_start(struct agent *a, struct err *err)
 	if (r < 0) {
 		images_close(a->images);
 		a->images = NULL;
+		net_close(a->net);
+		a->net = NULL;
 		buf_release(&a->tasks_dir);
 		buf_release(&a->containers_dir);
 		pthread_mutex_destroy(&a->lock);
@@ -480,6 +497,9 @@ int agent_stop(struct agent *a, struct err *err)
 	if (r < 0)
 		err_set(err, r, a->poll_err.kind, "%s", a->poll_err.msg);
 	images_close(a->images);
+	/* the bridge and its rules go too when no task uses them */
+	net_close(a->net);
+	a->net = NULL;
 	buf_release(&a->tasks_dir);
 	buf_release(&a->containers_dir);
 	pthread_mutex_destroy(&a->lock);
@@ -551,6 +571,9 @@ int cmd_agent(int argc, char **argv)
 		OPT_POLL_WAIT,
 		OPT_INSECURE,
 		OPT_LOG_LEVEL,
+		OPT_BRIDGE,
+		OPT_BRIDGE_SUBNET,
+		OPT_PORT_RANGE,
 		OPT_HELP,
 	};
 	static const struct option options[] = {
@@ -567,6 +590,9 @@ int cmd_agent(int argc, char **argv)
 		{ "poll-wait", required_argument, NULL, OPT_POLL_WAIT },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "bridge", required_argument, NULL, OPT_BRIDGE },
+		{ "bridge-subnet", required_argument, NULL, OPT_BRIDGE_SUBNET },
+		{ "host-port-range", required_argument, NULL, OPT_PORT_RANGE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
 	};
@@ -623,6 +649,9 @@ int cmd_agent(int argc, char **argv)
 				goto bad_value;
 			log_set_level((enum log_level)level);
 			break;
+		case OPT_BRIDGE: a.cfg.bridge = optarg; break;
+		case OPT_BRIDGE_SUBNET: a.cfg.bridge_subnet = optarg; break;
+		case OPT_PORT_RANGE: a.cfg.host_port_range = optarg; break;
 		case OPT_HELP:
 			usage(stdout, "berth agent");
 			cJSON_Delete(a.cfg.attributes);

@@ -15,6 +15,7 @@
  *                         runtime ids and what was reported)
  *   containers/           the runtime's per-container state (runtime.h)
  *   images/ layers/ ...   the image store (images.h)
+ *   network/ netns/       the tasks' network endpoints (network.h)
  * so a restarted agent finds its tasks, whose containers kept running under
  * their shims, and carries on.
  */
@@ -39,6 +40,7 @@
 #define AGENT_TARGET(op) "BerthAgent_V1." op
 
 struct images;
+struct net;
 
 struct agent_config {
 	const char *server; /* http://HOST:PORT */
@@ -55,6 +57,9 @@ struct agent_config {
 	const char *insecure_registries[AGENT_INSECURE_MAX]; /* HOST:PORT reached over http */
 	size_t n_insecure;
 	cJSON *attributes; /* custom attributes [{name, value}] */
+	const char *bridge;	     /* network.h; NULL: NET_DEFAULT_BRIDGE */
+	const char *bridge_subnet;   /* NULL: NET_DEFAULT_SUBNET */
+	const char *host_port_range; /* dynamic host ports; NULL: NET_DEFAULT_PORT_RANGE */
 };
 
 struct agent_task;
@@ -65,6 +70,7 @@ struct agent {
 	char cluster_arn[AGENT_ARN_MAX];
 	char host_id[AGENT_ID_MAX];
 	struct images *images;
+	struct net *net; /* bridge and awsvpc networks (network.h) */
 	struct buf tasks_dir;	   /* DATA-DIR/tasks */
 	struct buf containers_dir; /* DATA-DIR/containers */
 	pthread_mutex_t lock;	   /* guards tasks */
