@@ -56,7 +56,7 @@ struct agent_config {
 	int64_t image_cleanup_delay_s;
 	const char *insecure_registries[AGENT_INSECURE_MAX]; /* HOST:PORT reached over http */
 	size_t n_insecure;
-	cJSON *attributes; /* custom attributes [{name, value}] */
+	cJSON *attributes;	     /* custom attributes [{name, value}] */
 	const char *bridge;	     /* network.h; NULL: NET_DEFAULT_BRIDGE */
 	const char *bridge_subnet;   /* NULL: NET_DEFAULT_SUBNET */
 	const char *host_port_range; /* dynamic host ports; NULL: NET_DEFAULT_PORT_RANGE */
@@ -70,7 +70,7 @@ struct agent {
 	char cluster_arn[AGENT_ARN_MAX];
 	char host_id[AGENT_ID_MAX];
 	struct images *images;
-	struct net *net; /* bridge and awsvpc networks (network.h) */
+	struct net *net;	   /* bridge and awsvpc networks (network.h) */
 	struct buf tasks_dir;	   /* DATA-DIR/tasks */
 	struct buf containers_dir; /* DATA-DIR/containers */
 	pthread_mutex_t lock;	   /* guards tasks */

@@ -46,7 +46,8 @@ struct net {
 	pthread_mutex_t lock;
 	char bridge[NET_IFNAME_MAX];
 	char table[NET_IFNAME_MAX + 8];
-	char veth_prefix[8]; /* "v" and 6 hex digits of the bridge's name: its veths' names start so */
+	char veth_prefix
+		[8];	 /* "v" and 6 hex digits of the bridge's name: its veths' names start so */
 	uint32_t subnet; /* host byte order */
 	int prefix;
 	uint16_t port_lo, port_hi, port_next;
@@ -498,21 +499,22 @@ static int table_setup(struct net *n, struct err *err)
 		   n->table);
 	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
 		buf_printf(&s, "flush chain ip %s %s\n", n->table, chains[i]);
-	buf_printf(&s,
-		   "add rule ip %1$s prerouting fib daddr type local "
-		   "dnat ip to meta l4proto . th dport map @ports\n"
-		   "add rule ip %1$s output fib daddr type local "
-		   "dnat ip to meta l4proto . th dport map @ports\n"
-		   /* outbound NAT */
-		   "add rule ip %1$s postrouting ip saddr %2$s/%3$d oifname != \"%4$s\" masquerade\n"
-		   /* from the host (loopback included) to a published port */
-		   "add rule ip %1$s postrouting oifname \"%4$s\" fib saddr type local masquerade\n"
-		   /* a container to a published port of the host (hairpin) */
-		   "add rule ip %1$s postrouting oifname \"%4$s\" ct status dnat "
-		   "ip saddr %2$s/%3$d masquerade\n"
-		   "add rule ip %1$s forward oifname \"%4$s\" accept\n"
-		   "add rule ip %1$s forward iifname \"%4$s\" accept\n",
-		   n->table, subnet, n->prefix, n->bridge);
+	buf_printf(
+		&s,
+		"add rule ip %1$s prerouting fib daddr type local "
+		"dnat ip to meta l4proto . th dport map @ports\n"
+		"add rule ip %1$s output fib daddr type local "
+		"dnat ip to meta l4proto . th dport map @ports\n"
+		/* outbound NAT */
+		"add rule ip %1$s postrouting ip saddr %2$s/%3$d oifname != \"%4$s\" masquerade\n"
+		/* from the host (loopback included) to a published port */
+		"add rule ip %1$s postrouting oifname \"%4$s\" fib saddr type local masquerade\n"
+		/* a container to a published port of the host (hairpin) */
+		"add rule ip %1$s postrouting oifname \"%4$s\" ct status dnat "
+		"ip saddr %2$s/%3$d masquerade\n"
+		"add rule ip %1$s forward oifname \"%4$s\" accept\n"
+		"add rule ip %1$s forward iifname \"%4$s\" accept\n",
+		n->table, subnet, n->prefix, n->bridge);
 	return nft_run(n, buf_str(&s), err);
 }
 
@@ -830,7 +832,8 @@ static int assign_ports(struct net *n, const struct in_use *u, const struct net_
 			return err_set(err, -EINVAL, E_CLIENT,
 				       "ResourceInitializationError: container port 0");
 		if (p.host_port) {
-			if (port_recorded(u, ep, p.udp, p.host_port) || port_bound(p.udp, p.host_port))
+			if (port_recorded(u, ep, p.udp, p.host_port) ||
+			    port_bound(p.udp, p.host_port))
 				return err_set(err, -EADDRINUSE, E_CLIENT,
 					       "ResourceInitializationError: host port %u/%s is "
 					       "already in use",
@@ -838,10 +841,11 @@ static int assign_ports(struct net *n, const struct in_use *u, const struct net_
 		} else {
 			/* round the range from where the last pick ended, as a port is not reused at once */
 			for (uint32_t k = 0; k < span && !p.host_port; k++) {
-				uint16_t cand =
-					(uint16_t)(n->port_lo + (n->port_next - n->port_lo + k) % span);
+				uint16_t cand = (uint16_t)(n->port_lo +
+							   (n->port_next - n->port_lo + k) % span);
 
-				if (!port_recorded(u, ep, p.udp, cand) && !port_bound(p.udp, cand)) {
+				if (!port_recorded(u, ep, p.udp, cand) &&
+				    !port_bound(p.udp, cand)) {
 					p.host_port = cand;
 					n->port_next = cand == n->port_hi ? n->port_lo
 									  : (uint16_t)(cand + 1);

@@ -106,8 +106,8 @@ struct container_spec {
 	const cJSON *container_def;
 	const char *hostname; /* NULL: the definition's "hostname", else the id cut to 12 */
 	enum container_network network;
-	const char *netns_path; /* for CONTAINER_NET_JOIN */
-	const char *address;	/* its IPv4 address, for /etc/hosts; NULL: 127.0.1.1 */
+	const char *netns_path;	 /* for CONTAINER_NET_JOIN */
+	const char *address;	 /* its IPv4 address, for /etc/hosts; NULL: 127.0.1.1 */
 	const char *hosts_extra; /* lines added to /etc/hosts (other containers); may be NULL */
 	/* "NAME=VALUE" added last (wins), NULL-terminated; may be NULL */
 	const char *const *extra_env;

@@ -66,10 +66,10 @@ struct agent_container {
 	int exit_code;
 	cJSON *def; /* the container definition, overrides merged (owned) */
 	/* its healthCheck, when it has one */
-	char health[16];       /* UNKNOWN, HEALTHY, UNHEALTHY */
-	int64_t started_ms;    /* when it started (this agent's clock) */
-	int64_t next_check_ms; /* when to run the next check */
-	int failures;	       /* consecutive failed checks */
+	char health[16];	 /* UNKNOWN, HEALTHY, UNHEALTHY */
+	int64_t started_ms;	 /* when it started (this agent's clock) */
+	int64_t next_check_ms;	 /* when to run the next check */
+	int failures;		 /* consecutive failed checks */
 	struct net_endpoint *ep; /* bridge mode: its network (owned), NULL before it has one */
 };
 
@@ -458,7 +458,8 @@ static void write_network(struct jsonw *w, const struct agent_task *t,
 			jsonw_key_str(w, "bindIP", "0.0.0.0");
 			jsonw_key_int(w, "containerPort", port);
 			jsonw_key_int(w, "hostPort", port);
-			jsonw_key_str(w, "protocol", proto && !strcmp(proto, "udp") ? "udp" : "tcp");
+			jsonw_key_str(w, "protocol",
+				      proto && !strcmp(proto, "udp") ? "udp" : "tcp");
 			jsonw_obj_end(w);
 		}
 		jsonw_arr_end(w);
