@@ -325,7 +325,20 @@ static void find_attachment(struct agent_task *t)
  * exist already (an agent restart) are taken as they are. Failure leaves
  * the reason in err ("ResourceInitializationError: ...").
  */
+static int setup_network_endpoints(struct agent_task *t, struct err *err);
+
 static int setup_network(struct agent_task *t, struct err *err)
+{
+	uint64_t start = mono_ns();
+	int r = setup_network_endpoints(t, err);
+
+	if (r == 0 && (t->mode == NET_MODE_BRIDGE || t->mode == NET_MODE_AWSVPC))
+		log_info("task %s: network set up in %.2f ms", t->id,
+			 (double)(mono_ns() - start) / 1e6);
+	return r;
+}
+
+static int setup_network_endpoints(struct agent_task *t, struct err *err)
 {
 	struct net *net = t->agent->net;
 	int r;
