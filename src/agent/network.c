@@ -862,12 +862,9 @@ static int assign_ports(struct net *n, const struct in_use *u, const struct net_
 	return 0;
 }
 
-/* Take endpoint ep off the host; what is missing already is fine. The lock is held. */
-static void endpoint_teardown(struct net *n, const struct net_endpoint *ep)
+/* Delete ep's rules (the lock is held: the nftables context is the handle's). */
+static void endpoint_unpublish(struct net *n, const struct net_endpoint *ep)
 {
-	_cleanup_buf_ struct buf path = BUF_INIT;
-	struct nl nl = { 0 };
-
 	for (size_t i = 0; i < ep->n_ports && n->ready; i++) {
 		_cleanup_buf_ struct buf s = BUF_INIT;
 		struct err err = ERR_INIT;
@@ -876,6 +873,19 @@ static void endpoint_teardown(struct net *n, const struct net_endpoint *ep)
 			   ep->ports[i].udp ? "udp" : "tcp", ep->ports[i].host_port);
 		nft_run(n, buf_str(&s), &err);
 	}
+}
+
+/*
+ * Delete ep's veth pair and namespace, then its record (last: until then
+ * its address stays taken and a restarted agent would find it). Needs no
+ * lock: deleting a link waits for the kernel's RCU grace period (some
+ * 20 ms here), which other tasks' setups need not wait for.
+ */
+static void endpoint_unplug(struct net *n, const struct net_endpoint *ep)
+{
+	_cleanup_buf_ struct buf path = BUF_INIT;
+	struct nl nl = { 0 };
+
 	if (nl_open(&nl) == 0) {
 		link_delete(&nl, ep->veth);
 		nl_close(&nl);
@@ -884,6 +894,13 @@ static void endpoint_teardown(struct net *n, const struct net_endpoint *ep)
 		netns_remove(ep->netns);
 	record_path(n, ep->id, &path);
 	unlink(buf_str(&path));
+}
+
+/* Take endpoint ep off the host; what is missing already is fine. The lock is held. */
+static void endpoint_teardown(struct net *n, const struct net_endpoint *ep)
+{
+	endpoint_unpublish(n, ep);
+	endpoint_unplug(n, ep);
 }
 
 int net_endpoint_create(struct net *n, const char *id, const char *task,
@@ -1013,6 +1030,7 @@ int net_endpoint_get(struct net *n, const char *id, struct net_endpoint *ret, st
 int net_endpoint_remove(struct net *n, const char *id, struct err *err)
 {
 	_cleanup_free_ struct net_endpoint *ep = malloc(sizeof(*ep));
+	int r;
 
 	if (!ep)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
@@ -1021,9 +1039,12 @@ int net_endpoint_remove(struct net *n, const char *id, struct err *err)
 	pthread_mutex_lock(&n->lock);
 	if (!n->ready && if_nametoindex(n->bridge))
 		n->ready = true; /* made by an earlier run: its rules may need removing */
-	if (record_load(n, id, ep) == 0)
-		endpoint_teardown(n, ep);
+	r = record_load(n, id, ep);
+	if (r == 0)
+		endpoint_unpublish(n, ep);
 	pthread_mutex_unlock(&n->lock);
+	if (r == 0)
+		endpoint_unplug(n, ep);
 	return 0;
 }
 

@@ -252,6 +252,36 @@ class NetworkTest(BerthTestCase):
         self.wait(arn2, "tasks_running")
         self.assertIsNotNone(curl_until("http://127.0.0.1:%d/" % port))
 
+    def test_static_port_taken_on_the_host(self):
+        # something on the host listens on the port: the task cannot have it
+        import socket
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+            held.bind(("127.0.0.1", 0))
+            held.listen(1)
+            port = held.getsockname()[1]
+            td = self.register("taken", [{"name": "web", "command": HTTPD + ["80"],
+                                          "portMappings": [{"containerPort": 80,
+                                                            "hostPort": port}]}])
+            arn, _ = self.run_task(td)
+            t = self.wait(arn, "tasks_stopped")
+        self.assertEqual(t["stopCode"], "TaskFailedToStart", t)
+        self.assertTrue(t["stoppedReason"].startswith("ResourceInitializationError:"), t)
+        self.assertIn("%d/tcp" % port, t["stoppedReason"])
+
+    def test_udp_binding(self):
+        td = self.register("udp", [{"name": "a", "command": ["sh", "-c", "exec sleep 600"],
+                                    "portMappings": [{"containerPort": 53, "protocol": "udp"},
+                                                     {"containerPort": 54}]}])
+        arn, _ = self.run_task(td)
+        t = self.wait(arn, "tasks_running")
+        b = sorted(t["containers"][0]["networkBindings"], key=lambda x: x["protocol"])
+        self.assertEqual([(x["protocol"], x["containerPort"]) for x in b],
+                         [("tcp", 54), ("udp", 53)])
+        elements = self.map_elements()
+        for x in b:
+            self.assertTrue(41000 <= x["hostPort"] <= 41999, b)
+            self.assertIn("%s . %d : " % (x["protocol"], x["hostPort"]), elements)
+
     # --- awsvpc ---
 
     def test_awsvpc(self):
