@@ -167,6 +167,13 @@ class NetworkTest(BerthTestCase):
             time.sleep(0.3)
         self.fail("container %s did not exit: %s" % (name, t))
 
+    def assert_exits_0(self, td, name, **kw):
+        """Run td and wait for its container name to exit: with code 0."""
+        arn, _ = self.run_task(td, **kw)
+        c, t = self.wait_exit(arn, name)
+        self.assertEqual(c.get("exitCode"), 0, t)
+        return arn
+
     def map_elements(self):
         p = sh("nft", "list", "map", "ip", "berth_" + BRIDGE, "ports", check=False)
         return p.stdout.decode()
@@ -216,9 +223,39 @@ class NetworkTest(BerthTestCase):
                          "busybox wget -q -O /tmp/a http://web/ && "
                          "busybox wget -q -O /tmp/b http://webalias/ && exit 0; "
                          "sleep 0.2; done; exit 7"]}])
-        arn, _ = self.run_task(td)
-        c, t = self.wait_exit(arn, "client")
-        self.assertEqual(c.get("exitCode"), 0, t)
+        self.assert_exits_0(td, "client")
+
+    def test_bridge_outbound_nat_and_hairpin(self):
+        # a server on the other machine, which logs who calls
+        www = tempfile.mkdtemp(prefix="berth-itest-net-www-")
+        self.addCleanup(shutil.rmtree, www, True)
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write("from the peer\n")
+        log = open(os.path.join(www, "log"), "wb")
+        peer = subprocess.Popen(["ip", "netns", "exec", PEER_NS, "busybox", "httpd", "-f", "-vv",
+                                 "-p", "%s:8099" % PEER_ADDR, "-h", www],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.addCleanup(peer.wait)
+        self.addCleanup(peer.kill)
+        self.addCleanup(log.close)
+        static = harness.free_port()
+        web = self.register("hairpin-web", [{"name": "web", "command": HTTPD + ["80"],
+                                             "portMappings": [{"containerPort": 80,
+                                                               "hostPort": static}]}])
+        warn, _ = self.run_task(web)
+        self.wait(warn, "tasks_running")
+        gateway = SUBNET.split("/")[0].rsplit(".", 1)[0] + ".1"
+        client = self.register("hairpin-client", [{"name": "c", "command": ["sh", "-c",
+            "for i in $(seq 1 100); do "
+            "busybox wget -q -O /tmp/a http://%s:8099/ && "
+            "busybox wget -q -O /tmp/b http://%s:%d/ && exit 0; sleep 0.2; done; exit 7"
+            % (PEER_ADDR, gateway, static)]}])
+        self.assert_exits_0(client, "c")
+        with open(os.path.join(www, "log")) as f:
+            callers = f.read()
+        # the other machine saw the host's address, not the container's: masqueraded
+        self.assertIn(HOST_ADDR + ":", callers)
+        self.assertNotIn("10.213.0.", callers)
 
     def test_bridge_dns(self):
         td = self.register("dns", [{
@@ -232,9 +269,7 @@ class NetworkTest(BerthTestCase):
                         "case \"$h\" in *'10.213.7.7\tdb.example'*) ;; *) exit 4;; esac; "
                         "case \"$h\" in *'10.213.0.'*'\tmyhost'*) ;; *) exit 5;; esac; "
                         "test \"$(cat /etc/hostname)\" = myhost || exit 6"]}])
-        arn, _ = self.run_task(td)
-        c, t = self.wait_exit(arn, "dns")
-        self.assertEqual(c.get("exitCode"), 0, t)
+        self.assert_exits_0(td, "dns")
 
     def test_port_conflict(self):
         port = harness.free_port()
@@ -356,9 +391,7 @@ class NetworkTest(BerthTestCase):
             "name": "a",
             "command": ["sh", "-c", "test \"$(ls /sys/class/net)\" = lo"]}],
             networkMode="none")
-        arn, _ = self.run_task(td)
-        c, t = self.wait_exit(arn, "a")
-        self.assertEqual(c.get("exitCode"), 0, t)
+        self.assert_exits_0(td, "a")
 
     # --- restart ---
 
