@@ -341,6 +341,7 @@ static int setup_network(struct agent_task *t, struct err *err)
 static int setup_network_endpoints(struct agent_task *t, struct err *err)
 {
 	struct net *net = t->agent->net;
+	struct err absent = ERR_INIT; /* an endpoint not made yet is no failure */
 	int r;
 
 	t->mode = network_mode(t->doc);
@@ -348,7 +349,7 @@ static int setup_network_endpoints(struct agent_task *t, struct err *err)
 		find_attachment(t);
 		if (!t->ep && !(t->ep = calloc(1, sizeof(*t->ep))))
 			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
-		if (net_endpoint_get(net, t->id, t->ep, err) == 0)
+		if (net_endpoint_get(net, t->id, t->ep, &absent) == 0)
 			return 0;
 		return net_endpoint_create(net, t->id, t->id, NULL, 0, t->ep, err);
 	}
@@ -361,7 +362,7 @@ static int setup_network_endpoints(struct agent_task *t, struct err *err)
 
 		if (!ports || (!c->ep && !(c->ep = calloc(1, sizeof(*c->ep)))))
 			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
-		if (net_endpoint_get(net, c->runtime_id, c->ep, err) == 0)
+		if (net_endpoint_get(net, c->runtime_id, c->ep, &absent) == 0)
 			continue;
 		r = published_ports(c->def, ports, &n, err);
 		if (r == 0)
