@@ -669,6 +669,17 @@ int cmd_agent(int argc, char **argv)
 		return 2;
 	}
 
+	{
+		struct net_config nc = { .bridge = a.cfg.bridge,
+					 .subnet = a.cfg.bridge_subnet,
+					 .port_range = a.cfg.host_port_range };
+
+		if (net_config_check(&nc, &err) < 0) {
+			fprintf(stderr, "berth agent: %s\n", err.msg);
+			cJSON_Delete(a.cfg.attributes);
+			return 2;
+		}
+	}
 	r = load_keys(&a.cfg, credentials_path, &keys, &err);
 	if (r < 0) {
 		fprintf(stderr, "berth agent: %s\n", err.msg);

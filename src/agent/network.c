@@ -680,32 +680,45 @@ static uint32_t name_hash(const char *s)
 	return h;
 }
 
-int net_open(const struct net_config *cfg, struct net **ret, struct err *err)
+int net_config_check(const struct net_config *cfg, struct err *err)
 {
 	const char *bridge = cfg->bridge ? cfg->bridge : NET_DEFAULT_BRIDGE;
 	const char *subnet = cfg->subnet ? cfg->subnet : NET_DEFAULT_SUBNET;
 	const char *range = cfg->port_range ? cfg->port_range : NET_DEFAULT_PORT_RANGE;
-	struct net *n;
+	uint32_t addr;
+	int prefix;
+	uint16_t lo, hi;
 
 	if (!net_ifname_valid(bridge))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "--bridge '%.64s': an interface name of 1 to 15 letters, digits, "
 			       "'_' or '-'",
 			       bridge);
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
-	if (net_parse_cidr(subnet, &n->subnet, &n->prefix) < 0) {
-		free(n);
+	if (net_parse_cidr(subnet, &addr, &prefix) < 0)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "--bridge-subnet '%.64s': an IPv4 network A.B.C.D/N, N from 8 to 30",
 			       subnet);
-	}
-	if (net_parse_port_range(range, &n->port_lo, &n->port_hi) < 0) {
-		free(n);
+	if (net_parse_port_range(range, &lo, &hi) < 0)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "--host-port-range '%.64s': LOW-HIGH, ports from 1 to 65535", range);
-	}
+	return 0;
+}
+
+int net_open(const struct net_config *cfg, struct net **ret, struct err *err)
+{
+	const char *bridge = cfg->bridge ? cfg->bridge : NET_DEFAULT_BRIDGE;
+	const char *subnet = cfg->subnet ? cfg->subnet : NET_DEFAULT_SUBNET;
+	const char *range = cfg->port_range ? cfg->port_range : NET_DEFAULT_PORT_RANGE;
+	struct net *n;
+	int r = net_config_check(cfg, err);
+
+	if (r < 0)
+		return r;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	net_parse_cidr(subnet, &n->subnet, &n->prefix);
+	net_parse_port_range(range, &n->port_lo, &n->port_hi);
 	n->port_next = n->port_lo;
 	copy_str(n->bridge, sizeof(n->bridge), bridge);
 	snprintf(n->table, sizeof(n->table), "berth_%s", bridge);

@@ -78,10 +78,12 @@ struct net_endpoint {
 
 struct net;
 
+/* Check cfg's bridge name, subnet and port range: -EINVAL, E_INVALID_PARAMETER naming the option. */
+int net_config_check(const struct net_config *cfg, struct err *err);
+
 /*
- * Check cfg (bridge name, subnet, port range: -EINVAL, E_INVALID_PARAMETER
- * with a message naming the option) and return a handle for it. Makes
- * nothing on the host yet.
+ * Check cfg (net_config_check) and return a handle for it. Makes nothing
+ * on the host yet.
  */
 int net_open(const struct net_config *cfg, struct net **ret, struct err *err);
 

@@ -424,6 +424,14 @@ class NetworkTest(BerthTestCase):
         self.assertEqual(curl_until("http://%s:%d/" % (HOST_ADDR, port_keep), ns=PEER_NS),
                          curl("http://127.0.0.1:%d/" % port_keep))
 
+    def test_bad_options(self):
+        for opt, value in (("--bridge", "bad name"), ("--bridge-subnet", "10.0.0.0/33"),
+                           ("--bridge-subnet", "fd00::/64"), ("--host-port-range", "9-1")):
+            p = subprocess.run([harness.BERTH_BIN, "agent", "--server", self.berth.endpoint,
+                                opt, value], capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(opt, p.stderr.decode())
+
     # --- last: nothing left ---
 
     def test_zz_nothing_left(self):
