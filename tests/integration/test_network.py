@@ -2,11 +2,13 @@
 Task networking end to end: a real `berth server` and `berth agent` running
 busybox httpd in bridge, awsvpc, host and none network modes, reached with
 curl from the host's loopback and from a second network namespace the test
-makes to stand for another machine ("peer": a veth pair 10.213.9.1/30 on
-the host, 10.213.9.2/30 inside).
+makes to stand for another machine ("peer": a veth pair 10.N.9.1/30 on
+the host, 10.N.9.2/30 inside).
 
-The agent gets a bridge and subnet of this file's own (BRIDGE, SUBNET) so
-it collides with nothing else (test files run in parallel). Traffic goes
+The agent gets a bridge and subnet of this run's own (BRIDGE, SUBNET: N
+from 200 to 249, names and N from the process id) so it collides with
+nothing else: test files run in parallel, and so may two runs of this one
+(the harness's other agents take 10.100-199). Traffic goes
 only to loopback, the peer namespace and the bridge's subnet. At the end no
 interface, namespace, nft table or rule of the agent is left, and that is
 asserted (test_zz_nothing_left).
@@ -26,12 +28,14 @@ import build  # noqa: E402
 import test_agent  # noqa: E402
 
 CLUSTER = "itest-net"
-BRIDGE = "btnet0"
-SUBNET = "10.213.0.0/24"
+_K = os.getpid() % 100000
+NET = "10.%d" % (200 + _K % 50)
+BRIDGE = "btn%d" % _K
+SUBNET = NET + ".0.0/24"
 PORT_RANGE = "41000-41999"
-PEER_NS = "berth-itest-net-peer"
-PEER_HOST_IF, PEER_NS_IF = "btnet-h", "btnet-p"
-HOST_ADDR, PEER_ADDR = "10.213.9.1", "10.213.9.2"
+PEER_NS = "berth-itest-net-peer-%d" % _K
+PEER_HOST_IF, PEER_NS_IF = "btn%dh" % _K, "btn%dp" % _K
+HOST_ADDR, PEER_ADDR = NET + ".9.1", NET + ".9.2"
 INDEX_HTML = "hello from berth"  # the test image's /www/index.html says so
 IMGDIR = None
 IP_FORWARD = None
@@ -255,20 +259,20 @@ class NetworkTest(BerthTestCase):
             callers = f.read()
         # the other machine saw the host's address, not the container's: masqueraded
         self.assertIn(HOST_ADDR + ":", callers)
-        self.assertNotIn("10.213.0.", callers)
+        self.assertNotIn(NET + ".0.", callers)
 
     def test_bridge_dns(self):
         td = self.register("dns", [{
             "name": "dns", "hostname": "myhost",
-            "dnsServers": ["10.213.0.53"], "dnsSearchDomains": ["example.internal"],
-            "extraHosts": [{"hostname": "db.example", "ipAddress": "10.213.7.7"}],
+            "dnsServers": [NET + ".0.53"], "dnsSearchDomains": ["example.internal"],
+            "extraHosts": [{"hostname": "db.example", "ipAddress": NET + ".7.7"}],
             "command": ["sh", "-c",
                         "r=$(cat /etc/resolv.conf); h=$(cat /etc/hosts); "
-                        "case \"$r\" in *'nameserver 10.213.0.53'*) ;; *) exit 2;; esac; "
+                        "case \"$r\" in *'nameserver %s.0.53'*) ;; *) exit 2;; esac; "
                         "case \"$r\" in *'search example.internal'*) ;; *) exit 3;; esac; "
-                        "case \"$h\" in *'10.213.7.7\tdb.example'*) ;; *) exit 4;; esac; "
-                        "case \"$h\" in *'10.213.0.'*'\tmyhost'*) ;; *) exit 5;; esac; "
-                        "test \"$(cat /etc/hostname)\" = myhost || exit 6"]}])
+                        "case \"$h\" in *'%s.7.7\tdb.example'*) ;; *) exit 4;; esac; "
+                        "case \"$h\" in *'%s.0.'*'\tmyhost'*) ;; *) exit 5;; esac; "
+                        "test \"$(cat /etc/hostname)\" = myhost || exit 6" % (NET, NET, NET)]}])
         self.assert_exits_0(td, "dns")
 
     def test_port_conflict(self):
@@ -347,7 +351,7 @@ class NetworkTest(BerthTestCase):
         self.assertEqual(at["status"], "ATTACHED")
         details = {d["name"]: d["value"] for d in at["details"]}
         ip = details["privateIPv4Address"]
-        self.assertTrue(ip.startswith("10.213.0."), details)
+        self.assertTrue(ip.startswith(NET + ".0."), details)
         self.assertEqual(details["subnetId"], "subnet-0berth")
         self.assertTrue(details["networkInterfaceId"].startswith("eni-"), details)
         self.assertEqual(details["macAddress"],
