@@ -7,7 +7,7 @@
 #   make bench       benchmarks under bench/
 #   make format-check  clang-format --dry-run --Werror over the sources
 
-PKGS      := libmicrohttpd sqlite3 libcjson libcrypto libarchive libcurl zlib
+PKGS      := libmicrohttpd sqlite3 libcjson libcrypto libarchive libcurl zlib libmnl libnftables
 CC        ?= cc
 O         ?= build
 CFLAGS_WARN := -std=gnu17 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \

@@ -18,7 +18,8 @@
 struct dev {
 	struct agent agent;
 	const char *cluster;
-	const char *agent_listen; /* --agent-metrics-listen */
+	const char *agent_listen;			      /* --agent-metrics-listen */
+	const char *bridge, *bridge_subnet, *host_port_range; /* the agent's (NULL: its defaults) */
 	struct buf data_dir, server, access_key, secret_key, region;
 	bool running;
 };
@@ -72,6 +73,9 @@ static void started(void *ctx, const char *endpoint, const char *access_key, con
 		.image_cleanup_delay_s = 3 * 3600,
 		.attributes = cJSON_CreateArray(),
 		.listen = d->agent_listen,
+		.bridge = d->bridge,
+		.bridge_subnet = d->bridge_subnet,
+		.host_port_range = d->host_port_range,
 	};
 	if (agent_start(&d->agent, &err) < 0) {
 		log_error("berth dev: the agent did not start: %s", err.msg);
@@ -96,8 +100,9 @@ static void stopping(void *ctx)
 }
 
 /*
- * berth dev takes the server's options and --cluster NAME, the cluster its
- * agent joins (default "default", created when missing).
+ * berth dev takes the server's options, --cluster NAME, the cluster its
+ * agent joins (default "default", created when missing), and the agent's
+ * --bridge, --bridge-subnet and --host-port-range.
  */
 int cmd_dev(int argc, char **argv)
 {
@@ -110,19 +115,32 @@ int cmd_dev(int argc, char **argv)
 		return 1;
 	d.cluster = "default";
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--cluster") && i + 1 < argc) {
-			d.cluster = argv[++i];
-			continue;
+		const struct {
+			const char *name;
+			const char **value;
+		} own[] = {
+			{ "--cluster", &d.cluster },
+			{ "--agent-metrics-listen", &d.agent_listen },
+			{ "--bridge", &d.bridge },
+			{ "--bridge-subnet", &d.bridge_subnet },
+			{ "--host-port-range", &d.host_port_range },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+			size_t len = strlen(own[k].name);
+
+			if (!strcmp(argv[i], own[k].name) && i + 1 < argc) {
+				*own[k].value = argv[++i];
+				break;
+			}
+			if (!strncmp(argv[i], own[k].name, len) && argv[i][len] == '=') {
+				*own[k].value = argv[i] + len + 1;
+				break;
+			}
 		}
-		if (!strncmp(argv[i], "--cluster=", 10)) {
-			d.cluster = argv[i] + 10;
-			continue;
-		}
-		if (!strcmp(argv[i], "--agent-metrics-listen") && i + 1 < argc) {
-			d.agent_listen = argv[++i];
-			continue;
-		}
-		rest[n++] = argv[i];
+		if (k == sizeof(own) / sizeof(own[0]))
+			rest[n++] = argv[i];
 	}
 	r = server_run(n, rest, true, &hooks);
 	free(rest);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/network.h"
 #include "agent/images.h"
 #include "core/cleanup.h"
 #include "core/credentials.h"
@@ -71,6 +72,11 @@ static void usage(FILE *f, const char *self)
 		"  --metrics-listen HOST:PORT\n"
 		"                        serve /metrics (Prometheus text) there (port 0 picks\n"
 		"                        one, logged); default: no listener\n"
+		"  --bridge NAME         the bridge of bridge and awsvpc tasks "
+		"(default " NET_DEFAULT_BRIDGE ")\n"
+		"  --bridge-subnet CIDR  its IPv4 subnet (default " NET_DEFAULT_SUBNET ")\n"
+		"  --host-port-range LOW-HIGH\n"
+		"                        dynamic host ports (default " NET_DEFAULT_PORT_RANGE ")\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -180,6 +186,7 @@ static void write_resource_int(struct jsonw *w, const char *name, int64_t v)
 static const char *const capabilities[] = {
 	"ecs.capability.container-health-check", /* healthCheck */
 	"ecs.capability.container-ordering",	 /* dependsOn, startTimeout, stopTimeout */
+	"ecs.capability.task-eni",		 /* networkMode awsvpc (network.c) */
 };
 
 /* The RegisterContainerInstance request: what this host offers. */
@@ -243,7 +250,7 @@ static void registration_body(const struct agent *a, struct buf *out)
 	 * task_definition_validate.c): the server places a task only on an
 	 * instance with every attribute its definition requires. Not claimed,
 	 * since berth does not do them: task-iam-role, logging drivers,
-	 * execution-role-awslogs, task-eni (awsvpc), secrets, env-files and
+	 * execution-role-awslogs, secrets, env-files and
 	 * private-registry-authentication.
 	 */
 	for (size_t i = 0; i < ARRAY_SIZE(capabilities); i++)
@@ -553,6 +560,16 @@ int agent_start(struct agent *a, struct err *err)
 		r = runtime_prepare(a, err);
 	if (r == 0)
 		r = load_state(a, err);
+	if (r == 0) {
+		struct net_config nc = {
+			.data_dir = a->cfg.data_dir,
+			.bridge = a->cfg.bridge,
+			.subnet = a->cfg.bridge_subnet,
+			.port_range = a->cfg.host_port_range,
+		};
+
+		r = net_open(&nc, &a->net, err);
+	}
 	if (r == 0)
 		r = images_open(a->cfg.data_dir, &a->images, err);
 	if (r == 0) {
@@ -567,6 +584,8 @@ int agent_start(struct agent *a, struct err *err)
 		agent_listen_stop(a);
 		images_close(a->images);
 		a->images = NULL;
+		net_close(a->net);
+		a->net = NULL;
 		buf_release(&a->tasks_dir);
 		buf_release(&a->containers_dir);
 		buf_release(&a->runtime_wrapper);
@@ -592,6 +611,9 @@ int agent_stop(struct agent *a, struct err *err)
 		err_set(err, r, a->poll_err.kind, "%s", a->poll_err.msg);
 	agent_listen_stop(a);
 	images_close(a->images);
+	/* the bridge and its rules go too when no task uses them */
+	net_close(a->net);
+	a->net = NULL;
 	buf_release(&a->tasks_dir);
 	buf_release(&a->containers_dir);
 	buf_release(&a->runtime_wrapper);
@@ -665,6 +687,9 @@ int cmd_agent(int argc, char **argv)
 		OPT_POLL_WAIT,
 		OPT_INSECURE,
 		OPT_LOG_LEVEL,
+		OPT_BRIDGE,
+		OPT_BRIDGE_SUBNET,
+		OPT_PORT_RANGE,
 		OPT_HELP,
 		OPT_METRICS_LISTEN,
 	};
@@ -683,6 +708,9 @@ int cmd_agent(int argc, char **argv)
 		{ "poll-wait", required_argument, NULL, OPT_POLL_WAIT },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "bridge", required_argument, NULL, OPT_BRIDGE },
+		{ "bridge-subnet", required_argument, NULL, OPT_BRIDGE_SUBNET },
+		{ "host-port-range", required_argument, NULL, OPT_PORT_RANGE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ 0 },
@@ -745,6 +773,9 @@ int cmd_agent(int argc, char **argv)
 				goto bad_value;
 			log_set_level((enum log_level)level);
 			break;
+		case OPT_BRIDGE: a.cfg.bridge = optarg; break;
+		case OPT_BRIDGE_SUBNET: a.cfg.bridge_subnet = optarg; break;
+		case OPT_PORT_RANGE: a.cfg.host_port_range = optarg; break;
 		case OPT_HELP:
 			usage(stdout, "berth agent");
 			cJSON_Delete(a.cfg.attributes);
@@ -761,6 +792,17 @@ int cmd_agent(int argc, char **argv)
 		return 2;
 	}
 
+	{
+		struct net_config nc = { .bridge = a.cfg.bridge,
+					 .subnet = a.cfg.bridge_subnet,
+					 .port_range = a.cfg.host_port_range };
+
+		if (net_config_check(&nc, &err) < 0) {
+			fprintf(stderr, "berth agent: %s\n", err.msg);
+			cJSON_Delete(a.cfg.attributes);
+			return 2;
+		}
+	}
 	r = load_keys(&a.cfg, credentials_path, &keys, &err);
 	if (r < 0) {
 		fprintf(stderr, "berth agent: %s\n", err.msg);

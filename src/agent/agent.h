@@ -15,6 +15,7 @@
  *                         runtime ids and what was reported)
  *   containers/           the runtime's per-container state (runtime.h)
  *   images/ layers/ ...   the image store (images.h)
+ *   network/ netns/       the tasks' network endpoints (network.h)
  * so a restarted agent finds its tasks, whose containers kept running under
  * their shims, and carries on.
  */
@@ -40,6 +41,7 @@
 
 struct images;
 struct http_server;
+struct net;
 
 struct agent_config {
 	const char *server; /* http://HOST:PORT */
@@ -58,6 +60,9 @@ struct agent_config {
 	size_t n_insecure;
 	cJSON *attributes;  /* custom attributes [{name, value}] */
 	const char *listen; /* HOST:PORT of the agent's HTTP listener (/metrics); NULL: none */
+	const char *bridge; /* network.h; NULL: NET_DEFAULT_BRIDGE */
+	const char *bridge_subnet;   /* NULL: NET_DEFAULT_SUBNET */
+	const char *host_port_range; /* dynamic host ports; NULL: NET_DEFAULT_PORT_RANGE */
 };
 
 struct agent_task;
@@ -68,6 +73,7 @@ struct agent {
 	char cluster_arn[AGENT_ARN_MAX];
 	char host_id[AGENT_ID_MAX];
 	struct images *images;
+	struct net *net;	    /* bridge and awsvpc networks (network.h) */
 	struct buf tasks_dir;	    /* DATA-DIR/tasks */
 	struct buf containers_dir;  /* DATA-DIR/containers */
 	struct buf runtime_wrapper; /* DATA-DIR/crun-legacy-cgroups when it is used */

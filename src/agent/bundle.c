@@ -30,8 +30,11 @@
  *   lowered to it.
  * - readonlyRootFilesystem makes the root read-only.
  * - /etc/hosts, /etc/hostname and /etc/resolv.conf are the container
- *   directory's files (container_bundle_files): extraHosts, hostname,
+ *   directory's files (container_bundle_files): extraHosts, hostname (at
+ *   the container's address), the task's other containers (bridge mode),
  *   dnsServers and dnsSearchDomains.
+ * - the network: the host's, a namespace of its own with loopback only, or
+ *   the namespace the agent made for it (bridge, awsvpc: network.c).
  * - the spec's mounts (task volumes) as bind mounts; linuxParameters.tmpfs
  *   and sharedMemorySize (MiB of /dev/shm); systemControls as sysctls;
  *   dockerLabels as annotations.
@@ -810,6 +813,35 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 
 /* --- the files bind-mounted into /etc ------------------------------------- */
 
+/*
+ * The host's resolv.conf for a container with a network of its own, as
+ * Docker copies it: its loopback nameservers (a local resolver the
+ * container cannot reach) left out.
+ */
+static void host_resolv_conf(struct buf *out)
+{
+	_cleanup_buf_ struct buf host = BUF_INIT;
+
+	if (fs_read_file("/etc/resolv.conf", 65536, &host) < 0)
+		return;
+	for (char *line = host.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		size_t len;
+
+		nl = strchr(line, '\n');
+		len = nl ? (size_t)(nl - line) : strlen(line);
+		if (!strncmp(line, "nameserver", 10)) {
+			const char *v = line + 10;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (!strncmp(v, "127.", 4) || !strncmp(v, "::1", 3))
+				continue;
+		}
+		buf_append(out, line, len);
+		buf_putc(out, '\n');
+	}
+}
+
 int container_bundle_files(const struct container_spec *spec, const char *bundle_dir,
 			   struct err *err)
 {
@@ -827,7 +859,11 @@ int container_bundle_files(const struct container_spec *spec, const char *bundle
 	hostname_of(spec, name);
 	buf_printf(&hostname, "%s\n", name);
 	buf_puts(&hosts, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-	buf_printf(&hosts, "127.0.1.1\t%s\n", name);
+	buf_printf(&hosts, "%s\t%s\n",
+		   spec->address && !strpbrk(spec->address, " \t\n") ? spec->address : "127.0.1.1",
+		   name);
+	if (spec->hosts_extra)
+		buf_puts(&hosts, spec->hosts_extra);
 	for (const cJSON *h = extra ? extra->child : NULL; h; h = h->next)
 		if (json_str(h, "ipAddress") && json_str(h, "hostname") &&
 		    !strpbrk(json_str(h, "ipAddress"), " \t\n") &&
@@ -840,6 +876,8 @@ int container_bundle_files(const struct container_spec *spec, const char *bundle
 				buf_printf(&resolv, "nameserver %s\n", d->valuestring);
 	} else if (spec->network == CONTAINER_NET_HOST) {
 		fs_read_file("/etc/resolv.conf", 65536, &resolv);
+	} else if (spec->network == CONTAINER_NET_JOIN) {
+		host_resolv_conf(&resolv);
 	}
 	if (search && search->child) {
 		buf_puts(&resolv, "search");

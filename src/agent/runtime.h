@@ -75,7 +75,7 @@
 enum container_network {
 	CONTAINER_NET_PRIVATE, /* a network namespace of its own: loopback only */
 	CONTAINER_NET_HOST,    /* the host's network */
-	CONTAINER_NET_JOIN,    /* the namespace at netns_path */
+	CONTAINER_NET_JOIN,    /* the namespace at netns_path (bridge, awsvpc: network.h) */
 };
 
 /* A host path bind-mounted into the container (a task volume, resolved by the task engine). */
@@ -106,7 +106,9 @@ struct container_spec {
 	const cJSON *container_def;
 	const char *hostname; /* NULL: the definition's "hostname", else the id cut to 12 */
 	enum container_network network;
-	const char *netns_path; /* for CONTAINER_NET_JOIN */
+	const char *netns_path;	 /* for CONTAINER_NET_JOIN */
+	const char *address;	 /* its IPv4 address, for /etc/hosts; NULL: 127.0.1.1 */
+	const char *hosts_extra; /* lines added to /etc/hosts (other containers); may be NULL */
 	/* "NAME=VALUE" added last (wins), NULL-terminated; may be NULL */
 	const char *const *extra_env;
 	const struct container_mount *mounts; /* may be NULL */
@@ -200,9 +202,11 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 
 /*
  * The files the bundle bind-mounts into the container's /etc, written into
- * bundle_dir (bundle.c): hosts (localhost, the hostname, extraHosts),
- * hostname, and resolv.conf (dnsServers and dnsSearchDomains; the host's
- * own with the host's network, else empty).
+ * bundle_dir (bundle.c): hosts (localhost, the hostname at its address,
+ * hosts_extra, extraHosts), hostname, and resolv.conf (dnsServers and
+ * dnsSearchDomains; without dnsServers, the host's own with the host's
+ * network, the host's without its loopback nameservers in a joined
+ * namespace, empty with loopback only).
  */
 int container_bundle_files(const struct container_spec *spec, const char *bundle_dir,
 			   struct err *err);

@@ -24,6 +24,7 @@
 
 #include "agent/agent.h"
 #include "agent/images.h"
+#include "agent/network.h"
 #include "agent/runtime.h"
 #include "core/base64.h"
 #include "core/cleanup.h"
@@ -48,6 +49,13 @@ enum container_phase {
 	C_STOPPED, /* exited, or never started and never will */
 };
 
+enum task_network {
+	NET_MODE_BRIDGE, /* the default, as on ECS's EC2 launch type */
+	NET_MODE_HOST,
+	NET_MODE_AWSVPC,
+	NET_MODE_NONE,
+};
+
 struct agent_container {
 	char name[CONTAINER_NAME_MAX + 1];
 	char runtime_id[RUNTIME_ID_MAX];
@@ -59,10 +67,11 @@ struct agent_container {
 	int exit_code;
 	cJSON *def; /* the container definition, overrides merged (owned) */
 	/* its healthCheck, when it has one */
-	char health[16];       /* UNKNOWN, HEALTHY, UNHEALTHY */
-	int64_t started_ms;    /* when it started (this agent's clock) */
-	int64_t next_check_ms; /* when to run the next check */
-	int failures;	       /* consecutive failed checks */
+	char health[16];	 /* UNKNOWN, HEALTHY, UNHEALTHY */
+	int64_t started_ms;	 /* when it started (this agent's clock) */
+	int64_t next_check_ms;	 /* when to run the next check */
+	int failures;		 /* consecutive failed checks */
+	struct net_endpoint *ep; /* bridge mode: its network (owned), NULL before it has one */
 };
 
 struct agent_task {
@@ -84,6 +93,9 @@ struct agent_task {
 	char stop_reason[REASON_MAX + 1];
 	int64_t pull_started_ms, pull_stopped_ms, stopped_ms;
 	struct awsclient api;
+	enum task_network mode;
+	struct net_endpoint *ep; /* awsvpc: the task's network (owned) */
+	char attachment_id[64];	 /* awsvpc: the id of its ElasticNetworkInterface attachment */
 };
 
 static const char *phase_name(enum container_phase p)
@@ -234,6 +246,302 @@ static void remove_record(struct agent_task *t)
 	unlink(buf_str(&path));
 }
 
+/* --- networks ---------------------------------------------------------- */
+
+static enum task_network network_mode(const cJSON *task)
+{
+	const char *mode = json_str(json_obj(task, "taskDefinition"), "networkMode");
+
+	if (!mode || !strcmp(mode, "bridge") || !strcmp(mode, "default"))
+		return NET_MODE_BRIDGE;
+	if (!strcmp(mode, "host"))
+		return NET_MODE_HOST;
+	if (!strcmp(mode, "awsvpc"))
+		return NET_MODE_AWSVPC;
+	return NET_MODE_NONE;
+}
+
+/*
+ * The ports container definition def publishes: its portMappings
+ * (containerPort, hostPort: 0 or absent for a dynamic one, protocol), a
+ * containerPortRange as one dynamic host port per container port.
+ */
+static int published_ports(const cJSON *def, struct net_port *ports, size_t *n, struct err *err)
+{
+	const cJSON *pm;
+
+	*n = 0;
+	cJSON_ArrayForEach(pm, json_arr(def, "portMappings")) {
+		const char *proto = json_str(pm, "protocol");
+		const char *range = json_str(pm, "containerPortRange");
+		int64_t cp = json_int(pm, "containerPort", 0), hp = json_int(pm, "hostPort", 0);
+		uint16_t lo, hi;
+
+		if (range && !json_has(pm, "containerPort")) {
+			if (net_parse_port_range(range, &lo, &hi) < 0)
+				return err_set(err, -EINVAL, E_CLIENT,
+					       "ResourceInitializationError: bad "
+					       "containerPortRange '%.50s'",
+					       range);
+		} else {
+			if (cp < 1 || cp > 65535 || hp < 0 || hp > 65535)
+				return err_set(err, -EINVAL, E_CLIENT,
+					       "ResourceInitializationError: bad port mapping "
+					       "%lld:%lld",
+					       (long long)hp, (long long)cp);
+			lo = hi = (uint16_t)cp;
+		}
+		for (uint32_t p = lo; p <= hi; p++) {
+			if (*n == NET_PORTS_MAX)
+				return err_set(err, -E2BIG, E_CLIENT,
+					       "ResourceInitializationError: more than %d "
+					       "published ports",
+					       NET_PORTS_MAX);
+			ports[(*n)++] = (struct net_port){
+				.udp = proto && !strcmp(proto, "udp"),
+				.container_port = (uint16_t)p,
+				.host_port = lo == hi ? (uint16_t)hp : 0,
+			};
+		}
+	}
+	return 0;
+}
+
+/* The id of the task's ElasticNetworkInterface attachment (RunTask made it). */
+static void find_attachment(struct agent_task *t)
+{
+	const cJSON *at;
+
+	cJSON_ArrayForEach(at, json_arr(t->doc, "attachments"))
+		if (!strcmp(json_str(at, "type") ?: "", "ElasticNetworkInterface") &&
+		    json_str(at, "id")) {
+			copy_str(t->attachment_id, sizeof(t->attachment_id), json_str(at, "id"));
+			return;
+		}
+}
+
+static bool any_started(const struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++)
+		if (t->containers[i].phase != C_PENDING)
+			return true;
+	return false;
+}
+
+/*
+ * Give the task its networks: in bridge mode an endpoint per container
+ * (its runtime id), in awsvpc one for the task (its id). After an agent
+ * restart, the endpoints of containers that started are taken as they are;
+ * those of containers that did not are made again (the agent may have
+ * stopped half-way through making them). Failure leaves the reason in err
+ * ("ResourceInitializationError: ...").
+ */
+static int setup_network_endpoints(struct agent_task *t, struct err *err)
+{
+	struct net *net = t->agent->net;
+	struct err absent = ERR_INIT; /* an endpoint not made yet is no failure */
+	int r;
+
+	t->mode = network_mode(t->doc);
+	if (t->mode == NET_MODE_AWSVPC) {
+		find_attachment(t);
+		if (!t->ep && !(t->ep = calloc(1, sizeof(*t->ep))))
+			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+		if (net_endpoint_get(net, t->id, t->ep, &absent) == 0) {
+			if (any_started(t))
+				return 0;
+			/* made by an agent that stopped before any container used it: perhaps half */
+			net_endpoint_remove(net, t->id, &absent);
+		}
+		return net_endpoint_create(net, t->id, t->id, NULL, 0, t->ep, err);
+	}
+	if (t->mode != NET_MODE_BRIDGE)
+		return 0;
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		_cleanup_free_ struct net_port *ports = calloc(NET_PORTS_MAX, sizeof(*ports));
+		size_t n;
+
+		if (!ports || (!c->ep && !(c->ep = calloc(1, sizeof(*c->ep)))))
+			return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+		if (net_endpoint_get(net, c->runtime_id, c->ep, &absent) == 0) {
+			if (c->phase != C_PENDING)
+				continue;
+			/* made by an agent that stopped before the container started: perhaps half */
+			net_endpoint_remove(net, c->runtime_id, &absent);
+		}
+		r = published_ports(c->def, ports, &n, err);
+		if (r == 0)
+			r = net_endpoint_create(net, c->runtime_id, t->id, ports, n, c->ep, err);
+		if (r < 0) {
+			free(c->ep);
+			c->ep = NULL;
+			return r;
+		}
+		log_info("task %s: container %s has address %s", t->id, c->name, c->ep->address);
+	}
+	return 0;
+}
+
+/* setup_network_endpoints, timed (the figure bench/network reads). */
+static int setup_network(struct agent_task *t, struct err *err)
+{
+	uint64_t start = mono_ns();
+	int r = setup_network_endpoints(t, err);
+
+	if (r == 0 && (t->mode == NET_MODE_BRIDGE || t->mode == NET_MODE_AWSVPC))
+		log_info("task %s: network set up in %.2f ms", t->id,
+			 (double)(mono_ns() - start) / 1e6);
+	return r;
+}
+
+/* Remove the task's endpoints (what is gone already is fine). */
+static void remove_network(struct agent_task *t)
+{
+	struct err err = ERR_INIT;
+
+	for (size_t i = 0; i < t->n_containers; i++)
+		net_endpoint_remove(t->agent->net, t->containers[i].runtime_id, &err);
+	net_endpoint_remove(t->agent->net, t->id, &err);
+}
+
+/*
+ * /etc/hosts lines for a bridge-mode container: every other container of
+ * its task by name, and the aliases of its links ("name:alias").
+ */
+static void task_hosts(const struct agent_task *t, const struct agent_container *self,
+		       struct buf *out)
+{
+	const cJSON *link;
+
+	for (size_t i = 0; i < t->n_containers; i++) {
+		const struct agent_container *o = &t->containers[i];
+
+		if (o == self || !o->ep || strpbrk(o->name, " \t\n"))
+			continue;
+		buf_printf(out, "%s\t%s", o->ep->address, o->name);
+		cJSON_ArrayForEach(link, json_arr(self->def, "links")) {
+			const char *l = cJSON_IsString(link) ? link->valuestring : "";
+			const char *colon = strchr(l, ':');
+			size_t len = colon ? (size_t)(colon - l) : strlen(l);
+
+			if (colon && len == strlen(o->name) && !strncmp(l, o->name, len) &&
+			    colon[1] && !strpbrk(colon + 1, " \t\n"))
+				buf_printf(out, " %s", colon + 1);
+		}
+		buf_putc(out, '\n');
+	}
+}
+
+/* ECS's private DNS name of an address: ip-A-B-C-D.ec2.internal (REGION.compute.internal elsewhere). */
+static void private_dns_name(const struct agent_task *t, const char *address, char *out, size_t n)
+{
+	char dashed[16];
+
+	copy_str(dashed, sizeof(dashed), address);
+	for (char *p = dashed; *p; p++)
+		if (*p == '.')
+			*p = '-';
+	if (!strcmp(t->agent->cfg.region ?: "us-east-1", "us-east-1"))
+		snprintf(out, n, "ip-%s.ec2.internal", dashed);
+	else
+		snprintf(out, n, "ip-%s.%s.compute.internal", dashed, t->agent->cfg.region);
+}
+
+/* What the task reports of its network: each container's networkBindings (and networkInterfaces). */
+static void write_network(struct jsonw *w, const struct agent_task *t,
+			  const struct agent_container *c)
+{
+	const cJSON *pm;
+
+	if (t->mode == NET_MODE_AWSVPC && t->ep && t->attachment_id[0]) {
+		jsonw_key(w, "networkInterfaces");
+		jsonw_arr_begin(w);
+		jsonw_obj_begin(w);
+		jsonw_key_str(w, "attachmentId", t->attachment_id);
+		jsonw_key_str(w, "privateIpv4Address", t->ep->address);
+		jsonw_obj_end(w);
+		jsonw_arr_end(w);
+	}
+	if (t->mode == NET_MODE_BRIDGE && c->ep) {
+		jsonw_key(w, "networkBindings");
+		jsonw_arr_begin(w);
+		for (size_t i = 0; i < c->ep->n_ports; i++) {
+			jsonw_obj_begin(w);
+			jsonw_key_str(w, "bindIP", "0.0.0.0");
+			jsonw_key_int(w, "containerPort", c->ep->ports[i].container_port);
+			jsonw_key_int(w, "hostPort", c->ep->ports[i].host_port);
+			jsonw_key_str(w, "protocol", c->ep->ports[i].udp ? "udp" : "tcp");
+			jsonw_obj_end(w);
+		}
+		jsonw_arr_end(w);
+	}
+	if (t->mode == NET_MODE_HOST && json_arr(c->def, "portMappings")) {
+		/* the host's network: its container ports are its host ports */
+		jsonw_key(w, "networkBindings");
+		jsonw_arr_begin(w);
+		cJSON_ArrayForEach(pm, json_arr(c->def, "portMappings")) {
+			int64_t port = json_int(pm, "containerPort", 0);
+			const char *proto = json_str(pm, "protocol");
+
+			if (port < 1 || port > 65535)
+				continue;
+			jsonw_obj_begin(w);
+			jsonw_key_str(w, "bindIP", "0.0.0.0");
+			jsonw_key_int(w, "containerPort", port);
+			jsonw_key_int(w, "hostPort", port);
+			jsonw_key_str(w, "protocol",
+				      proto && !strcmp(proto, "udp") ? "udp" : "tcp");
+			jsonw_obj_end(w);
+		}
+		jsonw_arr_end(w);
+	}
+}
+
+/*
+ * The task's ElasticNetworkInterface attachment, ATTACHED once its
+ * namespace exists (DELETED when stopped), with what ECS lists in its
+ * details: berth's agent chooses the address, so it reports them (a member
+ * ECS's AttachmentStateChange does not have; the server takes it).
+ */
+static void write_attachments(struct jsonw *w, const struct agent_task *t, const char *status)
+{
+	char arn[AGENT_ARN_MAX + 64], eni[32], dns[96];
+	const char *res = strstr(t->arn, ":task/");
+
+	if (t->mode != NET_MODE_AWSVPC || !t->ep || !t->attachment_id[0] || !res)
+		return;
+	snprintf(arn, sizeof(arn), "%.*s:attachment/%s", (int)(res - t->arn), t->arn,
+		 t->attachment_id);
+	snprintf(eni, sizeof(eni), "eni-%.17s", t->id);
+	private_dns_name(t, t->ep->address, dns, sizeof(dns));
+	jsonw_key(w, "attachments");
+	jsonw_arr_begin(w);
+	jsonw_obj_begin(w);
+	jsonw_key_str(w, "attachmentArn", arn);
+	jsonw_key_str(w, "status", !strcmp(status, "STOPPED") ? "DELETED" : "ATTACHED");
+	jsonw_key(w, "details");
+	jsonw_arr_begin(w);
+	{
+		const char *const kv[][2] = {
+			{ "networkInterfaceId", eni },
+			{ "macAddress", t->ep->mac },
+			{ "privateDnsName", dns },
+			{ "privateIPv4Address", t->ep->address },
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(kv); i++) {
+			jsonw_obj_begin(w);
+			jsonw_key_str(w, "name", kv[i][0]);
+			jsonw_key_str(w, "value", kv[i][1]);
+			jsonw_obj_end(w);
+		}
+	}
+	jsonw_arr_end(w);
+	jsonw_obj_end(w);
+	jsonw_arr_end(w);
+}
+
 /* --- reports ----------------------------------------------------------- */
 
 static void write_time(struct jsonw *w, const char *key, int64_t ms)
@@ -242,8 +550,10 @@ static void write_time(struct jsonw *w, const char *key, int64_t ms)
 		jsonw_key_time_ms(w, key, ms);
 }
 
-static void write_container_change(struct jsonw *w, const struct agent_container *c)
+static void write_container_change(struct jsonw *w, const struct agent_task *t,
+				   const struct agent_container *c)
 {
+	write_network(w, t, c);
 	if (c->runtime_id[0])
 		jsonw_key_str(w, "runtimeId", c->runtime_id);
 	if (c->image_digest[0])
@@ -279,10 +589,11 @@ static bool report_task(struct agent_task *t, const char *status)
 	for (size_t i = 0; i < t->n_containers; i++) {
 		jsonw_obj_begin(&w);
 		jsonw_key_str(&w, "containerName", t->containers[i].name);
-		write_container_change(&w, &t->containers[i]);
+		write_container_change(&w, t, &t->containers[i]);
 		jsonw_obj_end(&w);
 	}
 	jsonw_arr_end(&w);
+	write_attachments(&w, t, status);
 	write_time(&w, "pullStartedAt", t->pull_started_ms);
 	write_time(&w, "pullStoppedAt", t->pull_stopped_ms);
 	if (!strcmp(status, "STOPPED"))
@@ -316,7 +627,7 @@ static void report_container(struct agent_task *t, const struct agent_container 
 	jsonw_key_str(&w, "cluster", t->agent->cfg.cluster);
 	jsonw_key_str(&w, "task", t->arn);
 	jsonw_key_str(&w, "containerName", c->name);
-	write_container_change(&w, c);
+	write_container_change(&w, t, c);
 	jsonw_obj_end(&w);
 	if (agent_call(t->agent, &t->api, ECS_TARGET("SubmitContainerStateChange"), buf_str(&body),
 		       0, &answer, &err) < 0 &&
@@ -376,6 +687,7 @@ static int build_containers(struct agent_task *t, struct err *err)
 
 	for (const cJSON *d = defs ? defs->child : NULL; d; d = d->next)
 		n++;
+	t->mode = network_mode(t->doc);
 	if (n == 0)
 		return err_set(err, -EINVAL, E_CLIENT, "the task definition has no containers");
 	t->containers = calloc(n, sizeof(*t->containers));
@@ -611,7 +923,8 @@ static void mounts_release(struct mounts *ms)
 static int start_container(struct agent_task *t, struct agent_container *c, struct err *err)
 {
 	const char *ref = json_str(c->def, "image");
-	const char *mode = json_str(json_obj(t->doc, "taskDefinition"), "networkMode");
+	_cleanup_buf_ struct buf hosts = BUF_INIT;
+	char host_name[96];
 	struct image *img = NULL;
 	struct container_spec spec = { 0 };
 	struct container_state st;
@@ -634,12 +947,41 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 	spec.image_config = img->config;
 	spec.container_def = c->def;
 	spec.hostname = json_str(c->def, "hostname");
-	/*
-	 * host: the host's network. Every other mode gets a network namespace
-	 * of its own (loopback only until the bridge and awsvpc networks
-	 * exist).
-	 */
-	spec.network = mode && !strcmp(mode, "host") ? CONTAINER_NET_HOST : CONTAINER_NET_PRIVATE;
+	switch (t->mode) {
+	case NET_MODE_HOST:
+		/* the host's network, and its name unless the definition gives one */
+		if (!spec.hostname && gethostname(host_name, sizeof(host_name)) == 0) {
+			host_name[sizeof(host_name) - 1] = 0;
+			spec.hostname = host_name;
+		}
+		spec.network = CONTAINER_NET_HOST;
+		break;
+	case NET_MODE_BRIDGE:
+		/* a namespace of its own on the bridge; the task's containers by name */
+		spec.network = CONTAINER_NET_JOIN;
+		spec.netns_path = c->ep ? c->ep->netns : NULL;
+		spec.address = c->ep ? c->ep->address : NULL;
+		task_hosts(t, c, &hosts);
+		spec.hosts_extra = buf_str(&hosts);
+		break;
+	case NET_MODE_AWSVPC:
+		/* the task's namespace, shared by its containers, named as ECS names the ENI */
+		spec.network = CONTAINER_NET_JOIN;
+		spec.netns_path = t->ep ? t->ep->netns : NULL;
+		spec.address = t->ep ? t->ep->address : NULL;
+		if (t->ep) {
+			private_dns_name(t, t->ep->address, host_name, sizeof(host_name));
+			spec.hostname = host_name;
+		}
+		break;
+	case NET_MODE_NONE:
+		spec.network = CONTAINER_NET_PRIVATE; /* loopback only */
+		break;
+	}
+	if (spec.network == CONTAINER_NET_JOIN && !spec.netns_path) {
+		r = err_set(err, -ENOENT, E_SERVER, "the container's network is missing");
+		goto out;
+	}
 	spec.runtime = t->agent->cfg.runtime;
 	r = image_use(t->agent->images, img->digest, true, err);
 	if (r == 0)
@@ -987,6 +1329,7 @@ static void finish(struct agent_task *t)
 		if (leaving(t))
 			return; /* a restarted agent reports it */
 	remove_containers(t);
+	remove_network(t);
 	{
 		_cleanup_buf_ struct buf vols = BUF_INIT;
 
@@ -1018,6 +1361,12 @@ static void run(struct agent_task *t)
 			finish(t);
 			return;
 		}
+	}
+	if (!leaving(t) && !wants_stop(t) && setup_network(t, &err) < 0) {
+		log_warn("task %s: %s", t->id, err.msg);
+		copy_str(t->stop_reason, sizeof(t->stop_reason), err.msg);
+		finish(t);
+		return;
 	}
 
 	while (!leaving(t)) {
@@ -1097,9 +1446,12 @@ static void task_free(struct agent_task *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n_containers; i++)
+	for (size_t i = 0; i < t->n_containers; i++) {
 		cJSON_Delete(t->containers[i].def);
+		free(t->containers[i].ep);
+	}
 	free(t->containers);
+	free(t->ep);
 	cJSON_Delete(t->doc);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
@@ -1222,9 +1574,20 @@ void agent_task_shutdown(struct agent *a)
  * lists belong to tasks that ended while the agent was away (or whose end
  * it reported just before it went): stop and remove what is left of them.
  */
-void agent_task_sweep(struct agent *a)
+static bool task_known(const char *task_id, void *userdata)
 {
-	DIR *d = opendir(buf_str(&a->tasks_dir));
+	struct agent *a = userdata;
+	bool known = false;
+
+	pthread_mutex_lock(&a->lock);
+	for (struct agent_task *t = a->tasks; t && !known; t = t->next)
+		known = !strcmp(t->id, task_id);
+	pthread_mutex_unlock(&a->lock);
+	return known;
+}
+
+static void sweep_records(struct agent *a, DIR *d)
+{
 	struct dirent *e;
 
 	if (!d)
@@ -1268,4 +1631,15 @@ void agent_task_sweep(struct agent *a)
 		unlink(buf_str(&path));
 	}
 	closedir(d);
+}
+
+void agent_task_sweep(struct agent *a)
+{
+	DIR *d = opendir(buf_str(&a->tasks_dir));
+	struct err err = ERR_INIT;
+
+	sweep_records(a, d);
+	/* then the networks of tasks that are gone, and the bridge when none is left */
+	if (net_sweep(a->net, task_known, a, &err) < 0)
+		log_warn("agent: cleaning up networks: %s", err.msg);
 }

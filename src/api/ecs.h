@@ -86,6 +86,14 @@ void ecs_task_key(struct buf *key, const char *cluster, const char *id);
 void ecs_task_write(struct jsonw *w, const cJSON *doc, bool tags);
 
 /*
+ * A RunTask's, StartTask's or CreateService's networkConfiguration for
+ * task definition td, as ECS checks it: required (with subnets, at most
+ * 16, and at most 5 securityGroups, no public IP on EC2) for awsvpc,
+ * refused for every other network mode (InvalidParameterException).
+ */
+int ecs_network_configuration_check(const cJSON *td, const cJSON *netconf, struct err *err);
+
+/*
  * Call fn with each task of cluster (a parsed document, borrowed) whose
  * container instance is instance_id (NULL: every task).
  */

@@ -11,6 +11,8 @@
  * when none was set (task_stop_code): TaskFailedToStart when no container
  * ever ran or the reason says one could not start, EssentialContainerExited
  * otherwise; the resources the task reserved return to its instance.
+ * An awsvpc task's ElasticNetworkInterface attachment follows the agent's
+ * reports (ATTACHED with the interface's details), DELETED once stopped.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -154,6 +156,10 @@ static bool apply_container(cJSON *c, const cJSON *change)
 	if (cJSON_IsArray(json_get(change, "networkBindings")))
 		json_set(c, "networkBindings",
 			 cJSON_Duplicate(json_get(change, "networkBindings"), true));
+	/* berth's agent reports an awsvpc task's interface with each container */
+	if (cJSON_IsArray(json_get(change, "networkInterfaces")))
+		json_set(c, "networkInterfaces",
+			 cJSON_Duplicate(json_get(change, "networkInterfaces"), true));
 	return changed;
 }
 
@@ -195,6 +201,70 @@ const char *task_stop_code(bool ran, const char *reason)
 	return ran ? "EssentialContainerExited" : "TaskFailedToStart";
 }
 
+static const char *const attachment_lifecycle[] = {
+	"PRECREATED", "CREATED", "ATTACHING", "ATTACHED", "DETACHING", "DETACHED", "DELETED",
+};
+
+static int attachment_rank(const char *status)
+{
+	for (size_t i = 0; status && i < ARRAY_SIZE(attachment_lifecycle); i++)
+		if (!strcmp(status, attachment_lifecycle[i]))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The report's attachments (ECS's AttachmentStateChange: attachmentArn,
+ * status; berth's agent adds the interface's details, which it chose):
+ * each moves its attachment forward and sets the details it names.
+ */
+static bool apply_attachments(cJSON *doc, const cJSON *in)
+{
+	const cJSON *change;
+	bool changed = false;
+
+	cJSON_ArrayForEach(change, json_arr(in, "attachments")) {
+		const char *arn = json_str(change, "attachmentArn");
+		const char *slash = arn ? strrchr(arn, '/') : NULL;
+		const char *id = slash ? slash + 1 : arn;
+		const char *status = json_str(change, "status");
+		cJSON *at = NULL, *details;
+		const cJSON *d;
+
+		cJSON_ArrayForEach(at, cJSON_GetObjectItemCaseSensitive(doc, "attachments"))
+			if (id && !strcmp(json_str(at, "id") ?: "", id))
+				break;
+		if (!at || attachment_rank(status) <= attachment_rank(json_str(at, "status")))
+			continue;
+		json_set_str(at, "status", status);
+		changed = true;
+		details = cJSON_GetObjectItemCaseSensitive(at, "details");
+		if (!cJSON_IsArray(details)) {
+			details = cJSON_CreateArray();
+			json_set(at, "details", details);
+		}
+		cJSON_ArrayForEach(d, json_arr(change, "details")) {
+			const char *name = json_str(d, "name"), *value = json_str(d, "value");
+			cJSON *old = NULL, *item;
+
+			if (!name || !value || !strcmp(name, "subnetId"))
+				continue;
+			cJSON_ArrayForEach(old, details)
+				if (!strcmp(json_str(old, "name") ?: "", name))
+					break;
+			if (old) {
+				json_set_str(old, "value", value);
+				continue;
+			}
+			item = cJSON_CreateObject();
+			cJSON_AddStringToObject(item, "name", name);
+			cJSON_AddStringToObject(item, "value", value);
+			cJSON_AddItemToArray(details, item);
+		}
+	}
+	return changed;
+}
+
 bool task_state_apply(cJSON *doc, const cJSON *in, int64_t now_ms)
 {
 	const char *status = json_str(in, "status");
@@ -214,6 +284,8 @@ bool task_state_apply(cJSON *doc, const cJSON *in, int64_t now_ms)
 			changed = true;
 	}
 	ran = ran || ever_ran(doc);
+	if (apply_attachments(doc, in))
+		changed = true;
 	for (size_t i = 0; i < ARRAY_SIZE(times); i++) {
 		int64_t t = report_time(in, times[i]);
 
@@ -249,6 +321,9 @@ bool task_state_apply(cJSON *doc, const cJSON *in, int64_t now_ms)
 			cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "containers"))
 				if (strcmp(json_str(c, "lastStatus") ?: "", "STOPPED"))
 					json_set_str(c, "lastStatus", "STOPPED");
+			/* and so are its interfaces */
+			cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "attachments"))
+				json_set_str(c, "status", "DELETED");
 		}
 	}
 	return changed;

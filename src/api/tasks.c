@@ -10,7 +10,12 @@
  *   _counted      "pending" or "running": which of the instance's counts
  *                 it is in, "" once in none
  *   _networkConfiguration  the request's, kept for the agent (Task has no
- *                 such member; berth makes no ENI attachments)
+ *                 such member)
+ *
+ * A task of an awsvpc task definition gets an ElasticNetworkInterface
+ * attachment, as on ECS: PRECREATED with its subnetId (the first of the
+ * request's awsvpcConfiguration.subnets) until its agent reports the
+ * interface it made (task_state.c).
  *
  * RunTask places with the task definition's placementConstraints and the
  * request's; propagateTags TASK_DEFINITION gives the task its task
@@ -200,6 +205,71 @@ static void launch_release(struct launch *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* An awsvpc task's ElasticNetworkInterface attachment, as RunTask shows it on ECS. */
+static void add_eni_attachment(cJSON *doc, const cJSON *netconf)
+{
+	const cJSON *subnets = json_arr(json_obj(netconf, "awsvpcConfiguration"), "subnets");
+	cJSON *list = cJSON_AddArrayToObject(doc, "attachments");
+	cJSON *at = cJSON_CreateObject(), *details, *d;
+	char uuid[37];
+
+	uuid_v4(uuid);
+	cJSON_AddStringToObject(at, "id", uuid);
+	cJSON_AddStringToObject(at, "type", "ElasticNetworkInterface");
+	cJSON_AddStringToObject(at, "status", "PRECREATED");
+	details = cJSON_AddArrayToObject(at, "details");
+	if (subnets && cJSON_IsString(subnets->child)) {
+		d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "name", "subnetId");
+		cJSON_AddStringToObject(d, "value", subnets->child->valuestring);
+		cJSON_AddItemToArray(details, d);
+	}
+	cJSON_AddItemToArray(list, at);
+}
+
+int ecs_network_configuration_check(const cJSON *td, const cJSON *netconf, struct err *err)
+{
+	const cJSON *vpc = json_obj(netconf, "awsvpcConfiguration");
+	const cJSON *subnets = json_arr(vpc, "subnets"), *groups = json_arr(vpc, "securityGroups");
+	const cJSON *s;
+	bool awsvpc = !strcmp(json_str(td, "networkMode") ?: "", "awsvpc");
+	int n = 0;
+
+	if (!awsvpc) {
+		if (netconf)
+			return err_set(
+				err, -EINVAL, E_INVALID_PARAMETER,
+				"Network Configuration is not valid for the given networkMode "
+				"of this task definition.");
+		return 0;
+	}
+	if (!vpc)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Network Configuration must be provided when networkMode 'awsvpc' "
+			       "is specified.");
+	cJSON_ArrayForEach(s, subnets) {
+		if (!cJSON_IsString(s) || !*s->valuestring)
+			return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+				       "subnets can not be empty.");
+		n++;
+	}
+	if (n == 0)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER, "subnets can not be empty.");
+	if (n > 16)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "subnets can have at most 16 items.");
+	n = 0;
+	cJSON_ArrayForEach(s, groups)
+		n++;
+	if (n > 5)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "securityGroups can have at most 5 items.");
+	if (!strcmp(json_str(vpc, "assignPublicIp") ?: "", "ENABLED"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "Assign public IP is not supported for this launch type.");
+	return 0;
+}
+
 static cJSON *new_task(const struct api_ctx *ctx, const struct launch *l, const cJSON *instance,
 		       const char *instance_id)
 {
@@ -295,6 +365,8 @@ static cJSON *new_task(const struct api_ctx *ctx, const struct launch *l, const 
 	if (json_obj(in, "networkConfiguration"))
 		cJSON_AddItemToObject(doc, "_networkConfiguration",
 				      cJSON_Duplicate(json_obj(in, "networkConfiguration"), true));
+	if (!strcmp(json_str(td, "networkMode") ?: "", "awsvpc"))
+		add_eni_attachment(doc, json_obj(in, "networkConfiguration"));
 	cJSON_AddStringToObject(doc, "_instanceId", instance_id);
 	cJSON_AddItemToObject(doc, "_needs", placement_needs_to_json(needs));
 	cJSON_AddStringToObject(doc, "_counted", "pending");
@@ -409,7 +481,9 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 				       "TaskDefinition.",
 				       name ? name : "(none)");
 	}
-	r = placement_task_needs(l->td, overrides, &l->needs, err);
+	r = ecs_network_configuration_check(l->td, json_obj(in, "networkConfiguration"), err);
+	if (r == 0)
+		r = placement_task_needs(l->td, overrides, &l->needs, err);
 	if (r < 0)
 		return r;
 	if (l->needs.memory <= 0)

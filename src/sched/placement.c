@@ -90,7 +90,9 @@ int placement_task_needs(const cJSON *td, const cJSON *overrides, struct placeme
 			 struct err *err)
 {
 	const char *mode = json_str(td, "networkMode");
-	bool container_port = mode && (!strcmp(mode, "host") || !strcmp(mode, "awsvpc"));
+	bool container_port = mode && !strcmp(mode, "host");
+	/* an awsvpc task listens on an address of its own: it takes no port of the host */
+	bool no_host_ports = mode && !strcmp(mode, "awsvpc");
 	const cJSON *defs = json_arr(td, "containerDefinitions");
 	int64_t cpu = 0, memory = 0, v;
 
@@ -103,7 +105,7 @@ int placement_task_needs(const cJSON *td, const cJSON *overrides, struct placeme
 
 		cpu += container_int(d, o, "cpu");
 		memory += reservation ? reservation : container_int(d, o, "memory");
-		for (const cJSON *p = pm ? pm->child : NULL; p; p = p->next) {
+		for (const cJSON *p = pm && !no_host_ports ? pm->child : NULL; p; p = p->next) {
 			int64_t port = json_int(p, "hostPort", 0);
 			const char *proto = json_str(p, "protocol");
 			bool udp = proto && !strcmp(proto, "udp");

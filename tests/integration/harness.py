@@ -82,6 +82,10 @@ signal.signal(signal.SIGTERM, _on_sigterm)
 # Every server started in this process, for the runner's failure report.
 STARTED = []
 
+import itertools  # noqa: E402
+
+_AGENT_SEQ = itertools.count()
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -341,6 +345,12 @@ class Agent(Server):
         self.data_dir = os.path.join(self.tmp, "data")
         self.extra_args = list(extra_args)
         self.instance_arn = None
+        # test files run in parallel: each agent gets a bridge and subnet of its own
+        if "--bridge" not in self.extra_args:
+            key = (os.getpid() * 8 + next(_AGENT_SEQ)) % 25600
+            self.extra_args += ["--bridge", "bh%d" % key, "--bridge-subnet",
+                                "10.%d.%d.0/24" % (100 + key // 256, key % 256)]
+        self.bridge = self.extra_args[self.extra_args.index("--bridge") + 1]
 
     def argv(self):
         return [BERTH_BIN, "agent", "--server", self.server.endpoint, "--cluster", self.cluster,
@@ -381,6 +391,7 @@ class Agent(Server):
             rc = self.stop()
         log = self.log_tail(60) if rc not in (None, 0) else ""
         self.remove_containers()
+        remove_network(self.bridge)
         super().cleanup()
         if rc not in (None, 0):
             raise ServerError("berth agent exited with status %s on SIGTERM:\n%s" % (rc, log))
@@ -392,6 +403,39 @@ class Agent(Server):
     def remove_containers(self):
         """Kill every container and shim of this agent and undo their mounts and cgroups."""
         remove_containers(self.data_dir, self.tmp)
+
+
+def bridge_veth_prefix(bridge):
+    """The prefix of the names of the host ends of the veths on an agent's bridge (network.c)."""
+    h = 2166136261
+    for b in bridge.encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return "v%06x" % (h & 0xffffff)
+
+
+def berth_links(bridge):
+    """The links of an agent whose bridge is named bridge: the bridge and its veths."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
+                         timeout=30).stdout.decode()
+    names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+    prefix = bridge_veth_prefix(bridge)
+    return [n for n in names if n == bridge or n.startswith(prefix)]
+
+
+def nft_table_exists(bridge):
+    return subprocess.run(["nft", "list", "table", "ip", "berth_" + bridge],
+                          capture_output=True, timeout=30).returncode == 0
+
+
+def remove_network(bridge):
+    """Remove what an agent killed mid-test leaves of its network: veths, bridge, nft table."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        return
+    for name in berth_links(bridge):
+        subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=30)
+    if shutil.which("nft") and nft_table_exists(bridge):
+        subprocess.run(["nft", "delete", "table", "ip", "berth_" + bridge],
+                       capture_output=True, timeout=30)
 
 
 def skopeo_env(home):

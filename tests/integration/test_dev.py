@@ -33,6 +33,8 @@ class DevTest(BerthTestCase):
         self.addCleanup(b.cleanup)
         # what a failed test may leave: containers under DATA-DIR/agent
         self.addCleanup(harness.remove_containers, os.path.join(b.data_dir, "agent"), b.tmp)
+        # and its network, should it be left: berth dev's agent has the default bridge
+        self.addCleanup(harness.remove_network, "berth0")
         b.start()
         ecs = b.client()
         deadline = time.monotonic() + 20

@@ -409,6 +409,7 @@ class TasksTest(BerthTestCase):
     def test_definition_constraints_tags_and_network(self):
         self.ecs.register_task_definition(
             family="pinned", containerDefinitions=[{"name": "a", "image": "x", "memory": 8}],
+            networkMode="awsvpc",
             placementConstraints=[{"type": "memberOf", "expression": "attribute:zone == b"}],
             tags=[{"key": "team", "value": "infra"}, {"key": "env", "value": "td"}])
         net = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
@@ -425,13 +426,17 @@ class TasksTest(BerthTestCase):
         for a in arns:
             self.assertEqual(polled[a]["networkConfiguration"], net)
         # the task definition's constraint and the request's must both hold
-        r2 = self.ecs.run_task(cluster=CLUSTER, taskDefinition="pinned",
+        r2 = self.ecs.run_task(cluster=CLUSTER, taskDefinition="pinned", networkConfiguration=net,
                                placementConstraints=[{"type": "memberOf",
                                                       "expression": "attribute:zone == a"}])
         self.assertEqual(r2["tasks"], [])
         self.assertEqual(len(r2["failures"]), 2)
         self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
-                               taskDefinition="pinned", propagateTags="SERVICE")
+                               taskDefinition="pinned", propagateTags="SERVICE",
+                               networkConfiguration=net)
+        # awsvpc needs a networkConfiguration
+        self.assertClientError("InvalidParameterException", self.ecs.run_task, cluster=CLUSTER,
+                               taskDefinition="pinned")
         self.assertEqual(self.ecs.list_tasks(cluster=CLUSTER, family="pinned",
                                              desiredStatus="PENDING")["taskArns"], [])
         self.stop_all(arns)

@@ -511,6 +511,16 @@ static void test_bundle_files(void **state)
 	snprintf(path, sizeof(path), "%s/hostname", dir);
 	assert_int_equal(fs_read_file(path, 65536, &b), 0);
 	assert_string_equal(buf_str(&b), "web\n");
+	/* on a bridge: the hostname at the container's address, the task's other containers */
+	spec.network = CONTAINER_NET_JOIN;
+	spec.address = "10.9.0.5";
+	spec.hosts_extra = "10.9.0.6\tdb webalias\n";
+	assert_int_equal(container_bundle_files(&spec, dir, &err), 0);
+	buf_reset(&b);
+	snprintf(path, sizeof(path), "%s/hosts", dir);
+	assert_int_equal(fs_read_file(path, 65536, &b), 0);
+	assert_null(strstr(buf_str(&b), "127.0.1.1"));
+	assert_non_null(strstr(buf_str(&b), "10.9.0.5\tweb\n10.9.0.6\tdb webalias\n"));
 	buf_release(&b);
 	cJSON_Delete(def);
 	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

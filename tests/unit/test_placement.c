@@ -378,15 +378,21 @@ static void test_needs_as_ecs_reserves(void **state)
 	cJSON_Delete(over);
 	cJSON_Delete(td);
 
-	/* host and awsvpc modes reserve the containerPort; bridge only static hostPorts */
-	td = parse("{\"networkMode\":\"awsvpc\",\"containerDefinitions\":[{\"name\":\"a\","
+	/* host mode reserves the containerPort; bridge only static hostPorts; awsvpc none */
+	td = parse("{\"networkMode\":\"host\",\"containerDefinitions\":[{\"name\":\"a\","
 		   "\"memory\":8,\"portMappings\":[{\"containerPort\":80},"
-		   "{\"containerPort\":53,\"protocol\":\"udp\"}]}]}");
+		   "{\"containerPort\":54,\"protocol\":\"udp\"}]}]}");
 	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
 	assert_int_equal(n.n_tcp, 1);
 	assert_int_equal(n.tcp[0], 80);
 	assert_int_equal(n.n_udp, 1);
-	assert_int_equal(n.udp[0], 53);
+	assert_int_equal(n.udp[0], 54);
+	cJSON_Delete(td);
+	td = parse("{\"networkMode\":\"awsvpc\",\"containerDefinitions\":[{\"name\":\"a\","
+		   "\"memory\":8,\"portMappings\":[{\"containerPort\":80,\"hostPort\":80}]}]}");
+	assert_int_equal(placement_task_needs(td, NULL, &n, &err), 0);
+	assert_int_equal(n.n_tcp, 0);
+	assert_int_equal(n.n_udp, 0);
 	cJSON_Delete(td);
 	td = parse("{\"containerDefinitions\":[{\"name\":\"a\",\"memory\":8,\"portMappings\":["
 		   "{\"containerPort\":80},{\"containerPort\":81,\"hostPort\":0}]}]}");

@@ -240,6 +240,49 @@ static void test_intermediate_states(void **state)
 	cJSON_Delete(t);
 }
 
+/* An awsvpc task's interface: attached with the agent's details, deleted with the task. */
+static void test_eni_attachment(void **state)
+{
+	cJSON *t = parse("{'lastStatus':'PENDING','desiredStatus':'RUNNING','version':1,"
+			 "'containers':[{'name':'app','lastStatus':'PENDING'}],"
+			 "'attachments':[{'id':'a1','type':'ElasticNetworkInterface',"
+			 "'status':'PRECREATED','details':[{'name':'subnetId','value':'s-1'}]}]}");
+	const cJSON *at = cJSON_GetArrayItem(json_get(t, "attachments"), 0);
+	const cJSON *d;
+
+	(void)state;
+	assert_true(apply(t,
+			  "{'status':'RUNNING','containers':[{'containerName':'app','status':"
+			  "'RUNNING','networkBindings':[],'networkInterfaces':[{'attachmentId':"
+			  "'a1','privateIpv4Address':'10.0.0.2'}]}],'attachments':[{"
+			  "'attachmentArn':'arn:aws:ecs:us-east-1:1:attachment/a1','status':"
+			  "'ATTACHED','details':[{'name':'privateIPv4Address','value':'10.0.0.2'},"
+			  "{'name':'subnetId','value':'forged'},{'name':'macAddress','value':"
+			  "'02:42:0a:00:00:02'}]},{'attachmentArn':'arn:x:attachment/nope',"
+			  "'status':'ATTACHED'}]}",
+			  1000));
+	assert_string_equal(json_str(at, "status"), "ATTACHED");
+	d = json_get(at, "details");
+	assert_int_equal(cJSON_GetArraySize(d), 3);
+	/* the subnet stays the one RunTask was given */
+	assert_string_equal(json_str(cJSON_GetArrayItem(d, 0), "value"), "s-1");
+	assert_string_equal(json_str(cJSON_GetArrayItem(d, 1), "name"), "privateIPv4Address");
+	assert_string_equal(json_str(cJSON_GetArrayItem(d, 2), "value"), "02:42:0a:00:00:02");
+	assert_string_equal(
+		json_str(cJSON_GetArrayItem(json_get(container(t, 0), "networkInterfaces"), 0),
+			 "privateIpv4Address"),
+		"10.0.0.2");
+	/* backwards is ignored */
+	assert_false(apply(t,
+			   "{'attachments':[{'attachmentArn':'arn:aws:ecs:us-east-1:1:"
+			   "attachment/a1','status':'PRECREATED'}]}",
+			   1001));
+	assert_string_equal(json_str(at, "status"), "ATTACHED");
+	assert_true(apply(t, "{'status':'STOPPED'}", 2000));
+	assert_string_equal(json_str(at, "status"), "DELETED");
+	cJSON_Delete(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_failed_to_start),
 		cmocka_unit_test(test_stop_asked_keeps_its_code),
 		cmocka_unit_test(test_intermediate_states),
+		cmocka_unit_test(test_eni_attachment),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

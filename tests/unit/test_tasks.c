@@ -86,12 +86,13 @@ static char *instance_with(struct fixture *f, const char *attrs)
 	return arn;
 }
 
-/* An instance with attribute zone=ZONE. */
+/* An instance with attribute zone=ZONE, able to run awsvpc tasks (task-eni). */
 static char *instance(struct fixture *f, const char *zone)
 {
-	char attrs[128];
+	char attrs[192];
 
-	snprintf(attrs, sizeof(attrs), "{'name':'zone','value':'%s'}", zone);
+	snprintf(attrs, sizeof(attrs),
+		 "{'name':'zone','value':'%s'},{'name':'ecs.capability.task-eni'}", zone);
 	return instance_with(f, attrs);
 }
 
@@ -248,14 +249,14 @@ static void test_task_definition_constraints_and_tags(void **state)
 	struct fixture *f = *state;
 	char *a, *b;
 	cJSON *out;
-	const cJSON *t;
+	const cJSON *t, *at;
 
 	setup_cluster(f);
 	a = instance(f, "a");
 	b = instance(f, "b");
 	cJSON_Delete(ok(f, "RegisterTaskDefinition",
-			"{'family':'pinned','containerDefinitions':[{'name':'app','image':'x',"
-			"'memory':8}],'placementConstraints':[{'type':'memberOf',"
+			"{'family':'pinned','networkMode':'awsvpc','containerDefinitions':[{'name':"
+			"'app','image':'x','memory':8}],'placementConstraints':[{'type':'memberOf',"
 			"'expression':'attribute:zone == b'}],'tags':[{'key':'from','value':'td'},"
 			"{'key':'both','value':'td'}]}"));
 	out = ok(f, "RunTask",
@@ -279,12 +280,41 @@ static void test_task_definition_constraints_and_tags(void **state)
 		/* kept for the agent, not part of ECS's Task */
 		assert_null(json_get(t, "networkConfiguration"));
 		assert_null(json_get(t, "_networkConfiguration"));
+		/* an awsvpc task's interface, until its agent attaches it */
+		at = cJSON_GetArrayItem(json_arr(t, "attachments"), 0);
+		assert_string_equal(json_str(at, "type"), "ElasticNetworkInterface");
+		assert_string_equal(json_str(at, "status"), "PRECREATED");
+		assert_int_equal(strlen(json_str(at, "id")), 36);
+		assert_string_equal(
+			json_str(cJSON_GetArrayItem(json_arr(at, "details"), 0), "name"),
+			"subnetId");
+		assert_string_equal(
+			json_str(cJSON_GetArrayItem(json_arr(at, "details"), 0), "value"), "s-1");
 	}
 	cJSON_Delete(out);
+	/* awsvpc needs a networkConfiguration with subnets; no other mode takes one */
+	fails(f, "RunTask", "{'cluster':'c1','taskDefinition':'pinned'}",
+	      "InvalidParameterException",
+	      "Network Configuration must be provided when networkMode 'awsvpc' is specified.");
+	fails(f, "RunTask",
+	      "{'cluster':'c1','taskDefinition':'pinned','networkConfiguration':"
+	      "{'awsvpcConfiguration':{'subnets':[]}}}",
+	      "InvalidParameterException", "subnets can not be empty.");
+	fails(f, "RunTask",
+	      "{'cluster':'c1','taskDefinition':'pinned','networkConfiguration':"
+	      "{'awsvpcConfiguration':{'subnets':['s-1'],'assignPublicIp':'ENABLED'}}}",
+	      "InvalidParameterException", NULL);
+	fails(f, "RunTask",
+	      "{'cluster':'c1','taskDefinition':'web','networkConfiguration':"
+	      "{'awsvpcConfiguration':{'subnets':['s-1']}}}",
+	      "InvalidParameterException",
+	      "Network Configuration is not valid for the given networkMode of this task "
+	      "definition.");
 	/* the request's constraint is added to the task definition's: nothing fits both */
 	out = ok(f, "RunTask",
 		 "{'cluster':'c1','taskDefinition':'pinned','placementConstraints':"
-		 "[{'type':'memberOf','expression':'attribute:zone == a'}]}");
+		 "[{'type':'memberOf','expression':'attribute:zone == a'}],"
+		 "'networkConfiguration':{'awsvpcConfiguration':{'subnets':['s-1']}}}");
 	assert_int_equal(cJSON_GetArraySize(json_arr(out, "tasks")), 0);
 	assert_string_equal(json_str(cJSON_GetArrayItem(json_arr(out, "failures"), 0), "reason"),
 			    "MemberOf placement constraint unsatisfied.");
