@@ -1325,11 +1325,16 @@ static void finish(struct agent_task *t)
 	for (size_t i = 0; i < t->n_containers; i++)
 		if (t->containers[i].phase == C_PENDING)
 			t->containers[i].phase = C_STOPPED;
+	/*
+	 * The network goes before the report: once the server has STOPPED it
+	 * gives the task's host ports to the next task, which must find them
+	 * free here. The report keeps the bindings (the task's copies).
+	 */
+	remove_network(t);
 	if (strcmp(t->reported, "STOPPED") != 0 && !report_task(t, "STOPPED"))
 		if (leaving(t))
 			return; /* a restarted agent reports it */
 	remove_containers(t);
-	remove_network(t);
 	{
 		_cleanup_buf_ struct buf vols = BUF_INIT;
 
