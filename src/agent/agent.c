@@ -96,7 +96,7 @@ void agent_client_release(struct awsclient *c)
 }
 
 /* Sleep ms milliseconds, or less when the agent stops. */
-static void nap(const struct agent *a, int64_t ms)
+void agent_nap(const struct agent *a, int64_t ms)
 {
 	while (ms > 0 && !a->stopping) {
 		int64_t step = ms > 100 ? 100 : ms;
@@ -110,13 +110,20 @@ static void nap(const struct agent *a, int64_t ms)
 int agent_call(struct agent *a, struct awsclient *c, const char *target, const char *body,
 	       long timeout_ms, struct buf *ret_body, struct err *err)
 {
+	return agent_call_service(a, c, "ecs", target, body, timeout_ms, ret_body, err);
+}
+
+int agent_call_service(struct agent *a, struct awsclient *c, const char *service,
+		       const char *target, const char *body, long timeout_ms, struct buf *ret_body,
+		       struct err *err)
+{
 	int64_t backoff = BACKOFF_MIN_MS;
 
 	for (;;) {
 		int r;
 
 		err_clear(err);
-		r = awsclient_call(c, "ecs", target, body, timeout_ms, ret_body, err);
+		r = awsclient_call(c, service, target, body, timeout_ms, ret_body, err);
 		if (r == 0 || a->stopping)
 			return r;
 		/* An answer other than a server failure is final. */
@@ -124,7 +131,7 @@ int agent_call(struct agent *a, struct awsclient *c, const char *target, const c
 			return r;
 		log_warn("agent: %s: %s; retrying in %lld ms", target, err->msg,
 			 (long long)backoff);
-		nap(a, backoff + (int64_t)(mono_ns() / 1000 % (uint64_t)(backoff / 4 + 1)));
+		agent_nap(a, backoff + (int64_t)(mono_ns() / 1000 % (uint64_t)(backoff / 4 + 1)));
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
 }
@@ -242,7 +249,8 @@ static void registration_body(const struct agent *a, struct buf *out)
 	 * RegisterTaskDefinition names them in requiresAttributes (see
 	 * task_definition_validate.c): the server places a task only on an
 	 * instance with every attribute its definition requires. Not claimed,
-	 * since berth does not do them: task-iam-role, logging drivers,
+	 * since berth does not do them: task-iam-role, logging drivers other
+	 * than awslogs (below),
 	 * execution-role-awslogs, task-eni (awsvpc), secrets, env-files and
 	 * private-registry-authentication.
 	 */
@@ -259,6 +267,8 @@ static void registration_body(const struct agent *a, struct buf *out)
 			 v);
 		write_attribute(&w, name, NULL);
 	}
+	/* the log drivers it ships logs with (besides its own file) */
+	write_attribute(&w, "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL);
 	for (const cJSON *at = a->cfg.attributes ? a->cfg.attributes->child : NULL; at;
 	     at = at->next)
 		write_attribute(&w, json_str(at, "name"), json_str(at, "value"));

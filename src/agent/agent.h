@@ -114,6 +114,14 @@ void agent_client_release(struct awsclient *c);
 int agent_call(struct agent *a, struct awsclient *c, const char *target, const char *body,
 	       long timeout_ms, struct buf *ret_body, struct err *err);
 
+/* agent_call for another service of the server ("logs": the CloudWatch Logs API). */
+int agent_call_service(struct agent *a, struct awsclient *c, const char *service,
+		       const char *target, const char *body, long timeout_ms, struct buf *ret_body,
+		       struct err *err);
+
+/* Sleep ms milliseconds, or less when the agent stops. */
+void agent_nap(const struct agent *a, int64_t ms);
+
 /* task.c */
 
 /*

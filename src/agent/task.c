@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/awslogs.h"
 #include "agent/images.h"
 #include "agent/runtime.h"
 #include "core/base64.h"
@@ -63,6 +64,7 @@ struct agent_container {
 	int64_t started_ms;    /* when it started (this agent's clock) */
 	int64_t next_check_ms; /* when to run the next check */
 	int failures;	       /* consecutive failed checks */
+	struct awslogs *logs;  /* its awslogs shipper, when it logs through awslogs */
 };
 
 struct agent_task {
@@ -608,6 +610,48 @@ static void mounts_release(struct mounts *ms)
 
 /* --- running ----------------------------------------------------------- */
 
+/* Ship c's log with its awslogs configuration cfg (taken over). */
+static void start_shipping(struct agent_task *t, struct agent_container *c,
+			   struct awslogs_config *cfg)
+{
+	struct err err = ERR_INIT;
+
+	if (awslogs_start(t->agent, c->runtime_id, cfg, &c->logs, &err) < 0)
+		log_error("task %s: %s: the log is not shipped: %s", t->id, c->name, err.msg);
+}
+
+/*
+ * After an agent restart: ship on from where the last run stopped for the
+ * containers that started (those that ended meanwhile too: what they
+ * wrote after the last acknowledged batch is still to ship).
+ */
+static void resume_shipping(struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		struct awslogs_config cfg;
+		struct err err = ERR_INIT;
+
+		if (c->phase == C_PENDING || c->logs || !c->runtime_id[0])
+			continue;
+		if (awslogs_config_parse(c->def, t->agent->cfg.region, t->id, c->runtime_id, &cfg,
+					 &err) > 0)
+			start_shipping(t, c, &cfg);
+	}
+}
+
+/*
+ * Wait for every shipper to end: once their containers have exited and
+ * everything is shipped, or at once when the agent stops.
+ */
+static void join_shipping(struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		awslogs_join(t->containers[i].logs);
+		t->containers[i].logs = NULL;
+	}
+}
+
 static int start_container(struct agent_task *t, struct agent_container *c, struct err *err)
 {
 	const char *ref = json_str(c->def, "image");
@@ -620,6 +664,17 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 
 	if (!ms)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	struct awslogs_config logcfg;
+	int logs;
+
+	logs = awslogs_config_parse(c->def, t->agent->cfg.region, t->id, c->runtime_id, &logcfg,
+				    err);
+	if (logs < 0) {
+		free(ms);
+		snprintf(c->reason, sizeof(c->reason), "%.250s", err->msg);
+		c->phase = C_STOPPED;
+		return logs;
+	}
 	r = image_get(t->agent->images, ref, &img, err);
 	if (r == 0)
 		r = container_mounts(t, c, ms, err);
@@ -648,6 +703,10 @@ out:
 	image_free(img);
 	mounts_release(ms);
 	free(ms);
+	if (r < 0 && logs)
+		awslogs_config_release(&logcfg);
+	if (r == 0 && logs)
+		start_shipping(t, c, &logcfg);
 	if (r < 0) {
 		/* the runtime's failures already say which kind they are */
 		if (!strncmp(err->msg, "Cannot", 6))
@@ -983,6 +1042,14 @@ static void finish(struct agent_task *t)
 	for (size_t i = 0; i < t->n_containers; i++)
 		if (t->containers[i].phase == C_PENDING)
 			t->containers[i].phase = C_STOPPED;
+	/*
+	 * Every line shipped before the task is reported STOPPED: once it is,
+	 * a restarted agent no longer sees the task, and would remove its
+	 * containers with what is left of their logs.
+	 */
+	join_shipping(t);
+	if (leaving(t))
+		return; /* a restarted agent ships the rest, then reports */
 	if (strcmp(t->reported, "STOPPED") != 0 && !report_task(t, "STOPPED"))
 		if (leaving(t))
 			return; /* a restarted agent reports it */
@@ -1001,6 +1068,8 @@ static void run(struct agent_task *t)
 	struct err err = ERR_INIT;
 	bool recovered = load_record(t);
 
+	if (recovered)
+		resume_shipping(t);
 	if (recovered && !strcmp(t->reported, "STOPPED")) {
 		finish(t);
 		return;
@@ -1066,8 +1135,10 @@ static void run(struct agent_task *t)
 		}
 		task_wait(t, WATCH_INTERVAL_MS);
 	}
-	if (leaving(t))
+	if (leaving(t)) {
+		join_shipping(t);
 		return; /* the containers run on; a restarted agent carries on */
+	}
 	finish(t);
 }
 

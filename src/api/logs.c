@@ -525,7 +525,8 @@ static int put_log_events(struct api_ctx *ctx, struct err *err)
 
 		for (size_t i = first; i < too_new; i++)
 			in[k++] = (struct logdb_input){ items[i].ts, items[i].msg, items[i].len };
-		r = logdb_put(ctx->srv->logs, group, stream, token, in, k, ctx->now_ms, &seq, err);
+		r = logdb_put(ctx->srv->logs, group, stream, token, in, k, n, ctx->now_ms, &seq,
+			      err);
 		if (r < 0)
 			return r;
 	}

@@ -552,8 +552,8 @@ static void sort_batch(const struct logdb_input *ev, size_t n, size_t *idx, size
 }
 
 int logdb_put(struct logdb *db, const char *group, const char *name, const char *token,
-	      const struct logdb_input *events, size_t n, int64_t now_ms, int64_t *ret_seq,
-	      struct err *err)
+	      const struct logdb_input *events, size_t n, size_t n_batch, int64_t now_ms,
+	      int64_t *ret_seq, struct err *err)
 {
 	_cleanup_free_ size_t *idx = calloc(n ? n : 1, sizeof(*idx));
 	_cleanup_free_ size_t *tmp = calloc(n ? n : 1, sizeof(*tmp));
@@ -626,7 +626,7 @@ int logdb_put(struct logdb *db, const char *group, const char *name, const char 
 		if (e->ts > last_ts)
 			last_ts = e->ts;
 	}
-	seq += (int64_t)n;
+	seq += (int64_t)(n_batch > n ? n_batch : n);
 	{
 		const void *args[] = { &first_ts, &last_ts, &now_ms, &seq, &bytes, &id };
 

@@ -131,15 +131,19 @@ int logdb_streams_each(struct logdb *db, const char *group, const char *prefix,
 
 /*
  * Append n events (sorted by timestamp, stable) to stream `name` of group in
- * one durable transaction. token (NULL: none, as AWS's clients now send)
- * must then be the stream's sequence token: a smaller one means the batch
- * was accepted before (DataAlreadyAcceptedException), another one is
+ * one durable transaction: those the API accepted of a batch of n_batch
+ * (the others were rejected as too old or too new). token (NULL: none, as
+ * AWS's clients now send) must then be the stream's sequence token: a
+ * smaller one means the batch was accepted before
+ * (DataAlreadyAcceptedException), another one is
  * InvalidSequenceTokenException; both messages end with the expected token
- * as AWS's do. *ret_seq gets the stream's new token.
+ * as AWS's do. The token counts the events of every batch accepted, the
+ * rejected ones included, so that a sender can tell how many events of a
+ * batch it sent the stream holds. *ret_seq gets the stream's new token.
  */
 int logdb_put(struct logdb *db, const char *group, const char *name, const char *token,
-	      const struct logdb_input *events, size_t n, int64_t now_ms, int64_t *ret_seq,
-	      struct err *err);
+	      const struct logdb_input *events, size_t n, size_t n_batch, int64_t now_ms,
+	      int64_t *ret_seq, struct err *err);
 
 /*
  * Read events of stream id with ts in [start, end) in (ts, seq) order:

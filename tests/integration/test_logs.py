@@ -6,10 +6,23 @@ FilterLogEvents (terms, phrases, ?any, -exclude, stream selection,
 pagination), retention, and AWS's errors for each mistake. Every boto3
 response is checked against AWS's model by the harness.
 """
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 
 import harness
-from harness import BerthTestCase
+from harness import Agent, Berth, BerthTestCase
+
+sys.path.insert(0, os.path.join(harness.ROOT, "tests", "images"))
+import build  # noqa: E402
+
+CLUSTER = "logs"
+# Debian's aws CLI v2 has `aws logs tail`; the CLI v1 does not.
+AWS_V2 = "/usr/bin/aws"
 
 
 def now_ms():
@@ -370,6 +383,221 @@ class LogsApi(BerthTestCase):
         got = logs.get_log_events(logGroupName="durable", logStreamName="s", startFromHead=True)
         self.assertEqual([e["message"] for e in got["events"]],
                          ["line %d" % i for i in range(1000)])
+
+
+def push_image(berth, layout, ref, home):
+    rc, pw, err = berth.aws("ecr", "get-login-password")
+    assert rc == 0, err
+    p = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", "--dest-creds",
+                        "AWS:" + pw.strip(), "oci:%s:latest" % layout, "docker://" + ref],
+                       env=harness.skopeo_env(home), capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+
+
+def aws_v2_env(berth):
+    e = dict(os.environ)
+    e.update({"AWS_ACCESS_KEY_ID": harness.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": harness.SECRET_KEY,
+              "AWS_DEFAULT_REGION": harness.REGION, "AWS_EC2_METADATA_DISABLED": "true",
+              "AWS_PAGER": ""})
+    return e
+
+
+class Awslogs(BerthTestCase):
+    """Containers logging through awslogs, shipped by a real agent."""
+    shared_server = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if shutil.which("runc") is None or os.geteuid() != 0:
+            raise harness.unittest.SkipTest("needs root and runc")
+        cls.tmp = tempfile.mkdtemp(prefix="berth-itest-logs-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        build.write_layout(os.path.join(cls.tmp, "oci"), {"latest": build.image("oci")})
+        os.makedirs(os.path.join(cls.tmp, "home"))
+        cls.berth = Berth(extra_args=["--registry-create-on-push"])
+        cls.berth.start()
+        cls.addClassCleanup(cls.berth.cleanup)
+        cls.ecs = cls.berth.client("ecs")
+        cls.logs = cls.berth.client("logs")
+        cls.ecs.create_cluster(clusterName=CLUSTER)
+        cls.image = "127.0.0.1:%d/itest/busybox:latest" % cls.berth.port
+        push_image(cls.berth, os.path.join(cls.tmp, "oci"), cls.image,
+                   os.path.join(cls.tmp, "home"))
+        cls.agent = Agent(cls.berth, cluster=CLUSTER)
+        cls.addClassCleanup(cls.agent.cleanup)
+        cls.agent.start()
+
+    def register(self, family, command, options):
+        r = self.ecs.register_task_definition(family=family, containerDefinitions=[{
+            "name": "main", "image": self.image, "memory": 64, "command": command,
+            "logConfiguration": {"logDriver": "awslogs", "options": options}}])
+        return r["taskDefinition"]["taskDefinitionArn"]
+
+    def run_task(self, td):
+        r = self.ecs.run_task(cluster=CLUSTER, taskDefinition=td)
+        self.assertEqual(r["failures"], [])
+        return r["tasks"][0]["taskArn"]
+
+    def wait(self, arn, waiter, timeout=120):
+        self.ecs.get_waiter(waiter).wait(cluster=CLUSTER, tasks=[arn],
+                                        WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
+        return self.ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+
+    def all_events(self, group, stream):
+        out, token = [], None
+        while True:
+            kw = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+            if token:
+                kw["nextToken"] = token
+            page = self.logs.get_log_events(**kw)
+            if not page["events"]:
+                return out
+            out += page["events"]
+            token = page["nextForwardToken"]
+
+    def test_advertised(self):
+        ci = self.ecs.describe_container_instances(
+            cluster=CLUSTER, containerInstances=[self.agent.instance_arn])["containerInstances"][0]
+        names = [a["name"] for a in ci["attributes"]]
+        self.assertIn("com.amazonaws.ecs.capability.logging-driver.awslogs", names)
+
+    def test_10000_lines_across_an_agent_crash(self):
+        # 10 bursts of 1,000 lines a second apart; line 5000 holds a term to find
+        script = ('i=0; while [ $i -lt 10000 ]; do '
+                  'if [ $i -eq 5000 ]; then echo "line $i needle"; else echo "line $i"; fi; '
+                  'i=$((i+1)); if [ $((i % 1000)) -eq 0 ]; then sleep 1; fi; done; '
+                  'echo "to stderr" >&2')
+        td = self.register("chatty", ["sh", "-c", script], {
+            "awslogs-group": "/ecs/chatty", "awslogs-region": harness.REGION,
+            "awslogs-stream-prefix": "app", "awslogs-create-group": "true"})
+        arn = self.run_task(td)
+        task_id = arn.rsplit("/", 1)[1]
+        stream = "app/main/" + task_id
+        self.wait(arn, "tasks_running")
+        # wait until shipping is under way, then crash the agent in the middle
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                n = len(self.logs.get_log_events(logGroupName="/ecs/chatty", logStreamName=stream,
+                                                 startFromHead=True)["events"])
+            except self.logs.exceptions.ResourceNotFoundException:
+                n = 0
+            if n >= 1000:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(n, 1000)
+        self.assertLess(n, 10001)
+        self.agent.kill()
+        time.sleep(2)
+        self.agent.start()
+        t = self.wait(arn, "tasks_stopped")
+        self.assertEqual(t["containers"][0].get("exitCode"), 0, t)
+        events = self.all_events("/ecs/chatty", stream)
+        msgs = [e["message"] for e in events]
+        want = ["line %d" % i if i != 5000 else "line 5000 needle" for i in range(10000)]
+        self.assertEqual(len(msgs), 10001)
+        self.assertEqual(msgs[:10000], want)  # complete, in order, nothing twice
+        self.assertEqual(msgs[10000], "to stderr")
+        ts = [e["timestamp"] for e in events]
+        self.assertEqual(ts, sorted(ts))
+        # the aws CLI reads the same
+        rc, out, err = self.berth.aws("logs", "get-log-events", "--log-group-name", "/ecs/chatty",
+                                      "--log-stream-name", stream, "--start-from-head")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e["message"] for e in out["events"]], msgs[:10000])  # one page
+        rc, out, err = self.berth.aws("logs", "get-log-events", "--log-group-name", "/ecs/chatty",
+                                      "--log-stream-name", stream, "--next-token",
+                                      out["nextForwardToken"])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e["message"] for e in out["events"]], msgs[10000:])
+        rc, out, err = self.berth.aws("logs", "filter-log-events", "--log-group-name",
+                                      "/ecs/chatty", "--filter-pattern", "needle")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([(e["logStreamName"], e["message"]) for e in out["events"]],
+                         [(stream, "line 5000 needle")])
+        # `aws logs tail` (the CLI v2) prints every line, in order
+        if os.access(AWS_V2, os.X_OK):
+            p = subprocess.run([AWS_V2, "--endpoint-url", self.berth.endpoint, "logs", "tail",
+                                "/ecs/chatty", "--since", "1h", "--format", "short"],
+                               env=aws_v2_env(self.berth), capture_output=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            lines = p.stdout.decode().splitlines()
+            self.assertEqual([l.split(" ", 1)[1] for l in lines], msgs)
+
+    def test_tail_follow(self):
+        if not os.access(AWS_V2, os.X_OK):
+            self.skipTest("needs Debian's aws CLI v2 (scripts/deps test installs it)")
+        td = self.register("follow", ["sh", "-c",
+                                      "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done"],
+                           {"awslogs-group": "/ecs/follow", "awslogs-region": harness.REGION,
+                            "awslogs-stream-prefix": "f", "awslogs-create-group": "true"})
+        arn = self.run_task(td)
+        self.addCleanup(self.ecs.stop_task, cluster=CLUSTER, task=arn)
+        self.wait(arn, "tasks_running")
+        p = subprocess.Popen([AWS_V2, "--endpoint-url", self.berth.endpoint, "logs", "tail",
+                              "/ecs/follow", "--follow", "--format", "short"],
+                             env=aws_v2_env(self.berth), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        self.addCleanup(lambda: p.poll() is None and os.killpg(p.pid, signal.SIGKILL))
+        seen = []
+        deadline = time.monotonic() + 90
+        import select
+        while time.monotonic() < deadline and len(seen) < 12:
+            r, _, _ = select.select([p.stdout], [], [], 1.0)
+            if r:
+                line = p.stdout.readline().decode()
+                if not line:
+                    break
+                seen.append(line.rstrip("\n").split(" ", 1)[1])
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        self.assertGreaterEqual(len(seen), 12, p.stderr.read().decode())
+        first = int(seen[0].split()[1])
+        self.assertEqual(seen, ["tick %d" % i for i in range(first, first + len(seen))])
+
+    def test_bad_options(self):
+        td = self.register("badlogs", ["true"], {
+            "awslogs-group": "/ecs/bad", "awslogs-region": "eu-west-3"})
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        self.assertIn("awslogs-region", t["containers"][0].get("reason", ""), t)
+        self.assertTrue(t["stoppedReason"].startswith("CannotStartContainerError"), t)
+
+    def test_missing_group_without_create(self):
+        # the group must exist when awslogs-create-group is not set: nothing is
+        # shipped, and the task still runs and stops
+        td = self.register("nogroup", ["sh", "-c", "echo hi"], {
+            "awslogs-group": "/ecs/absent", "awslogs-region": harness.REGION,
+            "awslogs-stream-prefix": "x"})
+        t = self.wait(self.run_task(td), "tasks_stopped")
+        self.assertEqual(t["containers"][0].get("exitCode"), 0, t)
+        self.assertClientError("ResourceNotFoundException", self.logs.describe_log_streams,
+                               logGroupName="/ecs/absent")
+
+    def test_multiline(self):
+        self.logs.create_log_group(logGroupName="/ecs/multi")
+        script = ("printf 'ERROR first\\n  at a\\n  at b\\nINFO second\\nERROR third\\n  at c\\n'")
+        td = self.register("multi", ["sh", "-c", script], {
+            "awslogs-group": "/ecs/multi", "awslogs-region": harness.REGION,
+            "awslogs-stream-prefix": "m", "awslogs-multiline-pattern": "^[A-Z]+ "})
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_stopped")
+        msgs = [e["message"] for e in self.all_events("/ecs/multi",
+                                                     "m/main/" + arn.rsplit("/", 1)[1])]
+        self.assertEqual(msgs, ["ERROR first\n  at a\n  at b", "INFO second",
+                                "ERROR third\n  at c"])
+
+    def test_datetime_format(self):
+        self.logs.create_log_group(logGroupName="/ecs/dates")
+        script = ("printf '2024-01-02 10:00:00 one\\ncontinued\\n2024-01-02 10:00:01 two\\n'")
+        td = self.register("dates", ["sh", "-c", script], {
+            "awslogs-group": "/ecs/dates", "awslogs-region": harness.REGION,
+            "awslogs-stream-prefix": "d", "awslogs-datetime-format": "%Y-%m-%d %H:%M:%S"})
+        arn = self.run_task(td)
+        self.wait(arn, "tasks_stopped")
+        msgs = [e["message"] for e in self.all_events("/ecs/dates",
+                                                     "d/main/" + arn.rsplit("/", 1)[1])]
+        self.assertEqual(msgs, ["2024-01-02 10:00:00 one\ncontinued", "2024-01-02 10:00:01 two"])
 
 
 if __name__ == "__main__":
