@@ -72,6 +72,8 @@ static void started(void *ctx, const char *endpoint, const char *access_key, con
 		.image_cleanup_delay_s = 3 * 3600,
 		.attributes = cJSON_CreateArray(),
 		.listen = d->agent_listen,
+		.introspection_port = AGENT_INTROSPECTION_PORT,
+		.metadata_port = AGENT_METADATA_PORT,
 	};
 	if (agent_start(&d->agent, &err) < 0) {
 		log_error("berth dev: the agent did not start: %s", err.msg);

@@ -71,6 +71,11 @@ static void usage(FILE *f, const char *self)
 		"  --metrics-listen HOST:PORT\n"
 		"                        serve /metrics (Prometheus text) there (port 0 picks\n"
 		"                        one, logged); default: no listener\n"
+		"  --introspection-port PORT\n"
+		"                        the introspection API (/v1/metadata, /v1/tasks) on\n"
+		"                        127.0.0.1 (default 51678; 0: any free port; -1: none)\n"
+		"  --metadata-port PORT  the task metadata endpoint v4 on 127.0.0.1 (default\n"
+		"                        51679; 0: any free port; -1: none)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -571,9 +576,12 @@ int agent_start(struct agent *a, struct err *err)
 	}
 	if (r == 0)
 		r = agent_listen_start(a, err);
+	if (r == 0)
+		r = agent_endpoints_start(a, err);
 	if (r == 0 && pthread_create(&a->poll_thread, NULL, poll_thread, a) != 0)
 		r = err_set(err, -EAGAIN, E_SERVER, "cannot start the agent's poll thread");
 	if (r < 0) {
+		agent_endpoints_stop(a);
 		agent_listen_stop(a);
 		images_close(a->images);
 		a->images = NULL;
@@ -595,6 +603,7 @@ int agent_stop(struct agent *a, struct err *err)
 		return 0;
 	a->stopping = 1;
 	pthread_join(a->poll_thread, NULL);
+	agent_endpoints_stop(a);
 	/* The containers keep running under their shims; a restarted agent carries on. */
 	agent_task_shutdown(a);
 	r = a->poll_rc;
@@ -675,6 +684,8 @@ int cmd_agent(int argc, char **argv)
 		OPT_POLL_WAIT,
 		OPT_INSECURE,
 		OPT_LOG_LEVEL,
+		OPT_INTROSPECTION_PORT,
+		OPT_METADATA_PORT,
 		OPT_HELP,
 		OPT_METRICS_LISTEN,
 	};
@@ -693,6 +704,8 @@ int cmd_agent(int argc, char **argv)
 		{ "poll-wait", required_argument, NULL, OPT_POLL_WAIT },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "introspection-port", required_argument, NULL, OPT_INTROSPECTION_PORT },
+		{ "metadata-port", required_argument, NULL, OPT_METADATA_PORT },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ 0 },
@@ -712,6 +725,8 @@ int cmd_agent(int argc, char **argv)
 	a.cfg.poll_wait_s = DEFAULT_POLL_WAIT_S;
 	a.cfg.image_cleanup_delay_s = DEFAULT_IMAGE_CLEANUP;
 	a.cfg.attributes = cJSON_CreateArray();
+	a.cfg.introspection_port = AGENT_INTROSPECTION_PORT;
+	a.cfg.metadata_port = AGENT_METADATA_PORT;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
@@ -747,6 +762,14 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case OPT_POLL_WAIT:
 			if (parse_int64(optarg, 0, 60, &a.cfg.poll_wait_s) < 0)
+				goto bad_value;
+			break;
+		case OPT_INTROSPECTION_PORT:
+			if (parse_int64(optarg, -1, 65535, &a.cfg.introspection_port) < 0)
+				goto bad_value;
+			break;
+		case OPT_METADATA_PORT:
+			if (parse_int64(optarg, -1, 65535, &a.cfg.metadata_port) < 0)
 				goto bad_value;
 			break;
 		case OPT_LOG_LEVEL:

@@ -665,6 +665,8 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 	if (!ms)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	struct awslogs_config logcfg;
+	_cleanup_buf_ struct buf uri = BUF_INIT, env = BUF_INIT;
+	const char *extra_env[2] = { NULL, NULL };
 	int logs;
 
 	logs = awslogs_config_parse(c->def, t->agent->cfg.region, t->id, c->runtime_id, &logcfg,
@@ -696,6 +698,11 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 	 */
 	spec.network = mode && !strcmp(mode, "host") ? CONTAINER_NET_HOST : CONTAINER_NET_PRIVATE;
 	spec.runtime = t->agent->cfg.runtime;
+	if (agent_metadata_uri(t->agent, mode ? mode : "bridge", c->runtime_id, &uri)) {
+		buf_printf(&env, "ECS_CONTAINER_METADATA_URI_V4=%s", buf_str(&uri));
+		extra_env[0] = buf_str(&env);
+		spec.extra_env = extra_env;
+	}
 	r = image_use(t->agent->images, img->digest, true, err);
 	if (r == 0)
 		r = container_start(buf_str(&t->agent->containers_dir), &spec, &st, err);
@@ -1339,4 +1346,75 @@ void agent_task_sweep(struct agent *a)
 		unlink(buf_str(&path));
 	}
 	closedir(d);
+}
+
+/* --- what the metadata endpoints show ---------------------------------- */
+
+static void snapshot_task(cJSON *out, struct agent_task *t)
+{
+	cJSON *o = cJSON_CreateObject(), *cs = cJSON_CreateArray();
+
+	if (!o || !cs) {
+		cJSON_Delete(o);
+		cJSON_Delete(cs);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	cJSON_AddStringToObject(o, "arn", t->arn);
+	cJSON_AddItemToObject(o, "task", cJSON_Duplicate(t->doc, true));
+	/* what the agent knows, ahead of what it has reported: a started container runs */
+	cJSON_AddStringToObject(o, "known",
+				strcmp(t->reported, "STOPPED") && any_running(t) ? "RUNNING"
+				: t->reported[0]				 ? t->reported
+										 : "PENDING");
+	cJSON_AddStringToObject(o, "desired",
+				t->stop_wanted || t->forgotten
+					? "STOPPED"
+					: (json_str(t->doc, "desiredStatus") ?: "RUNNING"));
+	cJSON_AddNumberToObject(o, "pullStartedAt", (double)t->pull_started_ms);
+	cJSON_AddNumberToObject(o, "pullStoppedAt", (double)t->pull_stopped_ms);
+	cJSON_AddNumberToObject(o, "stoppedAt", (double)t->stopped_ms);
+	for (size_t i = 0; i < t->n_containers; i++) {
+		const struct agent_container *c = &t->containers[i];
+		cJSON *co = cJSON_CreateObject();
+
+		if (!co)
+			continue;
+		cJSON_AddStringToObject(co, "name", c->name);
+		cJSON_AddStringToObject(co, "runtimeId", c->runtime_id);
+		cJSON_AddStringToObject(co, "phase", phase_name(c->phase));
+		cJSON_AddStringToObject(co, "imageDigest", c->image_digest);
+		cJSON_AddStringToObject(co, "reason", c->reason);
+		cJSON_AddStringToObject(co, "health", c->health);
+		cJSON_AddNumberToObject(co, "startedAt", (double)c->started_ms);
+		if (c->has_exit)
+			cJSON_AddNumberToObject(co, "exitCode", c->exit_code);
+		cJSON_AddItemToObject(co, "def", cJSON_Duplicate(c->def, true));
+		cJSON_AddItemToArray(cs, co);
+	}
+	pthread_mutex_unlock(&t->lock);
+	cJSON_AddItemToObject(o, "containers", cs);
+	cJSON_AddItemToArray(out, o);
+}
+
+cJSON *agent_tasks_snapshot(struct agent *a, const char *arn, const char *runtime_id)
+{
+	cJSON *out = cJSON_CreateArray();
+
+	if (!out)
+		return NULL;
+	pthread_mutex_lock(&a->lock);
+	for (struct agent_task *t = a->tasks; t; t = t->next) {
+		bool match = !arn || !strcmp(t->arn, arn);
+
+		if (match && runtime_id) {
+			match = false;
+			for (size_t i = 0; i < t->n_containers && !match; i++)
+				match = !strcmp(t->containers[i].runtime_id, runtime_id);
+		}
+		if (match)
+			snapshot_task(out, t);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return out;
 }
