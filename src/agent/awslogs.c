@@ -540,11 +540,15 @@ static int send_batch(struct awslogs *l, struct batch *b, int64_t *skip, struct 
 	_cleanup_buf_ struct buf answer = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
 	int64_t expected, next;
+	uint64_t t0;
 	int r;
 
 	buf_printf(&b->body, "],\"sequenceToken\":\"%lld\"}", (long long)l->token);
+	t0 = mono_ns();
 	r = call(l, LOGS_TARGET("PutLogEvents"), buf_str(&b->body), &answer, err);
 	if (r == 0) {
+		log_debug("awslogs %s: %zu events (%zu bytes) shipped in %.1f ms", l->id,
+			  b->n_events, b->body.len, (double)(mono_ns() - t0) / 1e6);
 		doc = cJSON_ParseWithLength(answer.data, answer.len);
 		if (!json_str(doc, "nextSequenceToken") ||
 		    parse_int64(json_str(doc, "nextSequenceToken"), 0, INT64_MAX, &next) < 0)
