@@ -1353,6 +1353,7 @@ void agent_task_sweep(struct agent *a)
 static void snapshot_task(cJSON *out, struct agent_task *t)
 {
 	cJSON *o = cJSON_CreateObject(), *cs = cJSON_CreateArray();
+	bool running = false;
 
 	if (!o || !cs) {
 		cJSON_Delete(o);
@@ -1362,11 +1363,6 @@ static void snapshot_task(cJSON *out, struct agent_task *t)
 	pthread_mutex_lock(&t->lock);
 	cJSON_AddStringToObject(o, "arn", t->arn);
 	cJSON_AddItemToObject(o, "task", cJSON_Duplicate(t->doc, true));
-	/* what the agent knows, ahead of what it has reported: a started container runs */
-	cJSON_AddStringToObject(o, "known",
-				strcmp(t->reported, "STOPPED") && any_running(t) ? "RUNNING"
-				: t->reported[0]				 ? t->reported
-										 : "PENDING");
 	cJSON_AddStringToObject(o, "desired",
 				t->stop_wanted || t->forgotten
 					? "STOPPED"
@@ -1377,12 +1373,28 @@ static void snapshot_task(cJSON *out, struct agent_task *t)
 	for (size_t i = 0; i < t->n_containers; i++) {
 		const struct agent_container *c = &t->containers[i];
 		cJSON *co = cJSON_CreateObject();
+		enum container_phase phase = c->phase;
+		struct container_state st;
+		struct err err = ERR_INIT;
 
 		if (!co)
 			continue;
+		/*
+		 * A container runs before its task thread (and even its shim)
+		 * has noted it started: one that asks for its own metadata at
+		 * once must see RUNNING. A container that exists and has not
+		 * ended is taken as running.
+		 */
+		if (phase == C_PENDING &&
+		    container_state(buf_str(&t->agent->containers_dir), c->runtime_id, &st, &err) ==
+			    0 &&
+		    !st.exited)
+			phase = C_RUNNING;
+		if (phase == C_RUNNING)
+			running = true;
 		cJSON_AddStringToObject(co, "name", c->name);
 		cJSON_AddStringToObject(co, "runtimeId", c->runtime_id);
-		cJSON_AddStringToObject(co, "phase", phase_name(c->phase));
+		cJSON_AddStringToObject(co, "phase", phase_name(phase));
 		cJSON_AddStringToObject(co, "imageDigest", c->image_digest);
 		cJSON_AddStringToObject(co, "reason", c->reason);
 		cJSON_AddStringToObject(co, "health", c->health);
@@ -1392,6 +1404,11 @@ static void snapshot_task(cJSON *out, struct agent_task *t)
 		cJSON_AddItemToObject(co, "def", cJSON_Duplicate(c->def, true));
 		cJSON_AddItemToArray(cs, co);
 	}
+	/* what the agent knows, ahead of what it has reported: a started container runs */
+	cJSON_AddStringToObject(o, "known",
+				strcmp(t->reported, "STOPPED") && running ? "RUNNING"
+				: t->reported[0]			  ? t->reported
+									  : "PENDING");
 	pthread_mutex_unlock(&t->lock);
 	cJSON_AddItemToObject(o, "containers", cs);
 	cJSON_AddItemToArray(out, o);
