@@ -35,6 +35,7 @@
 #define IDLE_WAIT_MS	   20
 #define MULTILINE_FLUSH_MS 5000 /* a pending multiline event is sent after this long */
 #define STATE_MAX	   4096
+#define SAVE_EVERY_MS	   1000
 
 struct awslogs {
 	struct agent *agent;
@@ -47,6 +48,8 @@ struct awslogs {
 	int64_t offset;
 	int64_t token; /* the stream's sequence token: events it accepted */
 	uint64_t shipped;
+	bool dirty;	  /* offset and token are ahead of the state file */
+	int64_t saved_ms; /* when the state file was last written */
 };
 
 /* --- configuration ----------------------------------------------------- */
@@ -240,6 +243,24 @@ static int save_state(struct awslogs *l)
 			 (long long)l->offset, (long long)l->token);
 
 	return fs_write_atomic(buf_str(&l->state_path), data, (size_t)n);
+}
+
+/*
+ * Record what the server acknowledged, at most once a second unless forced:
+ * the state file may lag behind the server by any number of batches, since
+ * after a crash the server's DataAlreadyAcceptedException tells how many
+ * events past the recorded token it holds. Two fsyncs less per batch.
+ */
+static void checkpoint(struct awslogs *l, bool force)
+{
+	if (!l->dirty || (!force && now_ms() - l->saved_ms < SAVE_EVERY_MS))
+		return;
+	if (save_state(l) < 0) {
+		log_error("awslogs %s: cannot write %s", l->id, buf_str(&l->state_path));
+		return;
+	}
+	l->dirty = false;
+	l->saved_ms = now_ms();
 }
 
 /* 1 when a state was there, 0 when not. */
@@ -653,7 +674,8 @@ static void *ship_main(void *arg)
 		if (b.n_events == 0) {
 			if (b.end_offset > l->offset) {
 				l->offset = b.end_offset; /* only empty lines, or skipped ones */
-				save_state(l);
+				l->dirty = true;
+				checkpoint(l, false);
 				continue;
 			}
 			if (exited)
@@ -667,9 +689,12 @@ static void *ship_main(void *arg)
 				  err.msg);
 			break;
 		}
-		if (r == 0 && save_state(l) < 0)
-			log_error("awslogs %s: cannot write %s", l->id, buf_str(&l->state_path));
+		if (r == 0) {
+			l->dirty = true;
+			checkpoint(l, false);
+		}
 	}
+	checkpoint(l, true);
 	if (fd >= 0)
 		close(fd);
 	buf_release(&b.body);

@@ -6,14 +6,15 @@
  *
  *   - the thread reads the log from an offset kept in STATE/ID/awslogs
  *     ({"offset": N, "token": "T"}), builds PutLogEvents batches of up to
- *     10,000 events and 1 MiB, sends one, and only once the server has
+ *     10,000 events and 1 MiB, sends one, and once the server has
  *     acknowledged it (the server answers after its write is durable)
- *     writes the new offset and token to disk;
+ *     the new offset and token are what it records, at most once a second
+ *     and when it ends (the record may lag: see below);
  *   - each batch carries the stream's sequence token. A batch the server
  *     had accepted before the agent could record it (a crash in between)
  *     is answered DataAlreadyAcceptedException with the token it expects:
- *     the difference is how many events of that batch it holds, which the
- *     thread skips before sending the rest. So a batch is never stored
+ *     the difference is how many events past the recorded offset it
+ *     holds, which the thread skips before sending the rest. So a batch is never stored
  *     twice, and nothing is skipped that was not stored.
  *
  * Options (logConfiguration.options), as ECS's agent reads them:
