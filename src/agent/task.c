@@ -1385,6 +1385,7 @@ static void snapshot_task(cJSON *out, struct agent_task *t)
 		 * once must see RUNNING. A container that exists and has not
 		 * ended is taken as running.
 		 */
+		memset(&st, 0, sizeof(st));
 		if (phase == C_PENDING &&
 		    container_state(buf_str(&t->agent->containers_dir), c->runtime_id, &st, &err) ==
 			    0 &&
@@ -1398,7 +1399,8 @@ static void snapshot_task(cJSON *out, struct agent_task *t)
 		cJSON_AddStringToObject(co, "imageDigest", c->image_digest);
 		cJSON_AddStringToObject(co, "reason", c->reason);
 		cJSON_AddStringToObject(co, "health", c->health);
-		cJSON_AddNumberToObject(co, "startedAt", (double)c->started_ms);
+		cJSON_AddNumberToObject(co, "startedAt",
+					(double)(c->started_ms ? c->started_ms : st.started_at_ms));
 		if (c->has_exit)
 			cJSON_AddNumberToObject(co, "exitCode", c->exit_code);
 		cJSON_AddItemToObject(co, "def", cJSON_Duplicate(c->def, true));

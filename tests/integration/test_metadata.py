@@ -69,8 +69,10 @@ class Metadata(BerthTestCase):
 
     def test_container_reads_its_metadata(self):
         u = '"$ECS_CONTAINER_METADATA_URI_V4"'
-        script = "; ".join("wget -q -O - %s%s; echo" % (u, p)
-                           for p in ("", "/task", "/stats", "/task/stats"))
+        # as an application would, once it has started (the agent learns of
+        # the start a moment after the container runs)
+        script = "sleep 1; " + "; ".join("wget -q -O - %s%s; echo" % (u, p)
+                                         for p in ("", "/task", "/stats", "/task/stats"))
         td = self.ecs.register_task_definition(
             family="meta-reader", networkMode="host", containerDefinitions=[{
                 "name": "reader", "image": self.image, "memory": 64, "cpu": 128,
