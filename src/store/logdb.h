@@ -17,9 +17,10 @@
  *
  * Why SQLite rows: one PutLogEvents batch (up to 10,000 events) is one
  * transaction of prepared inserts that append to the stream's part of the
- * key space; this reaches several hundred thousand events per second here
- * (bench/logs), far past the 100,000 lines/s goal, and reads by stream and
- * time are index ranges. Retention deletes a key range.
+ * key space, durable with one fsync; reads by stream and time are index
+ * ranges; retention deletes a key range. Measured (bench/README.md): the
+ * whole PutLogEvents path, parsing and checking included, costs the server
+ * about 5.7 us of CPU an event, 0.57 s per 100,000.
  *
  * Thread safety: every function may be called from any thread; writes are
  * serialized on one connection, reads use another (WAL lets them run
