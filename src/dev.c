@@ -76,6 +76,8 @@ static void started(void *ctx, const char *endpoint, const char *access_key, con
 		.bridge = d->bridge,
 		.bridge_subnet = d->bridge_subnet,
 		.host_port_range = d->host_port_range,
+		.introspection_port = AGENT_INTROSPECTION_PORT,
+		.metadata_port = AGENT_METADATA_PORT,
 	};
 	if (agent_start(&d->agent, &err) < 0) {
 		log_error("berth dev: the agent did not start: %s", err.msg);

@@ -77,6 +77,11 @@ static void usage(FILE *f, const char *self)
 		"  --bridge-subnet CIDR  its IPv4 subnet (default " NET_DEFAULT_SUBNET ")\n"
 		"  --host-port-range LOW-HIGH\n"
 		"                        dynamic host ports (default " NET_DEFAULT_PORT_RANGE ")\n"
+		"  --introspection-port PORT\n"
+		"                        the introspection API (/v1/metadata, /v1/tasks) on\n"
+		"                        127.0.0.1 (default 51678; 0: any free port; -1: none)\n"
+		"  --metadata-port PORT  the task metadata endpoint v4 on 127.0.0.1 (default\n"
+		"                        51679; 0: any free port; -1: none)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -102,7 +107,7 @@ void agent_client_release(struct awsclient *c)
 }
 
 /* Sleep ms milliseconds, or less when the agent stops. */
-static void nap(const struct agent *a, int64_t ms)
+void agent_nap(const struct agent *a, int64_t ms)
 {
 	while (ms > 0 && !a->stopping) {
 		int64_t step = ms > 100 ? 100 : ms;
@@ -116,13 +121,20 @@ static void nap(const struct agent *a, int64_t ms)
 int agent_call(struct agent *a, struct awsclient *c, const char *target, const char *body,
 	       long timeout_ms, struct buf *ret_body, struct err *err)
 {
+	return agent_call_service(a, c, "ecs", target, body, timeout_ms, ret_body, err);
+}
+
+int agent_call_service(struct agent *a, struct awsclient *c, const char *service,
+		       const char *target, const char *body, long timeout_ms, struct buf *ret_body,
+		       struct err *err)
+{
 	int64_t backoff = BACKOFF_MIN_MS;
 
 	for (;;) {
 		int r;
 
 		err_clear(err);
-		r = awsclient_call(c, "ecs", target, body, timeout_ms, ret_body, err);
+		r = awsclient_call(c, service, target, body, timeout_ms, ret_body, err);
 		if (r == 0 || a->stopping)
 			return r;
 		/* An answer other than a server failure is final. */
@@ -130,7 +142,7 @@ int agent_call(struct agent *a, struct awsclient *c, const char *target, const c
 			return r;
 		log_warn("agent: %s: %s; retrying in %lld ms", target, err->msg,
 			 (long long)backoff);
-		nap(a, backoff + (int64_t)(mono_ns() / 1000 % (uint64_t)(backoff / 4 + 1)));
+		agent_nap(a, backoff + (int64_t)(mono_ns() / 1000 % (uint64_t)(backoff / 4 + 1)));
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
 }
@@ -249,8 +261,8 @@ static void registration_body(const struct agent *a, struct buf *out)
 	 * RegisterTaskDefinition names them in requiresAttributes (see
 	 * task_definition_validate.c): the server places a task only on an
 	 * instance with every attribute its definition requires. Not claimed,
-	 * since berth does not do them: task-iam-role, logging drivers,
-	 * execution-role-awslogs, secrets, env-files and
+	 * since berth does not do them: task-iam-role, logging drivers other
+	 * than awslogs (below), execution-role-awslogs, secrets, env-files and
 	 * private-registry-authentication.
 	 */
 	for (size_t i = 0; i < ARRAY_SIZE(capabilities); i++)
@@ -266,6 +278,8 @@ static void registration_body(const struct agent *a, struct buf *out)
 			 v);
 		write_attribute(&w, name, NULL);
 	}
+	/* the log drivers it ships logs with (besides its own file) */
+	write_attribute(&w, "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL);
 	for (const cJSON *at = a->cfg.attributes ? a->cfg.attributes->child : NULL; at;
 	     at = at->next)
 		write_attribute(&w, json_str(at, "name"), json_str(at, "value"));
@@ -578,9 +592,12 @@ int agent_start(struct agent *a, struct err *err)
 	}
 	if (r == 0)
 		r = agent_listen_start(a, err);
+	if (r == 0)
+		r = agent_endpoints_start(a, err);
 	if (r == 0 && pthread_create(&a->poll_thread, NULL, poll_thread, a) != 0)
 		r = err_set(err, -EAGAIN, E_SERVER, "cannot start the agent's poll thread");
 	if (r < 0) {
+		agent_endpoints_stop(a);
 		agent_listen_stop(a);
 		images_close(a->images);
 		a->images = NULL;
@@ -604,6 +621,7 @@ int agent_stop(struct agent *a, struct err *err)
 		return 0;
 	a->stopping = 1;
 	pthread_join(a->poll_thread, NULL);
+	agent_endpoints_stop(a);
 	/* The containers keep running under their shims; a restarted agent carries on. */
 	agent_task_shutdown(a);
 	r = a->poll_rc;
@@ -690,6 +708,8 @@ int cmd_agent(int argc, char **argv)
 		OPT_BRIDGE,
 		OPT_BRIDGE_SUBNET,
 		OPT_PORT_RANGE,
+		OPT_INTROSPECTION_PORT,
+		OPT_METADATA_PORT,
 		OPT_HELP,
 		OPT_METRICS_LISTEN,
 	};
@@ -711,6 +731,8 @@ int cmd_agent(int argc, char **argv)
 		{ "bridge", required_argument, NULL, OPT_BRIDGE },
 		{ "bridge-subnet", required_argument, NULL, OPT_BRIDGE_SUBNET },
 		{ "host-port-range", required_argument, NULL, OPT_PORT_RANGE },
+		{ "introspection-port", required_argument, NULL, OPT_INTROSPECTION_PORT },
+		{ "metadata-port", required_argument, NULL, OPT_METADATA_PORT },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ 0 },
@@ -730,6 +752,8 @@ int cmd_agent(int argc, char **argv)
 	a.cfg.poll_wait_s = DEFAULT_POLL_WAIT_S;
 	a.cfg.image_cleanup_delay_s = DEFAULT_IMAGE_CLEANUP;
 	a.cfg.attributes = cJSON_CreateArray();
+	a.cfg.introspection_port = AGENT_INTROSPECTION_PORT;
+	a.cfg.metadata_port = AGENT_METADATA_PORT;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
@@ -765,6 +789,14 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case OPT_POLL_WAIT:
 			if (parse_int64(optarg, 0, 60, &a.cfg.poll_wait_s) < 0)
+				goto bad_value;
+			break;
+		case OPT_INTROSPECTION_PORT:
+			if (parse_int64(optarg, -1, 65535, &a.cfg.introspection_port) < 0)
+				goto bad_value;
+			break;
+		case OPT_METADATA_PORT:
+			if (parse_int64(optarg, -1, 65535, &a.cfg.metadata_port) < 0)
 				goto bad_value;
 			break;
 		case OPT_LOG_LEVEL:

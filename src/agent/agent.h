@@ -36,12 +36,17 @@
 #define AGENT_ID_MAX	   64
 #define AGENT_INSECURE_MAX 16
 
+/* The agent's HTTP listeners' default ports (ECS's agent: 51678 and 51679). */
+#define AGENT_INTROSPECTION_PORT 51678
+#define AGENT_METADATA_PORT	 51679
+
 #define ECS_TARGET(op)	 "AmazonEC2ContainerServiceV20141113." op
 #define AGENT_TARGET(op) "BerthAgent_V1." op
 
 struct images;
 struct http_server;
 struct net;
+struct MHD_Daemon;
 
 struct agent_config {
 	const char *server; /* http://HOST:PORT */
@@ -63,6 +68,8 @@ struct agent_config {
 	const char *bridge; /* network.h; NULL: NET_DEFAULT_BRIDGE */
 	const char *bridge_subnet;   /* NULL: NET_DEFAULT_SUBNET */
 	const char *host_port_range; /* dynamic host ports; NULL: NET_DEFAULT_PORT_RANGE */
+	int64_t introspection_port;  /* 51678 as ECS's agent; 0: any free port; -1: none */
+	int64_t metadata_port;	     /* the task metadata endpoint's; 0: any; -1: none */
 };
 
 struct agent_task;
@@ -86,9 +93,11 @@ struct agent {
 	struct err poll_err;
 	/* Called from the poll thread when it ends on its own (NULL: nothing). */
 	void (*on_exit)(struct agent *a);
-	volatile int stopping;	  /* set once, by the signal thread */
-	struct http_server *http; /* the listener (listen.c), when cfg.listen */
-	unsigned listen_port;	  /* the port it bound */
+	volatile int stopping;			      /* set once, by the signal thread */
+	struct http_server *http;		      /* the listener (listen.c), when cfg.listen */
+	unsigned listen_port;			      /* the port it bound */
+	struct MHD_Daemon *introspection, *metadata;  /* metadata.c */
+	unsigned introspection_bound, metadata_bound; /* their ports, 0 when not listening */
 };
 
 /*
@@ -119,6 +128,14 @@ void agent_client_release(struct awsclient *c);
  */
 int agent_call(struct agent *a, struct awsclient *c, const char *target, const char *body,
 	       long timeout_ms, struct buf *ret_body, struct err *err);
+
+/* agent_call for another service of the server ("logs": the CloudWatch Logs API). */
+int agent_call_service(struct agent *a, struct awsclient *c, const char *service,
+		       const char *target, const char *body, long timeout_ms, struct buf *ret_body,
+		       struct err *err);
+
+/* Sleep ms milliseconds, or less when the agent stops. */
+void agent_nap(const struct agent *a, int64_t ms);
 
 /* task.c */
 
@@ -159,5 +176,40 @@ void agent_listen_stop(struct agent *a);
  * containers by phase, read from its records when scraped.
  */
 void agent_metrics_render(struct agent *a, struct buf *out);
+/*
+ * What the agent knows of its tasks now, for the metadata endpoints
+ * (metadata.c): an array (the caller owns it) of
+ *   {"arn", "task": the server's Task with its taskDefinition, "known" and
+ *    "desired" (statuses), "pullStartedAt", "pullStoppedAt", "stoppedAt"
+ *    (ms, 0 when not yet), "containers": [{"name", "runtimeId", "phase",
+ *    "imageDigest", "reason", "health", "startedAt", "exitCode" (when
+ *    known), "def": the definition with overrides}]}
+ * of the tasks whose ARN is arn (NULL: any) and that have a container
+ * runtime_id (NULL: any). NULL when out of memory.
+ */
+cJSON *agent_tasks_snapshot(struct agent *a, const char *arn, const char *runtime_id);
+
+/* metadata.c */
+
+/*
+ * Start the agent's HTTP listeners on 127.0.0.1: the introspection API
+ * (/v1/metadata, /v1/tasks) on cfg.introspection_port and the task
+ * metadata endpoint v4 (/v4/RUNTIME-ID...) on cfg.metadata_port (0: a port
+ * the kernel picks; -1: none). A port that cannot be had is logged and
+ * left out: the agent runs on without it.
+ */
+int agent_endpoints_start(struct agent *a, struct err *err);
+void agent_endpoints_stop(struct agent *a);
+
+/*
+ * The ECS_CONTAINER_METADATA_URI_V4 of container runtime_id of a task in
+ * network_mode ("host", "bridge", "awsvpc", "none"), appended to ret:
+ * false when a container of that mode cannot reach the endpoint (then it
+ * gets no URI). The one place that decides where containers find the
+ * agent: bridge and awsvpc networking extend it with the address the
+ * agent listens on inside their networks.
+ */
+bool agent_metadata_uri(const struct agent *a, const char *network_mode, const char *runtime_id,
+			struct buf *ret);
 
 #endif

@@ -57,6 +57,7 @@ struct shim {
 	const char *runtime;
 	const char *root;
 	int log_fd;
+	struct buf records; /* records not yet written to log_fd */
 	struct stream out, err;
 	char last_err[CONTAINER_REASON_MAX]; /* the last stderr line, for start failures */
 	pid_t container;		     /* the container's first process */
@@ -118,16 +119,13 @@ static void escape_line(struct buf *out, const unsigned char *s, size_t n)
 	buf_putc(out, '"');
 }
 
-static void write_record(struct shim *s, const char *stream, const char *line, size_t n)
+/* Write out the records gathered in s->records (one write for many lines). */
+static void flush_records(struct shim *s)
 {
-	struct buf rec = BUF_INIT;
 	ssize_t w;
 
-	buf_printf(&rec, "{\"t\":%lld,\"s\":\"%s\",\"l\":", (long long)now_ms(), stream);
-	escape_line(&rec, (const unsigned char *)line, n);
-	buf_puts(&rec, "}\n");
-	for (size_t off = 0; off < rec.len; off += (size_t)w) {
-		w = write(s->log_fd, rec.data + off, rec.len - off);
+	for (size_t off = 0; off < s->records.len; off += (size_t)w) {
+		w = write(s->log_fd, s->records.data + off, s->records.len - off);
 		if (w < 0 && errno == EINTR) {
 			w = 0;
 			continue;
@@ -135,7 +133,14 @@ static void write_record(struct shim *s, const char *stream, const char *line, s
 		if (w < 0)
 			break;
 	}
-	buf_release(&rec);
+	buf_reset(&s->records);
+}
+
+static void write_record(struct shim *s, const char *stream, int64_t ts, const char *line, size_t n)
+{
+	buf_printf(&s->records, "{\"t\":%lld,\"s\":\"%s\",\"l\":", (long long)ts, stream);
+	escape_line(&s->records, (const unsigned char *)line, n);
+	buf_puts(&s->records, "}\n");
 	if (!strcmp(stream, "stderr") && n > 0) {
 		size_t m = n < sizeof(s->last_err) - 1 ? n : sizeof(s->last_err) - 1;
 
@@ -148,6 +153,7 @@ static void write_record(struct shim *s, const char *stream, const char *line, s
 static void drain_lines(struct shim *s, struct stream *st, bool flush)
 {
 	size_t start = 0;
+	int64_t ts = now_ms(); /* the lines of one read arrived together */
 
 	if (st->pending.len == 0)
 		return; /* and pending.data may still be NULL */
@@ -157,7 +163,7 @@ static void drain_lines(struct shim *s, struct stream *st, bool flush)
 		const char *nl = left ? memchr(base, '\n', left) : NULL;
 
 		if (nl && (size_t)(nl - base) <= LINE_MAX_BYTES) {
-			write_record(s, st->name, base, (size_t)(nl - base));
+			write_record(s, st->name, ts, base, (size_t)(nl - base));
 			start += (size_t)(nl - base) + 1;
 		} else if (left >= LINE_MAX_BYTES) {
 			size_t cut = LINE_MAX_BYTES;
@@ -166,14 +172,15 @@ static void drain_lines(struct shim *s, struct stream *st, bool flush)
 			while (cut > LINE_MAX_BYTES - 3 &&
 			       ((unsigned char)base[cut] & 0xC0) == 0x80)
 				cut--;
-			write_record(s, st->name, base, cut);
+			write_record(s, st->name, ts, base, cut);
 			start += cut;
 		} else {
 			if (flush && left)
-				write_record(s, st->name, base, left), start += left;
+				write_record(s, st->name, ts, base, left), start += left;
 			break;
 		}
 	}
+	flush_records(s);
 	if (start) {
 		memmove(st->pending.data, st->pending.data + start, st->pending.len - start);
 		st->pending.len -= start;
@@ -422,6 +429,7 @@ static int shim_run(struct shim *s)
 	s->err = (struct stream){ .name = "stderr", .fd = errp[0] };
 	buf_init(&s->out.pending);
 	buf_init(&s->err.pending);
+	buf_init(&s->records);
 
 	/* see CONTAINER_CGROUP_LOCK: the cgroup's parent must stay while runc makes it */
 	lock = open(CONTAINER_CGROUP_LOCK, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -445,6 +453,7 @@ static int shim_run(struct shim *s)
 		runtime_reason(s, &reason);
 		write_exit(s, -1, buf_str(&reason));
 		runtime_delete(s);
+		buf_release(&s->records);
 		return 0;
 	}
 
@@ -477,6 +486,7 @@ static int shim_run(struct shim *s)
 	runtime_delete(s);
 	buf_release(&s->out.pending);
 	buf_release(&s->err.pending);
+	buf_release(&s->records);
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/awslogs.h"
 #include "agent/images.h"
 #include "agent/network.h"
 #include "agent/runtime.h"
@@ -72,6 +73,7 @@ struct agent_container {
 	int64_t next_check_ms;	 /* when to run the next check */
 	int failures;		 /* consecutive failed checks */
 	struct net_endpoint *ep; /* bridge mode: its network (owned), NULL before it has one */
+	struct awslogs *logs;	 /* its awslogs shipper, when it logs through awslogs */
 };
 
 struct agent_task {
@@ -920,6 +922,48 @@ static void mounts_release(struct mounts *ms)
 
 /* --- running ----------------------------------------------------------- */
 
+/* Ship c's log with its awslogs configuration cfg (taken over). */
+static void start_shipping(struct agent_task *t, struct agent_container *c,
+			   struct awslogs_config *cfg)
+{
+	struct err err = ERR_INIT;
+
+	if (awslogs_start(t->agent, c->runtime_id, cfg, &c->logs, &err) < 0)
+		log_error("task %s: %s: the log is not shipped: %s", t->id, c->name, err.msg);
+}
+
+/*
+ * After an agent restart: ship on from where the last run stopped for the
+ * containers that started (those that ended meanwhile too: what they
+ * wrote after the last acknowledged batch is still to ship).
+ */
+static void resume_shipping(struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		struct agent_container *c = &t->containers[i];
+		struct awslogs_config cfg;
+		struct err err = ERR_INIT;
+
+		if (c->phase == C_PENDING || c->logs || !c->runtime_id[0])
+			continue;
+		if (awslogs_config_parse(c->def, t->agent->cfg.region, t->id, c->runtime_id, &cfg,
+					 &err) > 0)
+			start_shipping(t, c, &cfg);
+	}
+}
+
+/*
+ * Wait for every shipper to end: once their containers have exited and
+ * everything is shipped, or at once when the agent stops.
+ */
+static void join_shipping(struct agent_task *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		awslogs_join(t->containers[i].logs);
+		t->containers[i].logs = NULL;
+	}
+}
+
 static int start_container(struct agent_task *t, struct agent_container *c, struct err *err)
 {
 	const char *ref = json_str(c->def, "image");
@@ -933,6 +977,19 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 
 	if (!ms)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	struct awslogs_config logcfg;
+	_cleanup_buf_ struct buf uri = BUF_INIT, env = BUF_INIT;
+	const char *extra_env[2] = { NULL, NULL };
+	int logs;
+
+	logs = awslogs_config_parse(c->def, t->agent->cfg.region, t->id, c->runtime_id, &logcfg,
+				    err);
+	if (logs < 0) {
+		free(ms);
+		snprintf(c->reason, sizeof(c->reason), "%.250s", err->msg);
+		c->phase = C_STOPPED;
+		return logs;
+	}
 	r = image_get(t->agent->images, ref, &img, err);
 	if (r == 0)
 		r = container_mounts(t, c, ms, err);
@@ -983,6 +1040,12 @@ static int start_container(struct agent_task *t, struct agent_container *c, stru
 		goto out;
 	}
 	spec.runtime = t->agent->cfg.runtime;
+	if (agent_metadata_uri(t->agent, t->mode == NET_MODE_HOST ? "host" : "bridge",
+			       c->runtime_id, &uri)) {
+		buf_printf(&env, "ECS_CONTAINER_METADATA_URI_V4=%s", buf_str(&uri));
+		extra_env[0] = buf_str(&env);
+		spec.extra_env = extra_env;
+	}
 	r = image_use(t->agent->images, img->digest, true, err);
 	if (r == 0)
 		r = container_start(buf_str(&t->agent->containers_dir), &spec, &st, err);
@@ -990,6 +1053,10 @@ out:
 	image_free(img);
 	mounts_release(ms);
 	free(ms);
+	if (r < 0 && logs)
+		awslogs_config_release(&logcfg);
+	if (r == 0 && logs)
+		start_shipping(t, c, &logcfg);
 	if (r < 0) {
 		/* the runtime's failures already say which kind they are */
 		if (!strncmp(err->msg, "Cannot", 6))
@@ -1326,6 +1393,14 @@ static void finish(struct agent_task *t)
 		if (t->containers[i].phase == C_PENDING)
 			t->containers[i].phase = C_STOPPED;
 	/*
+	 * Every line shipped before the task is reported STOPPED: once it is,
+	 * a restarted agent no longer sees the task, and would remove its
+	 * containers with what is left of their logs.
+	 */
+	join_shipping(t);
+	if (leaving(t))
+		return; /* a restarted agent ships the rest, then reports */
+	/*
 	 * The network goes before the report: once the server has STOPPED it
 	 * gives the task's host ports to the next task, which must find them
 	 * free here. The report keeps the bindings (the task's copies).
@@ -1349,6 +1424,8 @@ static void run(struct agent_task *t)
 	struct err err = ERR_INIT;
 	bool recovered = load_record(t);
 
+	if (recovered)
+		resume_shipping(t);
 	if (recovered && !strcmp(t->reported, "STOPPED")) {
 		finish(t);
 		return;
@@ -1420,8 +1497,10 @@ static void run(struct agent_task *t)
 		}
 		task_wait(t, WATCH_INTERVAL_MS);
 	}
-	if (leaving(t))
+	if (leaving(t)) {
+		join_shipping(t);
 		return; /* the containers run on; a restarted agent carries on */
+	}
 	finish(t);
 }
 
@@ -1647,4 +1726,94 @@ void agent_task_sweep(struct agent *a)
 	/* then the networks of tasks that are gone, and the bridge when none is left */
 	if (net_sweep(a->net, task_known, a, &err) < 0)
 		log_warn("agent: cleaning up networks: %s", err.msg);
+}
+
+/* --- what the metadata endpoints show ---------------------------------- */
+
+static void snapshot_task(cJSON *out, struct agent_task *t)
+{
+	cJSON *o = cJSON_CreateObject(), *cs = cJSON_CreateArray();
+	bool running = false;
+
+	if (!o || !cs) {
+		cJSON_Delete(o);
+		cJSON_Delete(cs);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	cJSON_AddStringToObject(o, "arn", t->arn);
+	cJSON_AddItemToObject(o, "task", cJSON_Duplicate(t->doc, true));
+	cJSON_AddStringToObject(o, "desired",
+				t->stop_wanted || t->forgotten
+					? "STOPPED"
+					: (json_str(t->doc, "desiredStatus") ?: "RUNNING"));
+	cJSON_AddNumberToObject(o, "pullStartedAt", (double)t->pull_started_ms);
+	cJSON_AddNumberToObject(o, "pullStoppedAt", (double)t->pull_stopped_ms);
+	cJSON_AddNumberToObject(o, "stoppedAt", (double)t->stopped_ms);
+	for (size_t i = 0; i < t->n_containers; i++) {
+		const struct agent_container *c = &t->containers[i];
+		cJSON *co = cJSON_CreateObject();
+		enum container_phase phase = c->phase;
+		struct container_state st;
+		struct err err = ERR_INIT;
+
+		if (!co)
+			continue;
+		/*
+		 * A container runs before its task thread (and even its shim)
+		 * has noted it started: one that asks for its own metadata at
+		 * once must see RUNNING. A container that exists and has not
+		 * ended is taken as running.
+		 */
+		memset(&st, 0, sizeof(st));
+		if (phase == C_PENDING &&
+		    container_state(buf_str(&t->agent->containers_dir), c->runtime_id, &st, &err) ==
+			    0 &&
+		    !st.exited)
+			phase = C_RUNNING;
+		if (phase == C_RUNNING)
+			running = true;
+		cJSON_AddStringToObject(co, "name", c->name);
+		cJSON_AddStringToObject(co, "runtimeId", c->runtime_id);
+		cJSON_AddStringToObject(co, "phase", phase_name(phase));
+		cJSON_AddStringToObject(co, "imageDigest", c->image_digest);
+		cJSON_AddStringToObject(co, "reason", c->reason);
+		cJSON_AddStringToObject(co, "health", c->health);
+		cJSON_AddNumberToObject(co, "startedAt",
+					(double)(c->started_ms ? c->started_ms : st.started_at_ms));
+		if (c->has_exit)
+			cJSON_AddNumberToObject(co, "exitCode", c->exit_code);
+		cJSON_AddItemToObject(co, "def", cJSON_Duplicate(c->def, true));
+		cJSON_AddItemToArray(cs, co);
+	}
+	/* what the agent knows, ahead of what it has reported: a started container runs */
+	cJSON_AddStringToObject(o, "known",
+				strcmp(t->reported, "STOPPED") && running ? "RUNNING"
+				: t->reported[0]			  ? t->reported
+									  : "PENDING");
+	pthread_mutex_unlock(&t->lock);
+	cJSON_AddItemToObject(o, "containers", cs);
+	cJSON_AddItemToArray(out, o);
+}
+
+cJSON *agent_tasks_snapshot(struct agent *a, const char *arn, const char *runtime_id)
+{
+	cJSON *out = cJSON_CreateArray();
+
+	if (!out)
+		return NULL;
+	pthread_mutex_lock(&a->lock);
+	for (struct agent_task *t = a->tasks; t; t = t->next) {
+		bool match = !arn || !strcmp(t->arn, arn);
+
+		if (match && runtime_id) {
+			match = false;
+			for (size_t i = 0; i < t->n_containers && !match; i++)
+				match = !strcmp(t->containers[i].runtime_id, runtime_id);
+		}
+		if (match)
+			snapshot_task(out, t);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return out;
 }

@@ -25,6 +25,7 @@ struct model_service;
 struct model_operation;
 struct registry;
 struct api_metrics;
+struct logdb;
 
 /* Defaults for what appears in every ARN. */
 #define API_DEFAULT_REGION     "us-east-1"
@@ -39,6 +40,7 @@ struct api_server {
 	struct registry *registry;   /* borrowed: the image registry (ECR, /v2/) */
 	struct agent_hub *agents;    /* long polls and liveness of agents (agent_protocol.c) */
 	struct api_metrics *metrics; /* /metrics (metrics.c); NULL: none kept (tests) */
+	struct logdb *logs;	     /* CloudWatch Logs' groups, streams and events (logs.c) */
 };
 
 /* One request as a handler sees it. */
@@ -76,6 +78,7 @@ struct api_service {
 extern const struct api_service api_ecs;
 extern const struct api_service api_ecr;   /* registry/ecr.c */
 extern const struct api_service api_agent; /* agent_protocol.c: berth's agents */
+extern const struct api_service api_logs;  /* logs.c: CloudWatch Logs */
 
 /* Answer one POST / request of the JSON protocol (routing, auth, errors). */
 void api_handle(struct api_server *srv, struct http_request *req, struct http_response *resp);

@@ -25,7 +25,7 @@
 
 #define CONTENT_TYPE "application/x-amz-json-1.1"
 
-static const struct api_service *services[] = { &api_ecs, &api_ecr, &api_agent };
+static const struct api_service *services[] = { &api_ecs, &api_ecr, &api_logs, &api_agent };
 
 static void write_error(struct http_response *resp, const struct err *err)
 {

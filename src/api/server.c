@@ -29,6 +29,7 @@
 #include "registry/blobs.h"
 #include "registry/distribution.h"
 #include "registry/registry.h"
+#include "store/logdb.h"
 #include "core/banned.h"
 
 /* What the HTTP handlers share: the JSON APIs' state and the registry. */
@@ -90,12 +91,25 @@ static void usage(FILE *f, const char *self)
 		self);
 }
 
+/* The largest body of a CloudWatch Logs request. */
+#define LOGS_HTTP_BODY_MAX (8u << 20)
+
 static void begin(void *ctx, struct http_request *req)
 {
 	struct server *srv = ctx;
+	const char *target;
 
-	if (registry_http_path(req->path))
+	if (registry_http_path(req->path)) {
 		registry_http_begin(&srv->registry, req);
+		return;
+	}
+	/*
+	 * A PutLogEvents batch holds up to 1 MiB of messages, and JSON escapes
+	 * a control character in six bytes: its body may be well over 1 MiB.
+	 */
+	target = http_header(req, "X-Amz-Target");
+	if (target && startswith(target, "Logs_20140328."))
+		req->body_max = LOGS_HTTP_BODY_MAX;
 }
 
 /* Count each answered request of the JSON APIs and of the registry. */
@@ -442,10 +456,20 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	srv->metrics = api_metrics_new(srv);
 	srv->store->commit_observer = api_metrics_commit;
 	srv->store->commit_observer_ctx = srv->metrics;
+	r = logdb_open(data_dir, &srv->logs, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		store_free(srv->store);
+		api_metrics_free(srv->metrics);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
 
 	r = registry_init(&server.registry, srv, data_dir, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
+		logdb_free(srv->logs);
 		store_free(srv->store);
 		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
@@ -460,6 +484,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", self, err.msg);
 		registry_release(&server.registry);
+		logdb_free(srv->logs);
 		store_free(srv->store);
 		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
@@ -481,6 +506,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		fprintf(stderr, "%s: %s\n", self, err.msg);
 		agent_hub_free(srv->agents);
 		registry_release(&server.registry);
+		logdb_free(srv->logs);
 		store_free(srv->store);
 		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
@@ -496,6 +522,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		http_server_stop(http);
 		agent_hub_free(srv->agents);
 		registry_release(&server.registry);
+		logdb_free(srv->logs);
 		store_free(srv->store);
 		api_metrics_free(srv->metrics);
 		credentials_release(&srv->creds);
@@ -546,6 +573,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	http_server_stop(http);
 	agent_hub_free(srv->agents);
 	registry_release(&server.registry);
+	logdb_free(srv->logs);
 	store_free(srv->store);
 	api_metrics_free(srv->metrics);
 	credentials_release(&srv->creds);

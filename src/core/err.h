@@ -48,6 +48,10 @@ enum err_kind {
 	E_PLATFORM_TASK_DEFINITION_INCOMPATIBILITY, /* PlatformTaskDefinitionIncompatibilityException */
 	E_NAMESPACE_NOT_FOUND,			    /* NamespaceNotFoundException */
 	E_CONFLICT,				    /* ConflictException */
+	/* CloudWatch Logs */
+	E_RESOURCE_ALREADY_EXISTS, /* ResourceAlreadyExistsException */
+	E_DATA_ALREADY_ACCEPTED,   /* DataAlreadyAcceptedException */
+	E_INVALID_SEQUENCE_TOKEN,  /* InvalidSequenceTokenException */
 	/* ECR */
 	E_REPOSITORY_NOT_FOUND,	     /* RepositoryNotFoundException */
 	E_REPOSITORY_ALREADY_EXISTS, /* RepositoryAlreadyExistsException */

@@ -133,8 +133,19 @@ void jsonw_str(struct jsonw *w, const char *s)
 
 void jsonw_int(struct jsonw *w, int64_t v)
 {
+	/* by hand: printf's machinery costs more than the rest of writing an event */
+	char tmp[24];
+	size_t i = sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
 	value_start(w);
-	buf_printf(w->out, "%" PRId64, v);
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[--i] = '-';
+	buf_append(w->out, tmp + i, sizeof(tmp) - i);
 }
 
 void jsonw_double(struct jsonw *w, double v)

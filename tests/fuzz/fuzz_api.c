@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "api/http.h"
+#include "store/logdb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,6 +28,7 @@ static void cleanup(void)
 	char cmd[64];
 
 	store_free(srv.store);
+	logdb_free(srv.logs);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
@@ -40,7 +42,7 @@ static void init(void)
 		abort();
 	snprintf(srv.region, sizeof(srv.region), "us-east-1");
 	snprintf(srv.account_id, sizeof(srv.account_id), "000000000000");
-	if (store_open_sqlite(dir, &srv.store, &err) < 0) {
+	if (store_open_sqlite(dir, &srv.store, &err) < 0 || logdb_open(dir, &srv.logs, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		abort();
 	}

@@ -353,9 +353,20 @@ class Agent(Server):
         self.bridge = self.extra_args[self.extra_args.index("--bridge") + 1]
 
     def argv(self):
+        # ports the kernel picks for the introspection API and the task
+        # metadata endpoint: agents of tests running at once never collide
         return [BERTH_BIN, "agent", "--server", self.server.endpoint, "--cluster", self.cluster,
                 "--data-dir", self.data_dir, "--region", self.server.region,
-                "--poll-wait", "5", "--log-level", "debug"] + self.extra_args
+                "--poll-wait", "5", "--log-level", "debug",
+                "--introspection-port", "0", "--metadata-port", "0"] + self.extra_args
+
+    def listening(self, what):
+        """The port the agent's last start logged for `what` ("introspection API", ...)."""
+        port = None
+        for line in self.log().splitlines():
+            if ("agent: %s on 127.0.0.1:" % what) in line:
+                port = int(line.rsplit(":", 1)[1])
+        return port
 
     def env(self):
         env = {k: v for k, v in os.environ.items()
