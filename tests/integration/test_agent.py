@@ -282,11 +282,13 @@ class AgentTest(BerthTestCase):
         self.addCleanup(close)
         agent = Agent(self.berth, cluster=CLUSTER,
                       extra_args=["--image-pull-inactivity-timeout", "1"])
+        # the other tests place on the class's agent alone: deregistered once
+        # it has stopped (cleanups run last first), as a running agent exits
+        # with an error when its instance is deregistered under it
+        self.addCleanup(lambda: self.ecs.deregister_container_instance(
+            cluster=CLUSTER, containerInstance=agent.instance_arn, force=True))
         self.addCleanup(agent.cleanup)
         agent.start()
-        # the other tests place on the class's agent alone
-        self.addCleanup(self.ecs.deregister_container_instance, cluster=CLUSTER,
-                        containerInstance=agent.instance_arn, force=True)
         td = self.register("stalled", [{
             "name": "main", "image": "127.0.0.1:%d/itest/stalled:latest" % srv.server_port}])
         r = self.ecs.start_task(cluster=CLUSTER, taskDefinition=td,
