@@ -37,6 +37,7 @@ struct api_server {
 	char account_id[16];
 	struct registry *registry; /* borrowed: the image registry (ECR, /v2/) */
 	struct agent_hub *agents;  /* long polls and liveness of agents (agent_protocol.c) */
+	struct service_scheduler *scheduler; /* service_scheduler.h; NULL in unit tests */
 };
 
 /* One request as a handler sees it. */

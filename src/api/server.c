@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/agent_hub.h"
+#include "api/service_scheduler.h"
 #include "api/api.h"
 #include "api/http.h"
 #include "core/log.h"
@@ -73,6 +74,9 @@ static void usage(FILE *f, const char *self)
 		"  --agent-timeout SECONDS\n"
 		"                        an agent that has not polled for this long is marked\n"
 		"                        agentConnected=false (1 to 86400, default 60)\n"
+		"  --service-backoff-max SECONDS\n"
+		"                        the longest a service waits before starting again a\n"
+		"                        task that keeps failing (1 to 86400, default 900)\n"
 		"  --registry-upload-max-age SECONDS\n"
 		"                        a blob upload idle this long is removed (1 to 2592000,\n"
 		"                        default 3600)\n"
@@ -262,6 +266,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		{ "registry-gc-grace", required_argument, NULL, 'g' },
 		{ "registry-upload-max-age", required_argument, NULL, 'U' },
 		{ "agent-timeout", required_argument, NULL, 'A' },
+		{ "service-backoff-max", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -277,6 +282,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	int64_t gc_grace_s = REGISTRY_GC_GRACE_MS / 1000;
 	int64_t upload_max_age_s = REGISTRY_UPLOAD_MAX_AGE_MS / 1000;
 	int64_t agent_timeout_s = 60;
+	int64_t backoff_max_s = SERVICE_BACKOFF_MAX_MS_DEFAULT / 1000;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -338,6 +344,15 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 			if (parse_int64(optarg, 1, 86400, &agent_timeout_s) < 0) {
 				fprintf(stderr,
 					"%s: --agent-timeout takes 1 to 86400 seconds, not '%s'\n",
+					self, optarg);
+				return 2;
+			}
+			break;
+		case 'B':
+			if (parse_int64(optarg, 1, 86400, &backoff_max_s) < 0) {
+				fprintf(stderr,
+					"%s: --service-backoff-max takes 1 to 86400 seconds, not "
+					"'%s'\n",
 					self, optarg);
 				return 2;
 			}
@@ -450,6 +465,19 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		buf_release(&dev_creds);
 		return 1;
 	}
+	r = service_scheduler_new(srv, backoff_max_s * 1000, &srv->scheduler, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		gc_stop(&gc);
+		agent_hub_close(srv->agents);
+		http_server_stop(http);
+		agent_hub_free(srv->agents);
+		registry_release(&server.registry);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
 		 port, srv->region, srv->account_id, data_dir);
 	printf("listening on port %u\n", port);
@@ -476,6 +504,8 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	log_info("stopping");
 	if (hooks && hooks->stopping)
 		hooks->stopping(hooks->ctx);
+	service_scheduler_free(srv->scheduler);
+	srv->scheduler = NULL;
 	gc_stop(&gc);
 	agent_hub_close(srv->agents);
 	http_server_stop(http);

@@ -19,6 +19,7 @@
 
 #include "api/agent_hub.h"
 #include "api/ecs.h"
+#include "api/service_scheduler.h"
 #include "api/task_state.h"
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -112,6 +113,8 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 	store_txn_release(&txn);
 	if (r == 0 && instance_id)
 		agent_hub_notify(ctx->srv->agents, cluster, instance_id);
+	if (r == 0 && startswith(json_str(doc, "group") ?: "", "service:"))
+		service_scheduler_wake(ctx->srv->scheduler);
 	return r;
 }
 
