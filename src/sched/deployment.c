@@ -150,10 +150,9 @@ void deployment_event_unplaced(struct buf *out, const char *service, const char 
 	else if (!strcmp(reason, PLACEMENT_REASON_PORTS) ||
 		 !strcmp(reason, PLACEMENT_REASON_PORTS_UDP))
 		what = "is already using a port required by your task";
-	else if (!strcmp(reason, PLACEMENT_REASON_MEMBER_OF) ||
-		 !strcmp(reason, PLACEMENT_REASON_DISTINCT))
+	else if (!strcmp(reason, PLACEMENT_REASON_MEMBER_OF))
 		what = "encountered error \"" PLACEMENT_REASON_MEMBER_OF "\"";
-	if (what && !strcmp(reason, PLACEMENT_REASON_DISTINCT))
+	else if (!strcmp(reason, PLACEMENT_REASON_DISTINCT))
 		what = "encountered error \"" PLACEMENT_REASON_DISTINCT "\"";
 	if (what)
 		buf_printf(out, " The closest matching (container-instance %s) %s.", instance,
