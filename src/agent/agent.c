@@ -63,6 +63,11 @@ static void usage(FILE *f, const char *self)
 		"                        a registry reached over plain HTTP (repeatable;\n"
 		"                        loopback ones always are)\n"
 		"  --poll-wait SECONDS   how long one long poll may wait (default 20)\n"
+		"  --simulate N          run N simulated container instances instead: they\n"
+		"                        register, take tasks and report them RUNNING and\n"
+		"                        STOPPED without running containers (1 to 10000)\n"
+		"  --simulate-cpu UNITS  each simulated instance's CPU (default 4096)\n"
+		"  --simulate-memory MIB each simulated instance's memory (default 16384)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -551,6 +556,9 @@ int cmd_agent(int argc, char **argv)
 		OPT_POLL_WAIT,
 		OPT_INSECURE,
 		OPT_LOG_LEVEL,
+		OPT_SIMULATE,
+		OPT_SIMULATE_CPU,
+		OPT_SIMULATE_MEMORY,
 		OPT_HELP,
 	};
 	static const struct option options[] = {
@@ -567,10 +575,16 @@ int cmd_agent(int argc, char **argv)
 		{ "poll-wait", required_argument, NULL, OPT_POLL_WAIT },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "simulate", required_argument, NULL, OPT_SIMULATE },
+		{ "simulate-cpu", required_argument, NULL, OPT_SIMULATE_CPU },
+		{ "simulate-memory", required_argument, NULL, OPT_SIMULATE_MEMORY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
 	};
 	struct agent a = { 0 };
+	struct agent_simulation sim = { .cpu = 4096, .memory_mib = 16384 };
+	struct agent_simulation_state *simulated = NULL;
+	int64_t v;
 	struct credentials keys = { 0 };
 	const char *credentials_path = NULL;
 	struct err err = ERR_INIT;
@@ -623,6 +637,19 @@ int cmd_agent(int argc, char **argv)
 				goto bad_value;
 			log_set_level((enum log_level)level);
 			break;
+		case OPT_SIMULATE:
+			if (parse_int64(optarg, 1, 10000, &v) < 0)
+				goto bad_value;
+			sim.n = (unsigned)v;
+			break;
+		case OPT_SIMULATE_CPU:
+			if (parse_int64(optarg, 1, INT64_C(1) << 30, &sim.cpu) < 0)
+				goto bad_value;
+			break;
+		case OPT_SIMULATE_MEMORY:
+			if (parse_int64(optarg, 1, INT64_C(1) << 40, &sim.memory_mib) < 0)
+				goto bad_value;
+			break;
 		case OPT_HELP:
 			usage(stdout, "berth agent");
 			cJSON_Delete(a.cfg.attributes);
@@ -652,6 +679,18 @@ int cmd_agent(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (sim.n) {
+		r = agent_simulate_start(&a, &sim, &simulated, &err);
+		if (r < 0) {
+			fprintf(stderr, "berth agent: %s\n", err.msg);
+			goto out;
+		}
+		sigwait(&sigs, &sig);
+		a.stopping = 1;
+		agent_simulate_stop(simulated);
+		log_info("agent: stopped");
+		goto out;
+	}
 	a.on_exit = wake_main;
 	r = agent_start(&a, &err);
 	if (r < 0) {

@@ -319,26 +319,41 @@ static int classify(struct svc *s, struct err *err)
 	return 0;
 }
 
-/* Order in which tasks are chosen to stop: not healthy first, then the most crowded instances. */
-static int stop_order(const void *a, const void *b)
+/* Candidates to stop, grouped by instance: within one, the not healthy first. */
+static int by_instance(const void *a, const void *b)
 {
 	const struct stask *x = *(const struct stask *const *)a,
 			   *y = *(const struct stask *const *)b;
+	int c = strcmp(x->instance_id, y->instance_id);
 
+	if (c)
+		return c;
 	if (x->healthy != y->healthy)
 		return x->healthy ? 1 : -1;
-	if (x->on_instance != y->on_instance)
-		return x->on_instance > y->on_instance ? -1 : 1;
 	return strcmp(y->id, x->id);
 }
 
-/* Mark n of the kept tasks that match (primary or old, healthy or not) to stop. */
+struct stop_group {
+	size_t next, end;  /* the group's candidates not chosen yet: c[next..end) */
+	int64_t remaining; /* the service's live tasks left on the instance */
+};
+
+/*
+ * Mark n of the kept tasks that match (primary or old; healthy 0 or 1, or
+ * -1 for either) to stop: the not healthy first, each time from the
+ * instance that holds most of the service's tasks (spread, undone).
+ */
 static void choose_stops(struct svc *s, bool primary, int healthy, int64_t n)
 {
-	_cleanup_free_ struct stask **c = calloc(s->n ? s->n : 1, sizeof(*c));
-	size_t k = 0;
+	_cleanup_free_ struct stask **c = NULL;
+	_cleanup_free_ struct stop_group *g = NULL;
+	size_t k = 0, n_groups = 0;
 
-	if (!c || n <= 0)
+	if (n <= 0)
+		return;
+	c = calloc(s->n ? s->n : 1, sizeof(*c));
+	g = calloc(s->n ? s->n : 1, sizeof(*g));
+	if (!c || !g)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
 		struct stask *t = &s->tasks[i];
@@ -348,14 +363,30 @@ static void choose_stops(struct svc *s, bool primary, int healthy, int64_t n)
 			continue;
 		c[k++] = t;
 	}
-	qsort(c, k, sizeof(*c), stop_order);
-	for (size_t i = 0; i < k && (int64_t)i < n; i++) {
-		c[i]->fate = STOP_SCALE;
-		/* spread the next choice: this instance holds one fewer */
-		for (size_t j = i + 1; j < k; j++)
-			if (!strcmp(c[j]->instance_id, c[i]->instance_id))
-				c[j]->on_instance--;
-		qsort(c + i + 1, k - i - 1, sizeof(*c), stop_order);
+	qsort(c, k, sizeof(*c), by_instance);
+	for (size_t i = 0; i < k; i++) {
+		if (i == 0 || strcmp(c[i]->instance_id, c[i - 1]->instance_id) != 0)
+			g[n_groups++] = (struct stop_group){ i, i, c[i]->on_instance };
+		g[n_groups - 1].end = i + 1;
+	}
+	for (int want_healthy = 0; want_healthy <= 1 && n > 0; want_healthy++) {
+		while (n > 0) {
+			struct stop_group *best = NULL;
+
+			for (size_t i = 0; i < n_groups; i++) {
+				struct stop_group *x = &g[i];
+
+				if (x->next == x->end || c[x->next]->healthy != (bool)want_healthy)
+					continue;
+				if (!best || x->remaining > best->remaining)
+					best = x;
+			}
+			if (!best)
+				break;
+			c[best->next++]->fate = STOP_SCALE;
+			best->remaining--;
+			n--;
+		}
 	}
 }
 
@@ -904,6 +935,19 @@ int service_scheduler_pass(struct api_server *srv, int64_t backoff_max_ms, int64
 
 /* --- the thread --------------------------------------------------------- */
 
+/* at_ms, a now_ms() time (CLOCK_REALTIME), as pthread_cond_timedwait takes it. */
+static void abs_time(struct timespec *ts, int64_t at_ms)
+{
+	ts->tv_sec = at_ms / 1000;
+	ts->tv_nsec = (at_ms % 1000) * 1000000L;
+}
+
+/*
+ * A pass, then a wait: until woken, but never sooner after the pass than
+ * it took (with many tasks changing, the scheduler then uses at most about
+ * half a CPU and each pass sees a batch of changes), or until the next
+ * timer (every second, or when a task held back by the back-off may start).
+ */
 static void *scheduler_main(void *arg)
 {
 	struct service_scheduler *s = arg;
@@ -912,40 +956,32 @@ static void *scheduler_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
 		struct err err = ERR_INIT;
-		struct timespec ts;
-		int64_t next = 0, wait_ms;
+		int64_t next = 0, started = now_ms(), ended, timer, earliest;
 
 		s->woken = false;
 		pthread_mutex_unlock(&s->lock);
-		if (service_scheduler_pass(s->srv, s->backoff_max_ms, now_ms(), &next, &err) < 0) {
+		if (service_scheduler_pass(s->srv, s->backoff_max_ms, started, &next, &err) < 0) {
 			if (strcmp(failed_msg, err.msg) != 0)
 				log_warn("service scheduler: %s", err.msg);
 			snprintf(failed_msg, sizeof(failed_msg), "%s", err.msg);
 		} else {
 			failed_msg[0] = '\0';
 		}
+		ended = now_ms();
+		earliest = ended +
+			   (ended - started > PASS_MIN_GAP_MS ? ended - started : PASS_MIN_GAP_MS);
+		timer = ended + PASS_INTERVAL_MS;
+		if (next && next < timer)
+			timer = next > earliest ? next : earliest;
 		pthread_mutex_lock(&s->lock);
-		wait_ms = PASS_INTERVAL_MS;
-		if (next && next - now_ms() < wait_ms)
-			wait_ms = next - now_ms() > PASS_MIN_GAP_MS ? next - now_ms()
-								    : PASS_MIN_GAP_MS;
-		if (s->woken)
-			wait_ms = PASS_MIN_GAP_MS; /* coalesce a burst of changes */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!s->stop && !s->woken &&
-		       pthread_cond_timedwait(&s->cond, &s->lock, &ts) != ETIMEDOUT)
-			;
-		if (s->woken && !s->stop && wait_ms < PASS_MIN_GAP_MS * 2) {
-			/* a short pause so one pass sees a burst of changes */
-			pthread_mutex_unlock(&s->lock);
-			nanosleep(&(struct timespec){ 0, PASS_MIN_GAP_MS * 1000000L }, NULL);
-			pthread_mutex_lock(&s->lock);
+		while (!s->stop) {
+			struct timespec ts;
+			int64_t now = now_ms();
+
+			if (now >= timer || (s->woken && now >= earliest))
+				break;
+			abs_time(&ts, s->woken ? earliest : timer);
+			pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 		}
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -91,11 +91,33 @@ struct each {
 	struct err *err;
 };
 
+/*
+ * Whether a stored task (as cJSON_PrintUnformatted wrote it) is certainly
+ * not on instance id: its "_instanceId" member is there, in that form, and
+ * names another. A poll of one instance then skips the other instances'
+ * tasks without parsing them.
+ */
+static bool surely_elsewhere(const struct store_kv *kv, const char *id)
+{
+	static const char member[] = "\"_instanceId\":\"";
+	const char *p = memmem(kv->value, kv->value_len, member, sizeof(member) - 1);
+	size_t n = strlen(id), left;
+
+	if (!p)
+		return false;
+	p += sizeof(member) - 1;
+	left = kv->value_len - (size_t)(p - (const char *)kv->value);
+	return left <= n || memcmp(p, id, n) != 0 || p[n] != '"';
+}
+
 static int each_one(void *arg, const struct store_kv *kv)
 {
 	struct each *e = arg;
-	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	_cleanup_json_ cJSON *doc = NULL;
 
+	if (e->instance_id && surely_elsewhere(kv, e->instance_id))
+		return 0;
+	doc = cJSON_ParseWithLength(kv->value, kv->value_len);
 	if (!doc)
 		return err_set(e->err, -EIO, E_SERVER, "'%s' is stored damaged", kv->key);
 	if (e->instance_id &&

@@ -566,3 +566,152 @@ class ServicesRestartTest(BerthTestCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+class Simulated(harness.Agent):
+    """`berth agent --simulate N`: N simulated instances in one process."""
+
+    def __init__(self, server, cluster, n, extra_args=()):
+        super().__init__(server, cluster=cluster, extra_args=extra_args)
+        self.n = n
+
+    def argv(self):
+        return [harness.BERTH_BIN, "agent", "--server", self.server.endpoint, "--cluster",
+                self.cluster, "--region", self.server.region, "--poll-wait", "5",
+                "--simulate", str(self.n), "--log-level", "info"] + self.extra_args
+
+    def start(self, timeout=60):
+        self._spawn(self.argv(), self.env(), harness.subprocess.DEVNULL)
+        ecs = self.server.client()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            c = ecs.describe_clusters(clusters=[self.cluster])["clusters"]
+            if c and c[0]["registeredContainerInstancesCount"] >= self.n:
+                return self
+            if self.proc.poll() is not None:
+                raise harness.ServerError("berth agent --simulate exited: %s" % self.log_tail())
+            time.sleep(0.2)
+        raise harness.ServerError("simulated instances did not register:\n%s" % self.log_tail())
+
+
+class SimulatedPlacementTest(BerthTestCase):
+    """Placement of services' tasks over 30 simulated instances in three zones."""
+
+    server_kw = {"extra_args": ["--agent-timeout", "30"]}
+    N = 30
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ecs.create_cluster(clusterName="sim")
+        cls.sim = Simulated(cls.berth, "sim", cls.N, extra_args=["--attribute", "tier=web"])
+        cls.addClassCleanup(cls.sim.cleanup)
+        cls.sim.start()
+        arns = cls.ecs.list_container_instances(cluster="sim", maxResults=100)[
+            "containerInstanceArns"]
+        cis = cls.ecs.describe_container_instances(cluster="sim", containerInstances=arns)[
+            "containerInstances"]
+        cls.zone = {ci["containerInstanceArn"]: next(
+            a["value"] for a in ci["attributes"] if a["name"] == "ecs.availability-zone")
+            for ci in cis}
+        cls.ecs.register_task_definition(family="small", containerDefinitions=[
+            {"name": "app", "image": "x", "memory": 1024, "cpu": 10}])
+        cls.ecs.register_task_definition(family="big", containerDefinitions=[
+            {"name": "app", "image": "x", "memory": 4096, "cpu": 10}])
+
+    def service(self, name, desired, td="small", **kw):
+        self.ecs.create_service(cluster="sim", serviceName=name, taskDefinition=td,
+                                desiredCount=desired, **kw)
+        self.addCleanup(self.ecs.delete_service, cluster="sim", service=name, force=True)
+        w = self.ecs.get_waiter("services_stable")
+        w.wait(cluster="sim", services=[name], WaiterConfig={"Delay": 1, "MaxAttempts": DEADLINE})
+        arns, token = [], None
+        while True:
+            kw2 = {"nextToken": token} if token else {}
+            r = self.ecs.list_tasks(cluster="sim", serviceName=name, **kw2)
+            arns += r["taskArns"]
+            token = r.get("nextToken")
+            if not token:
+                break
+        tasks = []
+        for i in range(0, len(arns), 100):
+            tasks += self.ecs.describe_tasks(cluster="sim", tasks=arns[i:i + 100])["tasks"]
+        self.assertEqual(len(tasks), desired)
+        return tasks
+
+    def per(self, tasks, key):
+        out = {}
+        for t in tasks:
+            k = key(t["containerInstanceArn"])
+            out[k] = out.get(k, 0) + 1
+        return out
+
+    def test_default_spread_zones_then_instances(self):
+        tasks = self.service("spread", 60)
+        self.assertEqual(sorted(self.per(tasks, self.zone.get).values()), [20, 20, 20])
+        self.assertEqual(sorted(self.per(tasks, lambda a: a).values()), [2] * self.N)
+
+    def test_spread_instance_id(self):
+        tasks = self.service("byid", 45, placementStrategy=[
+            {"type": "spread", "field": "instanceId"}])
+        self.assertEqual(sorted(self.per(tasks, lambda a: a).values()), [1] * 15 + [2] * 15)
+
+    def test_binpack_memory(self):
+        # 16384 MiB each: four "big" tasks fill an instance
+        tasks = self.service("packed", 10, td="big", placementStrategy=[
+            {"type": "binpack", "field": "memory"}])
+        self.assertEqual(sorted(self.per(tasks, lambda a: a).values()), [2, 4, 4])
+
+    def test_random(self):
+        tasks = self.service("rnd", 20, placementStrategy=[{"type": "random"}])
+        self.assertGreater(len(self.per(tasks, lambda a: a)), 1)
+
+    def test_distinct_instance_and_unplaced(self):
+        name = "distinct"
+        self.ecs.create_service(cluster="sim", serviceName=name, taskDefinition="small",
+                                desiredCount=self.N + 1,
+                                placementConstraints=[{"type": "distinctInstance"}])
+        self.addCleanup(self.ecs.delete_service, cluster="sim", service=name, force=True)
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            s = self.ecs.describe_services(cluster="sim", services=[name])["services"][0]
+            msgs = [e["message"] for e in s["events"]]
+            if s["runningCount"] == self.N and any("was unable to place a task" in m
+                                                   for m in msgs):
+                break
+            time.sleep(0.5)
+        self.assertEqual(s["runningCount"], self.N)
+        self.assertTrue(any("DistinctInstance placement constraint unsatisfied" in m
+                            for m in msgs), msgs)
+
+    def test_member_of_expressions(self):
+        tasks = self.service("zoneb", 9, placementConstraints=[
+            {"type": "memberOf", "expression": "attribute:ecs.availability-zone == sim-b"}])
+        self.assertEqual(set(self.per(tasks, self.zone.get)), {"sim-b"})
+        zoneb = {t["containerInstanceArn"] for t in tasks}
+        tasks = self.service("notb", 8, placementConstraints=[
+            {"type": "memberOf",
+             "expression": "attribute:ecs.availability-zone in [sim-a, 'sim-c'] and "
+                           "attribute:tier == web and not(attribute:missing exists)"}])
+        self.assertEqual(set(self.per(tasks, self.zone.get)), {"sim-a", "sim-c"})
+        # task:group: only where the service "zoneb" runs
+        tasks = self.service("follow", 5, placementConstraints=[
+            {"type": "memberOf", "expression": "task:group == service:zoneb"}])
+        self.assertEqual(set(self.per(tasks, self.zone.get)), {"sim-b"})
+        self.assertLessEqual(set(self.per(tasks, lambda a: a)), zoneb)
+        # and only where it does not
+        tasks = self.service("avoid", 25, placementConstraints=[
+            {"type": "memberOf", "expression": "task:group != service:zoneb"}])
+        self.assertFalse(set(self.per(tasks, lambda a: a)) & zoneb)
+
+    def test_bad_expressions_refused(self):
+        for expr in ["attribute:ecs.availability-zone ==", "attribute:a in [x, y",
+                     "(attribute:a == b", "attribute:a === b", "task:group exists and",
+                     "attribute:a =~ '('", "x" * 2001]:
+            e = self.assertClientError(
+                "InvalidParameterException", self.ecs.create_service, cluster="sim",
+                serviceName="bad", taskDefinition="small", desiredCount=1,
+                placementConstraints=[{"type": "memberOf", "expression": expr}])
+            self.assertTrue(str(e), expr)
+        self.assertEqual(self.ecs.describe_services(cluster="sim", services=["bad"])[
+            "failures"], [{"arn": "bad", "reason": "MISSING"}])
