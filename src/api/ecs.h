@@ -15,6 +15,11 @@
  *                                   INACTIVE
  *   service/CLUSTER/NAME            a service
  *   task/CLUSTER/ID                 a task
+ *   itask/CLUSTER/INSTANCE/ID       "": task ID is placed on container
+ *                                   instance INSTANCE and has not STOPPED
+ *                                   (written with the task, removed when it
+ *                                   stops: a poll reads its instance's
+ *                                   tasks without scanning the cluster's)
  *   instance/CLUSTER/ID             a container instance
  */
 #ifndef BERTH_API_ECS_H
@@ -103,12 +108,17 @@ int ecs_task_load(const struct api_ctx *ctx, const char *cluster, const char *id
 /* Append the key of task id of cluster ("task/CLUSTER/ID"). */
 void ecs_task_key(struct buf *key, const char *cluster, const char *id);
 
+/* Append the key of the index entry of task id on instance_id ("itask/CLUSTER/INSTANCE/ID"). */
+void ecs_instance_task_key(struct buf *key, const char *cluster, const char *instance_id,
+			   const char *id);
+
 /* Write a stored task as a Task (internal members left out; tags only when asked). */
 void ecs_task_write(struct jsonw *w, const cJSON *doc, bool tags);
 
 /*
- * Call fn with each task of cluster (a parsed document, borrowed) whose
- * container instance is instance_id (NULL: every task).
+ * Call fn with each task of cluster (a parsed document, borrowed), or with
+ * instance_id, each task on that container instance that has not STOPPED
+ * (read through the itask/ index, not a scan of the cluster's tasks).
  */
 int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);

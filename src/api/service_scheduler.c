@@ -618,6 +618,23 @@ static int reconcile_daemon(struct svc *s, struct err *err)
 	return r;
 }
 
+int64_t service_scheduler_daemon_count(struct api_server *srv, const char *cluster,
+				       const cJSON *service, const cJSON *task_definition,
+				       struct err *err)
+{
+	const cJSON *lists[2] = { json_arr(service, "placementConstraints"),
+				  json_arr(task_definition, "placementConstraints") };
+	struct view v;
+	int64_t n = 0;
+	int r = view_load(srv, cluster, &v, err);
+
+	for (size_t i = 0; r == 0 && i < v.n_instances; i++)
+		if (instance_takes_tasks(v.pi[i].doc) && daemon_eligible(&v.pi[i], lists))
+			n++;
+	view_release(&v);
+	return r < 0 ? r : n;
+}
+
 /* --- recording what the pass did and sees ------------------------------- */
 
 static void add_event(cJSON *doc, int64_t now, const struct buf *msg)
@@ -707,7 +724,9 @@ static void record(struct svc *s, cJSON *doc)
 
 		next = d->next;
 		deployment_counts(s, json_str(d, "id") ?: "", &r_, &p_);
-		if (d != primary && r_ + p_ == 0) {
+		/* a FAILED one stays in view until the deployment replacing it completes */
+		if (d != primary && r_ + p_ == 0 &&
+		    strcmp(json_str(d, "rolloutState") ?: "", "FAILED") != 0) {
 			cJSON_Delete(cJSON_DetachItemViaPointer(deps, d));
 			continue;
 		}
@@ -762,6 +781,11 @@ static void record(struct svc *s, cJSON *doc)
 			json_set_str(primary, "rolloutStateReason", buf_str(&msg));
 			json_set_num(primary, "updatedAt", (double)s->now);
 			json_set_str(doc, "_lastCompleted", json_str(primary, "taskDefinition"));
+			for (d = deps->child; d; d = next) {
+				next = d->next;
+				if (d != primary)
+					cJSON_Delete(cJSON_DetachItemViaPointer(deps, d));
+			}
 			buf_reset(&msg);
 			deployment_event_completed(&msg, name, s->primary_id);
 			add_event(doc, s->now, &msg);

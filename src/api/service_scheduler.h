@@ -17,6 +17,7 @@
 #ifndef BERTH_API_SERVICE_SCHEDULER_H
 #define BERTH_API_SERVICE_SCHEDULER_H
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -35,6 +36,16 @@ void service_scheduler_free(struct service_scheduler *s);
 
 /* Ask for a pass soon. s may be NULL (a server without a scheduler: unit tests). */
 void service_scheduler_wake(struct service_scheduler *s);
+
+/*
+ * How many container instances of cluster a DAEMON service (its document,
+ * and its task definition's) places a task on now: the ACTIVE ones whose
+ * agent is connected that satisfy its memberOf constraints. Negative on
+ * failure.
+ */
+int64_t service_scheduler_daemon_count(struct api_server *srv, const char *cluster,
+				       const cJSON *service, const cJSON *task_definition,
+				       struct err *err);
 
 /*
  * One pass over every service at now_ms (what the thread runs; exposed for

@@ -497,6 +497,14 @@ int ecs_create_service(struct api_ctx *ctx, struct err *err)
 		r = ecs_tags_merge(doc, json_arr(in, "tags"), err);
 	if (r < 0)
 		return r;
+	if (daemon) {
+		/* as ECS, a DAEMON's desiredCount is its instances' from the start */
+		int64_t n = service_scheduler_daemon_count(ctx->srv, cluster, doc, td, err);
+
+		if (n < 0)
+			return (int)n;
+		json_set_num(doc, "desiredCount", (double)n);
+	}
 	ecs_service_new_deployment(doc, json_str(td, "taskDefinitionArn") ?: "", ctx->now_ms);
 
 	ecs_service_key(&key, cluster, name);

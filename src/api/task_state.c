@@ -104,6 +104,12 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 	json_set_str(doc, "_counted", now);
 	if (stopped)
 		cJSON_DeleteItemFromObjectCaseSensitive(doc, "_needs");
+	if (stopped && instance_id) {
+		_cleanup_buf_ struct buf index = BUF_INIT;
+
+		ecs_instance_task_key(&index, cluster, instance_id, id);
+		store_txn_delete(&txn, buf_str(&index));
+	}
 	ecs_task_key(&key, cluster, id);
 	json = cJSON_PrintUnformatted(doc);
 	store_txn_check(&txn, buf_str(&key), version);

@@ -50,6 +50,12 @@ void ecs_task_key(struct buf *key, const char *cluster, const char *id)
 	buf_printf(key, TASK_PREFIX "%s/%s", cluster, id);
 }
 
+void ecs_instance_task_key(struct buf *key, const char *cluster, const char *instance_id,
+			   const char *id)
+{
+	buf_printf(key, "itask/%s/%s/%s", cluster, instance_id, id);
+}
+
 static bool is_time_member(const char *key)
 {
 	static const char *const times[] = {
@@ -91,33 +97,11 @@ struct each {
 	struct err *err;
 };
 
-/*
- * Whether a stored task (as cJSON_PrintUnformatted wrote it) is certainly
- * not on instance id: its "_instanceId" member is there, in that form, and
- * names another. A poll of one instance then skips the other instances'
- * tasks without parsing them.
- */
-static bool surely_elsewhere(const struct store_kv *kv, const char *id)
-{
-	static const char member[] = "\"_instanceId\":\"";
-	const char *p = memmem(kv->value, kv->value_len, member, sizeof(member) - 1);
-	size_t n = strlen(id), left;
-
-	if (!p)
-		return false;
-	p += sizeof(member) - 1;
-	left = kv->value_len - (size_t)(p - (const char *)kv->value);
-	return left <= n || memcmp(p, id, n) != 0 || p[n] != '"';
-}
-
 static int each_one(void *arg, const struct store_kv *kv)
 {
 	struct each *e = arg;
-	_cleanup_json_ cJSON *doc = NULL;
+	_cleanup_json_ cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
 
-	if (e->instance_id && surely_elsewhere(kv, e->instance_id))
-		return 0;
-	doc = cJSON_ParseWithLength(kv->value, kv->value_len);
 	if (!doc)
 		return err_set(e->err, -EIO, E_SERVER, "'%s' is stored damaged", kv->key);
 	if (e->instance_id &&
@@ -127,12 +111,43 @@ static int each_one(void *arg, const struct store_kv *kv)
 	return e->fn(e->arg, doc);
 }
 
+struct each_indexed {
+	const struct api_ctx *ctx;
+	const char *cluster;
+	int (*fn)(void *arg, const cJSON *task);
+	void *arg;
+	struct err *err;
+};
+
+static int each_indexed(void *arg, const struct store_kv *kv)
+{
+	struct each_indexed *e = arg;
+	const char *id = strrchr(kv->key, '/');
+	_cleanup_json_ cJSON *doc = NULL;
+	uint64_t version;
+	int r;
+
+	if (!id)
+		return 0;
+	r = ecs_task_load(e->ctx, e->cluster, id + 1, &doc, &version, e->err);
+	if (r == -ENOENT)
+		return 0;
+	return r < 0 ? r : e->fn(e->arg, doc);
+}
+
 int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err)
 {
 	_cleanup_buf_ struct buf prefix = BUF_INIT;
 	struct each e = { instance_id, fn, arg, err };
 
+	if (instance_id) {
+		/* the instance's live tasks, from their index (ecs.h) */
+		struct each_indexed x = { ctx, cluster, fn, arg, err };
+
+		buf_printf(&prefix, "itask/%s/%s/", cluster, instance_id);
+		return store_scan(ctx->srv->store, buf_str(&prefix), NULL, each_indexed, &x, err);
+	}
 	buf_printf(&prefix, TASK_PREFIX "%s/", cluster);
 	return store_scan(ctx->srv->store, buf_str(&prefix), NULL, each_one, &e, err);
 }
@@ -599,6 +614,10 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		store_txn_check(&txn, buf_str(&key), 0);
 		store_txn_put(&txn, buf_str(&key), json, strlen(json));
 		free(json);
+		buf_reset(&key);
+		ecs_instance_task_key(&key, l->cluster, instance_id_of(inst),
+				      strrchr(json_str(task, "taskArn"), '/') + 1);
+		store_txn_put(&txn, buf_str(&key), "", 0);
 		cJSON_AddItemToArray(tasks, task);
 	}
 	for (size_t i = 0; i < v->n; i++) {

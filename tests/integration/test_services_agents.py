@@ -170,8 +170,9 @@ class ServiceStoryTest(BerthTestCase):
         # revision 3 cannot start (its image is missing): the circuit breaker rolls back
         rev3 = self.register("story", image="%s/itest/missing:latest" % self.host)
         ecs.update_service(cluster=CLUSTER, service="web", taskDefinition=rev3)
-        self.wait_for("the deployment FAILED", lambda: any(
-            d["rolloutState"] == "FAILED" for d in self.describe("web")["deployments"]))
+        self.wait_for("the deployment failed", lambda: any(
+            "deployment failed: tasks failed to start." in e["message"]
+            for e in self.describe("web")["events"]))
         s = self.stable("web")
         self.assertEqual(s["taskDefinition"], rev2)
         self.assertEqual({t["taskDefinitionArn"] for t in self.running("web")}, {rev2})
