@@ -446,7 +446,7 @@ int ecs_create_service(struct api_ctx *ctx, struct err *err)
 	const char *token = json_str(in, "clientToken");
 	char cluster[ECS_NAME_MAX + 1];
 	_cleanup_json_ cJSON *cdoc = NULL, *td = NULL, *doc = NULL, *existing = NULL;
-	_cleanup_buf_ struct buf key = BUF_INIT, caller = BUF_INIT;
+	_cleanup_buf_ struct buf key = BUF_INIT;
 	uint64_t cv, version = 0;
 	bool daemon;
 	int r;
