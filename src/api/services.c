@@ -324,9 +324,20 @@ static int merge_deployment_configuration(cJSON *doc, const cJSON *in, bool daem
 	return 0;
 }
 
-static int check_desired(const cJSON *in, struct err *err)
+/* desiredCount's range; what a DAEMON service does not take (its own count, strategies). */
+static int check_desired(const cJSON *in, bool daemon, struct err *err)
 {
 	int64_t n = json_int(in, "desiredCount", 0);
+	const cJSON *strategy = json_arr(in, "placementStrategy");
+
+	if (daemon && json_has(in, "desiredCount"))
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "The daemon scheduling strategy does not support a desired count "
+			       "for services.");
+	if (daemon && strategy && strategy->child)
+		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
+			       "The daemon scheduling strategy does not support placement "
+			       "strategies.");
 
 	if (n < 0 || n > DESIRED_MAX)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
@@ -464,18 +475,10 @@ int ecs_create_service(struct api_ctx *ctx, struct err *err)
 	if (token && strlen(token) > CLIENT_TOKEN_MAX)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "clientToken must be at most %d characters", CLIENT_TOKEN_MAX);
-	if (daemon && json_has(in, "desiredCount"))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "The daemon scheduling strategy does not support a desired count "
-			       "for services.");
-	if (daemon && json_arr(in, "placementStrategy") && json_arr(in, "placementStrategy")->child)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "The daemon scheduling strategy does not support placement "
-			       "strategies.");
 	if (!daemon && !json_has(in, "desiredCount"))
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "desiredCount is required for a REPLICA service");
-	if ((r = check_unsupported(in, err)) < 0 || (r = check_desired(in, err)) < 0 ||
+	if ((r = check_unsupported(in, err)) < 0 || (r = check_desired(in, daemon, err)) < 0 ||
 	    (r = check_grace(in, err)) < 0 || (r = check_propagate(in, err)) < 0 ||
 	    (r = ecs_tags_validate(json_arr(in, "tags"), err)) < 0 ||
 	    (r = placement_validate(json_arr(in, "placementConstraints"),
@@ -604,15 +607,7 @@ static int update(struct api_ctx *ctx, struct named *s, struct err *err)
 
 	if (strcmp(json_str(doc, "status") ?: "", "ACTIVE") != 0)
 		return err_set(err, -EINVAL, E_SERVICE_NOT_ACTIVE, "Service was not ACTIVE.");
-	if (daemon && json_has(in, "desiredCount"))
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "The daemon scheduling strategy does not support a desired count "
-			       "for services.");
-	if (daemon && json_arr(in, "placementStrategy") && json_arr(in, "placementStrategy")->child)
-		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
-			       "The daemon scheduling strategy does not support placement "
-			       "strategies.");
-	if ((r = check_unsupported(in, err)) < 0 || (r = check_desired(in, err)) < 0 ||
+	if ((r = check_unsupported(in, err)) < 0 || (r = check_desired(in, daemon, err)) < 0 ||
 	    (r = check_grace(in, err)) < 0 || (r = check_propagate(in, err)) < 0 ||
 	    (r = placement_validate(json_arr(in, "placementConstraints"),
 				    json_arr(in, "placementStrategy"), err)) < 0)
