@@ -54,6 +54,11 @@ struct api_ctx {
 	 */
 	struct http_request *http;
 	bool suspend;
+	/*
+	 * Set by the service scheduler when it starts a service's tasks: as on
+	 * ECS, a service keeps using a task definition deregistered since.
+	 */
+	bool scheduler;
 };
 
 typedef int (*api_fn)(struct api_ctx *ctx, struct err *err);

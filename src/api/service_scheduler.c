@@ -474,6 +474,7 @@ static int start_tasks(struct svc *s, int64_t n, const char *instance_id, struct
 		return 0;
 	in = launch_request(s, json_str(primary, "taskDefinition") ?: "");
 	ctx.in = in;
+	ctx.scheduler = true;
 	if (!s->failures)
 		s->failures = cJSON_CreateArray();
 	r = ecs_tasks_launch(&ctx, (unsigned)n, instance_id, tasks, s->failures, err);

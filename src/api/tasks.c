@@ -432,7 +432,7 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 		return err_set(err, -ENOENT, E_CLIENT, "TaskDefinition not found.");
 	if (r < 0)
 		return r;
-	if (strcmp(json_str(l->td, "status") ?: "", "ACTIVE") != 0)
+	if (strcmp(json_str(l->td, "status") ?: "", "ACTIVE") != 0 && !ctx->scheduler)
 		return err_set(err, -EINVAL, E_CLIENT, "TaskDefinition is inactive");
 	compat = json_arr(l->td, "requiresCompatibilities");
 	if (compat && compat->child) {

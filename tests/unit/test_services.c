@@ -331,12 +331,34 @@ static void test_circuit_breaker(void **state)
 	cJSON_Delete(out);
 }
 
+/* A service keeps starting tasks of a task definition deregistered since it was deployed. */
+static void test_inactive_definition(void **state)
+{
+	struct fixture *f = *state;
+
+	setup_cluster(f);
+	cJSON_Delete(ok(f, "CreateService",
+			"{'cluster':'c1','serviceName':'s1',"
+			"'taskDefinition':'web:1','desiredCount':1}"));
+	pass(f);
+	cJSON_Delete(ok(f, "DeregisterTaskDefinition", "{'taskDefinition':'web:1'}"));
+	cJSON_Delete(ok(f, "UpdateService", "{'cluster':'c1','service':'s1','desiredCount':2}"));
+	pass(f);
+	assert_int_equal(count_live(f, "RUNNING"), 2);
+	/* but a new deployment of it is refused */
+	fails(f, "UpdateService",
+	      "{'cluster':'c1','service':'s1','taskDefinition':'web:1',"
+	      "'forceNewDeployment':true}",
+	      "ClientException", "TaskDefinition is inactive");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replica_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_circuit_breaker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inactive_definition, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
