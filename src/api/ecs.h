@@ -124,6 +124,13 @@ int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *i
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);
 
 /*
+ * Call fn with each task of cluster that has not STOPPED, read through the
+ * itask/ index: what placement needs, without parsing the stopped ones.
+ */
+int ecs_live_tasks_each(const struct api_ctx *ctx, const char *cluster,
+			int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);
+
+/*
  * Stop every task of cluster placed on the instance named instance_arn
  * that has not STOPPED:
  * its instance is being deregistered with force, and ECS no longer

@@ -80,19 +80,45 @@ static int collect_instance(void *arg, const struct store_kv *kv)
 	return 0;
 }
 
-static int collect_task(void *arg, const struct store_kv *kv)
+static bool is_stopped(const cJSON *task)
+{
+	return !strcmp(json_str(task, "lastStatus") ?: "", "STOPPED");
+}
+
+static int collect_live(void *arg, const cJSON *task)
 {
 	struct view *v = arg;
-	cJSON *doc = cJSON_ParseWithLength(kv->value, kv->value_len);
 
-	if (!doc)
+	cJSON_AddItemToArray(v->tasks, cJSON_Duplicate(task, true));
+	return 0;
+}
+
+static bool has(const struct store_kv *kv, const char *s)
+{
+	return memmem(kv->value, kv->value_len, s, strlen(s)) != NULL;
+}
+
+/*
+ * The stopped tasks of services that may count as failures (failed()):
+ * the others (of no service, or stopped by the scheduler or a user for
+ * another reason than health) are skipped without parsing, as
+ * cJSON_PrintUnformatted wrote them. Live tasks come from the index.
+ */
+static int collect_stopped(void *arg, const struct store_kv *kv)
+{
+	struct view *v = arg;
+	cJSON *doc;
+
+	if (!has(kv, "\"lastStatus\":\"STOPPED\"") || !has(kv, "\"group\":\"service:") ||
+	    ((has(kv, "\"stopCode\":\"ServiceSchedulerInitiated\"") ||
+	      has(kv, "\"stopCode\":\"UserInitiated\"")) &&
+	     !has(kv, REASON_HEALTH)))
 		return 0;
-	if (!strcmp(json_str(doc, "lastStatus") ?: "", "STOPPED") &&
-	    !startswith(json_str(doc, "group") ?: "", "service:")) {
+	doc = cJSON_ParseWithLength(kv->value, kv->value_len);
+	if (doc && is_stopped(doc))
+		cJSON_AddItemToArray(v->tasks, doc);
+	else
 		cJSON_Delete(doc);
-		return 0;
-	}
-	cJSON_AddItemToArray(v->tasks, doc);
 	return 0;
 }
 
@@ -102,11 +128,6 @@ static const char *id_of(const cJSON *doc, const char *arn_member)
 	const char *slash = arn ? strrchr(arn, '/') : NULL;
 
 	return slash ? slash + 1 : "";
-}
-
-static bool is_stopped(const cJSON *task)
-{
-	return !strcmp(json_str(task, "lastStatus") ?: "", "STOPPED");
 }
 
 static void view_release(struct view *v)
@@ -132,8 +153,13 @@ static int view_load(struct api_server *srv, const char *cluster, struct view *v
 	r = store_scan(srv->store, buf_str(&prefix), NULL, collect_instance, v, err);
 	buf_reset(&prefix);
 	buf_printf(&prefix, "task/%s/", cluster);
+	if (r == 0) {
+		struct api_ctx ctx = { .srv = srv, .now_ms = now_ms() };
+
+		r = ecs_live_tasks_each(&ctx, cluster, collect_live, v, err);
+	}
 	if (r == 0)
-		r = store_scan(srv->store, buf_str(&prefix), NULL, collect_task, v, err);
+		r = store_scan(srv->store, buf_str(&prefix), NULL, collect_stopped, v, err);
 	if (r < 0)
 		return r;
 	v->n_instances = (size_t)cJSON_GetArraySize(v->instances);

@@ -135,6 +135,16 @@ static int each_indexed(void *arg, const struct store_kv *kv)
 	return r < 0 ? r : e->fn(e->arg, doc);
 }
 
+int ecs_live_tasks_each(const struct api_ctx *ctx, const char *cluster,
+			int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err)
+{
+	_cleanup_buf_ struct buf prefix = BUF_INIT;
+	struct each_indexed x = { ctx, cluster, fn, arg, err };
+
+	buf_printf(&prefix, "itask/%s/", cluster);
+	return store_scan(ctx->srv->store, buf_str(&prefix), NULL, each_indexed, &x, err);
+}
+
 int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err)
 {
@@ -548,7 +558,7 @@ static int view_load(const struct api_ctx *ctx, const char *cluster, struct clus
 	buf_printf(&prefix, "instance/%s/", cluster);
 	r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, collect_instance, v, err);
 	if (r == 0)
-		r = ecs_tasks_each(ctx, cluster, NULL, collect_task, v, err);
+		r = ecs_live_tasks_each(ctx, cluster, collect_task, v, err);
 	if (r < 0)
 		return r == -ENOMEM ? err_set(err, r, E_SERVER, "out of memory") : r;
 	for (const cJSON *t = v->tasks->child; t; t = t->next)
