@@ -61,6 +61,12 @@ struct service_scheduler {
 
 /* --- a cluster's state, read once per pass ------------------------------ */
 
+/* An instance's or a task's instance id, beside what it belongs to, for sorting. */
+struct by_id {
+	const char *id;
+	const void *p;
+};
+
 struct view {
 	const char *cluster;
 	cJSON *instances; /* array of instance documents */
@@ -68,6 +74,7 @@ struct view {
 	struct placement_instance *pi;
 	const cJSON **task_ptrs;
 	size_t n_instances;
+	struct by_id *index; /* pi's, sorted by instance id */
 };
 
 static int collect_instance(void *arg, const struct store_kv *kv)
@@ -130,19 +137,26 @@ static const char *id_of(const cJSON *doc, const char *arn_member)
 	return slash ? slash + 1 : "";
 }
 
+static int by_id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct by_id *)a)->id, ((const struct by_id *)b)->id);
+}
+
 static void view_release(struct view *v)
 {
 	cJSON_Delete(v->instances);
 	cJSON_Delete(v->tasks);
 	free(v->pi);
 	free(v->task_ptrs);
+	free(v->index);
 	memset(v, 0, sizeof(*v));
 }
 
 static int view_load(struct api_server *srv, const char *cluster, struct view *v, struct err *err)
 {
 	_cleanup_buf_ struct buf prefix = BUF_INIT;
-	size_t n_tasks, k = 0, i = 0;
+	_cleanup_free_ struct by_id *live = NULL;
+	size_t n_tasks, n_live = 0, k = 0, i = 0;
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -166,28 +180,46 @@ static int view_load(struct api_server *srv, const char *cluster, struct view *v
 	n_tasks = (size_t)cJSON_GetArraySize(v->tasks);
 	v->pi = calloc(v->n_instances ? v->n_instances : 1, sizeof(*v->pi));
 	v->task_ptrs = calloc(n_tasks ? n_tasks : 1, sizeof(*v->task_ptrs));
-	if (!v->pi || !v->task_ptrs)
+	v->index = calloc(v->n_instances ? v->n_instances : 1, sizeof(*v->index));
+	live = calloc(n_tasks ? n_tasks : 1, sizeof(*live));
+	if (!v->pi || !v->task_ptrs || !v->index || !live)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	/* each instance's live tasks: one run of task_ptrs, found by sorting, not by a scan each */
+	for (const cJSON *t = v->tasks->child; t; t = t->next)
+		if (!is_stopped(t))
+			live[n_live++] = (struct by_id){ json_str(t, "_instanceId") ?: "", t };
+	qsort(live, n_live, sizeof(*live), by_id_cmp);
 	for (const cJSON *inst = v->instances->child; inst; inst = inst->next, i++) {
-		const char *id = id_of(inst, "containerInstanceArn");
+		struct by_id key = { id_of(inst, "containerInstanceArn"), NULL };
+		size_t lo = 0, hi = n_live;
 
 		v->pi[i].doc = inst;
 		v->pi[i].tasks = &v->task_ptrs[k];
-		for (const cJSON *t = v->tasks->child; t; t = t->next)
-			if (!is_stopped(t) && !strcmp(json_str(t, "_instanceId") ?: "", id)) {
-				v->task_ptrs[k++] = t;
-				v->pi[i].n_tasks++;
-			}
+		v->index[i] = (struct by_id){ key.id, &v->pi[i] };
+		while (lo < hi) { /* the first of the instance's tasks */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (by_id_cmp(&live[mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < n_live && !by_id_cmp(&live[lo], &key); lo++) {
+			v->task_ptrs[k++] = live[lo].p;
+			v->pi[i].n_tasks++;
+		}
 	}
+	qsort(v->index, v->n_instances, sizeof(*v->index), by_id_cmp);
 	return 0;
 }
 
 static const struct placement_instance *view_instance(const struct view *v, const char *id)
 {
-	for (size_t i = 0; i < v->n_instances; i++)
-		if (!strcmp(id_of(v->pi[i].doc, "containerInstanceArn"), id))
-			return &v->pi[i];
-	return NULL;
+	struct by_id key = { id, NULL };
+	const struct by_id *found =
+		v->index ? bsearch(&key, v->index, v->n_instances, sizeof(key), by_id_cmp) : NULL;
+
+	return found ? found->p : NULL;
 }
 
 /* --- one service's tasks ------------------------------------------------ */
