@@ -82,6 +82,11 @@ static void usage(FILE *f, const char *self)
 		"                        127.0.0.1 (default 51678; 0: any free port; -1: none)\n"
 		"  --metadata-port PORT  the task metadata endpoint v4 on 127.0.0.1 (default\n"
 		"                        51679; 0: any free port; -1: none)\n"
+		"  --simulate N          run N simulated container instances instead: they\n"
+		"                        register, take tasks and report them RUNNING and\n"
+		"                        STOPPED without running containers (1 to 10000)\n"
+		"  --simulate-cpu UNITS  each simulated instance's CPU (default 4096)\n"
+		"  --simulate-memory MIB each simulated instance's memory (default 16384)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n",
 		self);
 }
@@ -710,6 +715,9 @@ int cmd_agent(int argc, char **argv)
 		OPT_PORT_RANGE,
 		OPT_INTROSPECTION_PORT,
 		OPT_METADATA_PORT,
+		OPT_SIMULATE,
+		OPT_SIMULATE_CPU,
+		OPT_SIMULATE_MEMORY,
 		OPT_HELP,
 		OPT_METRICS_LISTEN,
 	};
@@ -733,11 +741,17 @@ int cmd_agent(int argc, char **argv)
 		{ "host-port-range", required_argument, NULL, OPT_PORT_RANGE },
 		{ "introspection-port", required_argument, NULL, OPT_INTROSPECTION_PORT },
 		{ "metadata-port", required_argument, NULL, OPT_METADATA_PORT },
+		{ "simulate", required_argument, NULL, OPT_SIMULATE },
+		{ "simulate-cpu", required_argument, NULL, OPT_SIMULATE_CPU },
+		{ "simulate-memory", required_argument, NULL, OPT_SIMULATE_MEMORY },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 		{ 0 },
 	};
 	struct agent a = { 0 };
+	struct agent_simulation sim = { .cpu = 4096, .memory_mib = 16384 };
+	struct agent_simulation_state *simulated = NULL;
+	int64_t v;
 	struct credentials keys = { 0 };
 	const char *credentials_path = NULL;
 	struct err err = ERR_INIT;
@@ -808,6 +822,19 @@ int cmd_agent(int argc, char **argv)
 		case OPT_BRIDGE: a.cfg.bridge = optarg; break;
 		case OPT_BRIDGE_SUBNET: a.cfg.bridge_subnet = optarg; break;
 		case OPT_PORT_RANGE: a.cfg.host_port_range = optarg; break;
+		case OPT_SIMULATE:
+			if (parse_int64(optarg, 1, 10000, &v) < 0)
+				goto bad_value;
+			sim.n = (unsigned)v;
+			break;
+		case OPT_SIMULATE_CPU:
+			if (parse_int64(optarg, 1, INT64_C(1) << 30, &sim.cpu) < 0)
+				goto bad_value;
+			break;
+		case OPT_SIMULATE_MEMORY:
+			if (parse_int64(optarg, 1, INT64_C(1) << 40, &sim.memory_mib) < 0)
+				goto bad_value;
+			break;
 		case OPT_HELP:
 			usage(stdout, "berth agent");
 			cJSON_Delete(a.cfg.attributes);
@@ -848,6 +875,18 @@ int cmd_agent(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (sim.n) {
+		r = agent_simulate_start(&a, &sim, &simulated, &err);
+		if (r < 0) {
+			fprintf(stderr, "berth agent: %s\n", err.msg);
+			goto out;
+		}
+		sigwait(&sigs, &sig);
+		a.stopping = 1;
+		agent_simulate_stop(simulated);
+		log_info("agent: stopped");
+		goto out;
+	}
 	a.on_exit = wake_main;
 	r = agent_start(&a, &err);
 	if (r < 0) {

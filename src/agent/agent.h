@@ -211,5 +211,24 @@ void agent_endpoints_stop(struct agent *a);
  */
 bool agent_metadata_uri(const struct agent *a, const char *network_mode, const char *runtime_id,
 			struct buf *ret);
+/*
+ * `berth agent --simulate N` (simulate.c): N simulated container instances,
+ * each on its own thread, speaking the agent protocol without running
+ * containers. a->cfg gives the server, cluster, keys, poll wait and custom
+ * attributes; a->stopping ends them.
+ */
+struct agent_simulation {
+	unsigned n;
+	int64_t cpu;	    /* each instance's CPU units */
+	int64_t memory_mib; /* and MiB of memory */
+};
+
+struct agent_simulation_state;
+
+int agent_simulate_start(struct agent *a, const struct agent_simulation *sim,
+			 struct agent_simulation_state **ret, struct err *err);
+
+/* Wait for the instances' threads (after a->stopping is set) and free; NULL is fine. */
+void agent_simulate_stop(struct agent_simulation_state *st);
 
 #endif

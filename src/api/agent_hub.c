@@ -18,6 +18,7 @@
 
 #include "api/agent_hub.h"
 #include "api/ecs.h"
+#include "api/service_scheduler.h"
 #include "api/http.h"
 #include "api/task_state.h"
 #include "api/model.h"
@@ -276,6 +277,8 @@ static int set_agent_connected(const struct api_ctx *ctx, const char *cluster, c
 		ecs_instance_put(&txn, cluster, id, doc, version);
 		r = store_commit(ctx->srv->store, &txn, NULL, err);
 		store_txn_release(&txn);
+		if (r == 0)
+			service_scheduler_wake(ctx->srv->scheduler);
 		if (r == 0 && connected)
 			log_info("agent of %s/%s connected", cluster, id);
 		else if (r == 0)

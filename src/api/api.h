@@ -41,6 +41,7 @@ struct api_server {
 	struct agent_hub *agents;    /* long polls and liveness of agents (agent_protocol.c) */
 	struct api_metrics *metrics; /* /metrics (metrics.c); NULL: none kept (tests) */
 	struct logdb *logs;	     /* CloudWatch Logs' groups, streams and events (logs.c) */
+	struct service_scheduler *scheduler; /* service_scheduler.h; NULL in unit tests */
 };
 
 /* One request as a handler sees it. */
@@ -57,6 +58,11 @@ struct api_ctx {
 	 */
 	struct http_request *http;
 	bool suspend;
+	/*
+	 * Set by the service scheduler when it starts a service's tasks: as on
+	 * ECS, a service keeps using a task definition deregistered since.
+	 */
+	bool scheduler;
 };
 
 typedef int (*api_fn)(struct api_ctx *ctx, struct err *err);

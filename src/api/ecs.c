@@ -10,18 +10,22 @@
 
 static const struct api_operation ecs_ops[] = {
 	{ "CreateCluster", ecs_create_cluster },
+	{ "CreateService", ecs_create_service },
 	{ "DeleteAttributes", ecs_delete_attributes },
 	{ "DeleteCluster", ecs_delete_cluster },
+	{ "DeleteService", ecs_delete_service },
 	{ "DeleteTaskDefinitions", ecs_delete_task_definitions },
 	{ "DeregisterContainerInstance", ecs_deregister_container_instance },
 	{ "DeregisterTaskDefinition", ecs_deregister_task_definition },
 	{ "DescribeClusters", ecs_describe_clusters },
 	{ "DescribeContainerInstances", ecs_describe_container_instances },
+	{ "DescribeServices", ecs_describe_services },
 	{ "DescribeTaskDefinition", ecs_describe_task_definition },
 	{ "DescribeTasks", ecs_describe_tasks },
 	{ "ListAttributes", ecs_list_attributes },
 	{ "ListClusters", ecs_list_clusters },
 	{ "ListContainerInstances", ecs_list_container_instances },
+	{ "ListServices", ecs_list_services },
 	{ "ListTagsForResource", ecs_list_tags_for_resource },
 	{ "ListTaskDefinitionFamilies", ecs_list_task_definition_families },
 	{ "ListTaskDefinitions", ecs_list_task_definitions },
@@ -39,6 +43,7 @@ static const struct api_operation ecs_ops[] = {
 	{ "UpdateCluster", ecs_update_cluster },
 	{ "UpdateClusterSettings", ecs_update_cluster_settings },
 	{ "UpdateContainerInstancesState", ecs_update_container_instances_state },
+	{ "UpdateService", ecs_update_service },
 };
 
 const struct api_service api_ecs = {

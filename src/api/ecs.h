@@ -15,6 +15,11 @@
  *                                   INACTIVE
  *   service/CLUSTER/NAME            a service
  *   task/CLUSTER/ID                 a task
+ *   itask/CLUSTER/INSTANCE/ID       "": task ID is placed on container
+ *                                   instance INSTANCE and has not STOPPED
+ *                                   (written with the task, removed when it
+ *                                   stops: a poll reads its instance's
+ *                                   tasks without scanning the cluster's)
  *   instance/CLUSTER/ID             a container instance
  */
 #ifndef BERTH_API_ECS_H
@@ -61,6 +66,27 @@ int ecs_stop_task(struct api_ctx *ctx, struct err *err);
 int ecs_describe_tasks(struct api_ctx *ctx, struct err *err);
 int ecs_list_tasks(struct api_ctx *ctx, struct err *err);
 
+/*
+ * Place and write count tasks as RunTask does, with ctx->in a RunTask
+ * request (cluster, taskDefinition, group, startedBy, placement,
+ * networkConfiguration, tags; count is not read): on instance_id alone
+ * when given, else wherever placement chooses. The tasks written are
+ * appended to ret_tasks, the instances that turned some down to
+ * ret_failures (placement.h). The service scheduler's way to start tasks.
+ */
+int ecs_tasks_launch(struct api_ctx *ctx, unsigned count, const char *instance_id, cJSON *ret_tasks,
+		     cJSON *ret_failures, struct err *err);
+
+/*
+ * Ask task id of cluster to stop (desiredStatus STOPPED, stopCode and
+ * stoppedReason as given), under its cluster's instance lock; nothing
+ * changes when it is already asked to. *ret_doc (may be NULL) gets the
+ * task as it is now, owned by the caller. -ENOENT, err untouched, when
+ * there is no such task.
+ */
+int ecs_task_stop(const struct api_ctx *ctx, const char *cluster, const char *id,
+		  const char *stop_code, const char *reason, cJSON **ret_doc, struct err *err);
+
 /* task_state.c: what agents report */
 int ecs_submit_task_state_change(struct api_ctx *ctx, struct err *err);
 int ecs_submit_container_state_change(struct api_ctx *ctx, struct err *err);
@@ -82,6 +108,10 @@ int ecs_task_load(const struct api_ctx *ctx, const char *cluster, const char *id
 /* Append the key of task id of cluster ("task/CLUSTER/ID"). */
 void ecs_task_key(struct buf *key, const char *cluster, const char *id);
 
+/* Append the key of the index entry of task id on instance_id ("itask/CLUSTER/INSTANCE/ID"). */
+void ecs_instance_task_key(struct buf *key, const char *cluster, const char *instance_id,
+			   const char *id);
+
 /* Write a stored task as a Task (internal members left out; tags only when asked). */
 void ecs_task_write(struct jsonw *w, const cJSON *doc, bool tags);
 
@@ -94,11 +124,19 @@ void ecs_task_write(struct jsonw *w, const cJSON *doc, bool tags);
 int ecs_network_configuration_check(const cJSON *td, const cJSON *netconf, struct err *err);
 
 /*
- * Call fn with each task of cluster (a parsed document, borrowed) whose
- * container instance is instance_id (NULL: every task).
+ * Call fn with each task of cluster (a parsed document, borrowed), or with
+ * instance_id, each task on that container instance that has not STOPPED
+ * (read through the itask/ index, not a scan of the cluster's tasks).
  */
 int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);
+
+/*
+ * Call fn with each task of cluster that has not STOPPED, read through the
+ * itask/ index: what placement needs, without parsing the stopped ones.
+ */
+int ecs_live_tasks_each(const struct api_ctx *ctx, const char *cluster,
+			int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err);
 
 /*
  * Stop every task of cluster placed on the instance named instance_arn
@@ -123,6 +161,36 @@ int ecs_tasks_orphan(const struct api_ctx *ctx, const char *cluster, const char 
  */
 int ecs_tasks_purge(const struct api_ctx *ctx, int64_t retention_ms, unsigned *ret_removed,
 		    struct err *err);
+/* services.c */
+int ecs_create_service(struct api_ctx *ctx, struct err *err);
+int ecs_update_service(struct api_ctx *ctx, struct err *err);
+int ecs_delete_service(struct api_ctx *ctx, struct err *err);
+int ecs_describe_services(struct api_ctx *ctx, struct err *err);
+int ecs_list_services(struct api_ctx *ctx, struct err *err);
+
+/* Append the key of service name of cluster ("service/CLUSTER/NAME"). */
+void ecs_service_key(struct buf *key, const char *cluster, const char *name);
+
+/* Load service name of cluster (the caller owns *ret_doc); -ENOENT, err untouched, when absent. */
+int ecs_service_load(const struct api_ctx *ctx, const char *cluster, const char *name,
+		     cJSON **ret_doc, uint64_t *ret_version, struct err *err);
+
+/* Write doc as its service of cluster if its key is still at version (0: new). */
+int ecs_service_save(const struct api_ctx *ctx, const char *cluster, cJSON *doc, uint64_t version,
+		     struct err *err);
+
+/* Add an event to the service document doc: newest first, at most 100 kept. */
+void ecs_service_event(cJSON *doc, int64_t now_ms, const char *message);
+
+/*
+ * Start a deployment of task_definition in the service document doc: it
+ * becomes PRIMARY (IN_PROGRESS), the PRIMARY one before it ACTIVE, and the
+ * service's taskDefinition follows. Returns the deployment (borrowed).
+ */
+cJSON *ecs_service_new_deployment(cJSON *doc, const char *task_definition, int64_t now_ms);
+
+/* Write a stored service as a Service (internal members left out; tags only when asked). */
+void ecs_service_write(struct jsonw *w, const cJSON *doc, bool tags);
 
 /* container_instances.c */
 int ecs_register_container_instance(struct api_ctx *ctx, struct err *err);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -318,6 +319,22 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	return 0;
 }
 
+/*
+ * How many connections to serve at once: as many as the open-file limit
+ * leaves room for (every agent holds one for its long poll, so a cluster
+ * of a thousand hosts needs more than libmicrohttpd's default of about
+ * 1,000), keeping 64 descriptors for the store, logs and clients.
+ */
+static unsigned connection_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > 65536 + 64)
+		return 65536;
+	return rl.rlim_cur > 128 ? (unsigned)(rl.rlim_cur - 64) : 64;
+}
+
 int http_server_start(const struct http_options *opts, struct http_server **ret, unsigned *ret_port,
 		      struct err *err)
 {
@@ -345,9 +362,9 @@ int http_server_start(const struct http_options *opts, struct http_server **ret,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads ? opts->threads : 4),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opts->timeout_s ? opts->timeout_s : 30),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-		MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT, connection_limit(), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+		(unsigned)1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
 	if (!srv->daemon) {
 		free(srv);
 		return err_set(err, -EADDRINUSE, E_SERVER,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/agent_hub.h"
+#include "api/service_scheduler.h"
 #include "api/api.h"
 #include "api/http.h"
 #include "api/metrics.h"
@@ -77,6 +78,9 @@ static void usage(FILE *f, const char *self)
 		"  --agent-timeout SECONDS\n"
 		"                        an agent that has not polled for this long is marked\n"
 		"                        agentConnected=false (1 to 86400, default 60)\n"
+		"  --service-backoff-max SECONDS\n"
+		"                        the longest a service waits before starting again a\n"
+		"                        task that keeps failing (1 to 86400, default 900)\n"
 		"  --registry-upload-max-age SECONDS\n"
 		"                        a blob upload idle this long is removed (1 to 2592000,\n"
 		"                        default 3600)\n"
@@ -309,6 +313,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		{ "registry-upload-max-age", required_argument, NULL, 'U' },
 		{ "agent-timeout", required_argument, NULL, 'A' },
 		{ "task-retention", required_argument, NULL, 'R' },
+		{ "service-backoff-max", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -326,6 +331,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	int64_t agent_timeout_s = 60;
 	int64_t task_retention_s = TASK_RETENTION_DEFAULT_S;
 	struct task_purge *purge = NULL;
+	int64_t backoff_max_s = SERVICE_BACKOFF_MAX_MS_DEFAULT / 1000;
 	struct http_server *http = NULL;
 	struct http_options hopts;
 	struct err err = ERR_INIT;
@@ -396,6 +402,15 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 				fprintf(stderr,
 					"%s: --task-retention takes 1 to %d seconds, not '%s'\n",
 					self, TASK_RETENTION_MAX_S, optarg);
+				return 2;
+			}
+			break;
+		case 'B':
+			if (parse_int64(optarg, 1, 86400, &backoff_max_s) < 0) {
+				fprintf(stderr,
+					"%s: --service-backoff-max takes 1 to 86400 seconds, not "
+					"'%s'\n",
+					self, optarg);
 				return 2;
 			}
 			break;
@@ -541,6 +556,19 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		buf_release(&dev_creds);
 		return 1;
 	}
+	r = service_scheduler_new(srv, backoff_max_s * 1000, &srv->scheduler, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", self, err.msg);
+		gc_stop(&gc);
+		agent_hub_close(srv->agents);
+		http_server_stop(http);
+		agent_hub_free(srv->agents);
+		registry_release(&server.registry);
+		store_free(srv->store);
+		credentials_release(&srv->creds);
+		buf_release(&dev_creds);
+		return 1;
+	}
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
 		 port, srv->region, srv->account_id, data_dir);
 	printf("listening on port %u\n", port);
@@ -568,6 +596,8 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	if (hooks && hooks->stopping)
 		hooks->stopping(hooks->ctx);
 	task_purge_stop(purge);
+	service_scheduler_free(srv->scheduler);
+	srv->scheduler = NULL;
 	gc_stop(&gc);
 	agent_hub_close(srv->agents);
 	http_server_stop(http);

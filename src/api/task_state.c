@@ -21,6 +21,7 @@
 
 #include "api/agent_hub.h"
 #include "api/ecs.h"
+#include "api/service_scheduler.h"
 #include "api/task_state.h"
 #include "core/cleanup.h"
 #include "core/json.h"
@@ -101,6 +102,12 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 	json_set_str(doc, "_counted", now);
 	if (stopped)
 		cJSON_DeleteItemFromObjectCaseSensitive(doc, "_needs");
+	if (stopped && instance_id) {
+		_cleanup_buf_ struct buf index = BUF_INIT;
+
+		ecs_instance_task_key(&index, cluster, instance_id, id);
+		store_txn_delete(&txn, buf_str(&index));
+	}
 	ecs_task_key(&key, cluster, id);
 	json = cJSON_PrintUnformatted(doc);
 	store_txn_check(&txn, buf_str(&key), version);
@@ -110,6 +117,8 @@ int task_state_commit(const struct api_ctx *ctx, const char *cluster, const char
 	store_txn_release(&txn);
 	if (r == 0 && instance_id)
 		agent_hub_notify(ctx->srv->agents, cluster, instance_id);
+	if (r == 0 && startswith(json_str(doc, "group") ?: "", "service:"))
+		service_scheduler_wake(ctx->srv->scheduler);
 	return r;
 }
 

@@ -56,6 +56,12 @@ void ecs_task_key(struct buf *key, const char *cluster, const char *id)
 	buf_printf(key, TASK_PREFIX "%s/%s", cluster, id);
 }
 
+void ecs_instance_task_key(struct buf *key, const char *cluster, const char *instance_id,
+			   const char *id)
+{
+	buf_printf(key, "itask/%s/%s/%s", cluster, instance_id, id);
+}
+
 static bool is_time_member(const char *key)
 {
 	static const char *const times[] = {
@@ -111,12 +117,53 @@ static int each_one(void *arg, const struct store_kv *kv)
 	return e->fn(e->arg, doc);
 }
 
+struct each_indexed {
+	const struct api_ctx *ctx;
+	const char *cluster;
+	int (*fn)(void *arg, const cJSON *task);
+	void *arg;
+	struct err *err;
+};
+
+static int each_indexed(void *arg, const struct store_kv *kv)
+{
+	struct each_indexed *e = arg;
+	const char *id = strrchr(kv->key, '/');
+	_cleanup_json_ cJSON *doc = NULL;
+	uint64_t version;
+	int r;
+
+	if (!id)
+		return 0;
+	r = ecs_task_load(e->ctx, e->cluster, id + 1, &doc, &version, e->err);
+	if (r == -ENOENT)
+		return 0;
+	return r < 0 ? r : e->fn(e->arg, doc);
+}
+
+int ecs_live_tasks_each(const struct api_ctx *ctx, const char *cluster,
+			int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err)
+{
+	_cleanup_buf_ struct buf prefix = BUF_INIT;
+	struct each_indexed x = { ctx, cluster, fn, arg, err };
+
+	buf_printf(&prefix, "itask/%s/", cluster);
+	return store_scan(ctx->srv->store, buf_str(&prefix), NULL, each_indexed, &x, err);
+}
+
 int ecs_tasks_each(const struct api_ctx *ctx, const char *cluster, const char *instance_id,
 		   int (*fn)(void *arg, const cJSON *task), void *arg, struct err *err)
 {
 	_cleanup_buf_ struct buf prefix = BUF_INIT;
 	struct each e = { instance_id, fn, arg, err };
 
+	if (instance_id) {
+		/* the instance's live tasks, from their index (ecs.h) */
+		struct each_indexed x = { ctx, cluster, fn, arg, err };
+
+		buf_printf(&prefix, "itask/%s/%s/", cluster, instance_id);
+		return store_scan(ctx->srv->store, buf_str(&prefix), NULL, each_indexed, &x, err);
+	}
 	buf_printf(&prefix, TASK_PREFIX "%s/", cluster);
 	return store_scan(ctx->srv->store, buf_str(&prefix), NULL, each_one, &e, err);
 }
@@ -459,7 +506,7 @@ static int launch_prepare(struct api_ctx *ctx, struct launch *l, struct err *err
 		return err_set(err, -ENOENT, E_CLIENT, "TaskDefinition not found.");
 	if (r < 0)
 		return r;
-	if (strcmp(json_str(l->td, "status") ?: "", "ACTIVE") != 0)
+	if (strcmp(json_str(l->td, "status") ?: "", "ACTIVE") != 0 && !ctx->scheduler)
 		return err_set(err, -EINVAL, E_CLIENT, "TaskDefinition is inactive");
 	compat = json_arr(l->td, "requiresCompatibilities");
 	if (compat && compat->child) {
@@ -576,7 +623,7 @@ static int view_load(const struct api_ctx *ctx, const char *cluster, struct clus
 	buf_printf(&prefix, "instance/%s/", cluster);
 	r = store_scan(ctx->srv->store, buf_str(&prefix), NULL, collect_instance, v, err);
 	if (r == 0)
-		r = ecs_tasks_each(ctx, cluster, NULL, collect_task, v, err);
+		r = ecs_live_tasks_each(ctx, cluster, collect_task, v, err);
 	if (r < 0)
 		return r == -ENOMEM ? err_set(err, r, E_SERVER, "out of memory") : r;
 	for (const cJSON *t = v->tasks->child; t; t = t->next)
@@ -612,7 +659,8 @@ static cJSON *view_instance(struct cluster_view *v, size_t i)
  * transaction, then answer with the tasks and failures.
  */
 static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_view *v,
-			 const int *choice, unsigned count, cJSON *failures, struct err *err)
+			 const int *choice, unsigned count, cJSON *failures, cJSON *ret_tasks,
+			 struct err *err)
 {
 	_cleanup_json_ cJSON *tasks = cJSON_CreateArray();
 	struct store_txn txn = STORE_TXN_INIT;
@@ -641,6 +689,10 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 		store_txn_check(&txn, buf_str(&key), 0);
 		store_txn_put(&txn, buf_str(&key), json, strlen(json));
 		free(json);
+		buf_reset(&key);
+		ecs_instance_task_key(&key, l->cluster, instance_id_of(inst),
+				      strrchr(json_str(task, "taskArn"), '/') + 1);
+		store_txn_put(&txn, buf_str(&key), "", 0);
 		cJSON_AddItemToArray(tasks, task);
 	}
 	for (size_t i = 0; i < v->n; i++)
@@ -655,6 +707,12 @@ static int launch_commit(struct api_ctx *ctx, struct launch *l, struct cluster_v
 			if (touched[i])
 				agent_hub_notify(ctx->srv->agents, l->cluster,
 						 instance_id_of(view_instance(v, i)));
+	}
+	if (r == 0 && ret_tasks) {
+		while (tasks->child)
+			cJSON_AddItemToArray(ret_tasks,
+					     cJSON_DetachItemViaPointer(tasks, tasks->child));
+	} else if (r == 0) {
 		jsonw_key(ctx->out, "tasks");
 		jsonw_arr_begin(ctx->out);
 		for (const cJSON *t = tasks->child; t; t = t->next)
@@ -715,7 +773,7 @@ int ecs_run_task(struct api_ctx *ctx, struct err *err)
 		api_metrics_scheduler(ctx->srv->metrics, "placement", mono_ns() - placing);
 	}
 	if (r == 0)
-		r = launch_commit(ctx, &l, &v, choice, (unsigned)count, failures, err);
+		r = launch_commit(ctx, &l, &v, choice, (unsigned)count, failures, NULL, err);
 	api_unlock(buf_str(&lock));
 out:
 	view_release(&v);
@@ -833,7 +891,64 @@ int ecs_start_task(struct api_ctx *ctx, struct err *err)
 		r = r < 0 ? r : 0;
 	}
 	if (r == 0)
-		r = launch_commit(ctx, &l, &v, choice, count, failures, err);
+		r = launch_commit(ctx, &l, &v, choice, count, failures, NULL, err);
+	api_unlock(buf_str(&lock));
+out:
+	view_release(&v);
+	launch_release(&l);
+	return r;
+}
+
+int ecs_tasks_launch(struct api_ctx *ctx, unsigned count, const char *instance_id, cJSON *ret_tasks,
+		     cJSON *ret_failures, struct err *err)
+{
+	struct launch l = { 0 };
+	struct cluster_view v = { 0 };
+	_cleanup_buf_ struct buf lock = BUF_INIT;
+	_cleanup_free_ int *choice = NULL;
+	int r;
+
+	if (count == 0)
+		return 0;
+	choice = calloc(count, sizeof(*choice));
+	if (!choice)
+		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
+	r = launch_prepare(ctx, &l, err);
+	if (r < 0)
+		goto out;
+	ecs_instance_lock_key(&lock, l.cluster);
+	api_lock(buf_str(&lock));
+	r = view_load(ctx, l.cluster, &v, err);
+	if (r == 0) {
+		struct placement_request req = {
+			.needs = &l.needs,
+			.group = l.group,
+			.constraints = json_arr(ctx->in, "placementConstraints"),
+			.definition_constraints = json_arr(l.td, "placementConstraints"),
+			.required_attributes = json_arr(l.td, "requiresAttributes"),
+			.strategy = json_arr(ctx->in, "placementStrategy"),
+			.count = count,
+		};
+		size_t i = 0;
+
+		/* one named instance: placement over it alone (constraints and resources hold) */
+		if (instance_id)
+			for (i = 0; i < v.n; i++)
+				if (!strcmp(instance_id_of(view_instance(&v, i)), instance_id))
+					break;
+		if (instance_id && i == v.n) {
+			for (unsigned t = 0; t < count; t++)
+				choice[t] = -1;
+		} else if (instance_id) {
+			r = placement_choose(&req, &v.pi[i], 1, choice, ret_failures, err);
+			for (unsigned t = 0; r == 0 && t < count; t++)
+				choice[t] = choice[t] == 0 ? (int)i : -1;
+		} else {
+			r = placement_choose(&req, v.pi, v.n, choice, ret_failures, err);
+		}
+	}
+	if (r == 0)
+		r = launch_commit(ctx, &l, &v, choice, count, ret_failures, ret_tasks, err);
 	api_unlock(buf_str(&lock));
 out:
 	view_release(&v);
@@ -843,13 +958,37 @@ out:
 
 /* --- StopTask ---------------------------------------------------------- */
 
+int ecs_task_stop(const struct api_ctx *ctx, const char *cluster, const char *id,
+		  const char *stop_code, const char *reason, cJSON **ret_doc, struct err *err)
+{
+	_cleanup_buf_ struct buf lock = BUF_INIT;
+	cJSON *doc = NULL;
+	uint64_t version;
+	int r;
+
+	ecs_instance_lock_key(&lock, cluster);
+	api_lock(buf_str(&lock));
+	r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+	if (r == 0 && strcmp(json_str(doc, "desiredStatus") ?: "", "STOPPED") != 0) {
+		json_set_str(doc, "desiredStatus", "STOPPED");
+		json_set_str(doc, "stopCode", stop_code);
+		json_set_str(doc, "stoppedReason", reason);
+		json_set_num(doc, "stoppingAt", (double)ctx->now_ms);
+		r = task_state_commit(ctx, cluster, id, doc, version, err);
+	}
+	api_unlock(buf_str(&lock));
+	if (r == 0 && ret_doc)
+		*ret_doc = doc;
+	else
+		cJSON_Delete(doc);
+	return r;
+}
+
 int ecs_stop_task(struct api_ctx *ctx, struct err *err)
 {
 	char cluster[ECS_NAME_MAX + 1], id[ECS_TASK_ID_MAX + 1];
-	_cleanup_buf_ struct buf lock = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
 	const char *reason = json_str(ctx->in, "reason");
-	uint64_t version;
 	int r;
 
 	r = ecs_cluster_name(ctx, json_str(ctx->in, "cluster"), cluster, err);
@@ -861,9 +1000,8 @@ int ecs_stop_task(struct api_ctx *ctx, struct err *err)
 	if (ecs_task_id(ctx, cluster, json_str(ctx->in, "task"), id) < 0)
 		return err_set(err, -EINVAL, E_INVALID_PARAMETER,
 			       "The referenced task was not found.");
-	ecs_instance_lock_key(&lock, cluster);
-	api_lock(buf_str(&lock));
-	r = ecs_task_load(ctx, cluster, id, &doc, &version, err);
+	r = ecs_task_stop(ctx, cluster, id, "UserInitiated",
+			  reason && *reason ? reason : "Task stopped by user", &doc, err);
 	if (r == -ENOENT) {
 		_cleanup_json_ cJSON *c = NULL;
 		uint64_t cv;
@@ -873,15 +1011,6 @@ int ecs_stop_task(struct api_ctx *ctx, struct err *err)
 			r = err_set(err, -ENOENT, E_INVALID_PARAMETER,
 				    "The referenced task was not found.");
 	}
-	if (r == 0 && strcmp(json_str(doc, "desiredStatus") ?: "", "STOPPED") != 0) {
-		json_set_str(doc, "desiredStatus", "STOPPED");
-		json_set_str(doc, "stopCode", "UserInitiated");
-		json_set_str(doc, "stoppedReason",
-			     reason && *reason ? reason : "Task stopped by user");
-		json_set_num(doc, "stoppingAt", (double)ctx->now_ms);
-		r = task_state_commit(ctx, cluster, id, doc, version, err);
-	}
-	api_unlock(buf_str(&lock));
 	if (r < 0)
 		return r;
 	jsonw_key(ctx->out, "task");
