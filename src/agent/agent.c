@@ -206,6 +206,34 @@ static const char *const capabilities[] = {
 	"ecs.capability.task-eni",		 /* networkMode awsvpc (network.c) */
 };
 
+void agent_write_capabilities(struct jsonw *w)
+{
+	/*
+	 * The capabilities berth's task engine implements, named as ECS's
+	 * RegisterTaskDefinition names them in requiresAttributes (see
+	 * task_definition_validate.c): the server places a task only on an
+	 * instance with every attribute its definition requires. Not claimed,
+	 * since berth does not do them: task-iam-role, logging drivers other
+	 * than awslogs (below), execution-role-awslogs, secrets, env-files and
+	 * private-registry-authentication.
+	 */
+	for (size_t i = 0; i < ARRAY_SIZE(capabilities); i++)
+		write_attribute(w, capabilities[i], NULL);
+	/*
+	 * The Docker remote API levels ECS derives from dockerLabels, ulimits,
+	 * memoryReservation and healthCheck: berth implements those fields.
+	 */
+	for (int v = 17; v <= 44; v++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "com.amazonaws.ecs.capability.docker-remote-api.1.%d",
+			 v);
+		write_attribute(w, name, NULL);
+	}
+	/* the log drivers it ships logs with (besides its own file) */
+	write_attribute(w, "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL);
+}
+
 /* The RegisterContainerInstance request: what this host offers. */
 static void registration_body(const struct agent *a, struct buf *out)
 {
@@ -261,30 +289,7 @@ static void registration_body(const struct agent *a, struct buf *out)
 	write_attribute(&w, "ecs.os-family", "LINUX");
 	write_attribute(&w, "ecs.cpu-architecture", go_arch());
 	write_attribute(&w, "ecs.instance-id", a->host_id);
-	/*
-	 * The capabilities berth's task engine implements, named as ECS's
-	 * RegisterTaskDefinition names them in requiresAttributes (see
-	 * task_definition_validate.c): the server places a task only on an
-	 * instance with every attribute its definition requires. Not claimed,
-	 * since berth does not do them: task-iam-role, logging drivers other
-	 * than awslogs (below), execution-role-awslogs, secrets, env-files and
-	 * private-registry-authentication.
-	 */
-	for (size_t i = 0; i < ARRAY_SIZE(capabilities); i++)
-		write_attribute(&w, capabilities[i], NULL);
-	/*
-	 * The Docker remote API levels ECS derives from dockerLabels, ulimits,
-	 * memoryReservation and healthCheck: berth implements those fields.
-	 */
-	for (int v = 17; v <= 44; v++) {
-		char name[64];
-
-		snprintf(name, sizeof(name), "com.amazonaws.ecs.capability.docker-remote-api.1.%d",
-			 v);
-		write_attribute(&w, name, NULL);
-	}
-	/* the log drivers it ships logs with (besides its own file) */
-	write_attribute(&w, "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL);
+	agent_write_capabilities(&w);
 	for (const cJSON *at = a->cfg.attributes ? a->cfg.attributes->child : NULL; at;
 	     at = at->next)
 		write_attribute(&w, json_str(at, "name"), json_str(at, "value"));

@@ -212,6 +212,15 @@ void agent_endpoints_stop(struct agent *a);
 bool agent_metadata_uri(const struct agent *a, const char *network_mode, const char *runtime_id,
 			struct buf *ret);
 /*
+ * Write, as RegisterContainerInstance attributes ({name} objects, into an
+ * open array), the capabilities berth's agent has: what a task
+ * definition's requiresAttributes may ask for (agent.c). Simulated
+ * instances claim the same.
+ */
+struct jsonw;
+void agent_write_capabilities(struct jsonw *w);
+
+/*
  * `berth agent --simulate N` (simulate.c): N simulated container instances,
  * each on its own thread, speaking the agent protocol without running
  * containers. a->cfg gives the server, cluster, keys, poll wait and custom

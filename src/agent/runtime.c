@@ -91,11 +91,21 @@ static void stdio_to_devnull(posix_spawn_file_actions_t *fa)
 static int run_quietly(char *const argv[])
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	pid_t pid;
 	int status, r;
 
+	/*
+	 * In a process group of its own: a signal to the agent's group (^C, a
+	 * service manager stopping it) must not kill a `runc kill` or `runc
+	 * delete` half-way, leaving a container that was never signalled.
+	 */
 	stdio_to_devnull(&fa);
-	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	r = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0)
 		return -r;

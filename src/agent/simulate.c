@@ -103,6 +103,7 @@ static void registration(const struct sim_instance *s, struct buf *out)
 	jsonw_key_str(&w, "name", "ecs.availability-zone");
 	jsonw_key_str(&w, "value", zone);
 	jsonw_obj_end(&w);
+	agent_write_capabilities(&w);
 	for (const cJSON *at = a->cfg.attributes ? a->cfg.attributes->child : NULL; at;
 	     at = at->next) {
 		jsonw_obj_begin(&w);

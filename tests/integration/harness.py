@@ -157,7 +157,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 _kill_group(self.proc, signal.SIGKILL)
                 rc = self.proc.wait()
-                raise ServerError("%s did not stop within %.0fs of SIGTERM" % (self.name, timeout))
+                raise ServerError("%s did not stop within %.0fs of SIGTERM:\n%s"
+                                  % (self.name, timeout, self.log_tail(40)))
             finally:
                 self._reap()
         # whatever the main process left behind in its group goes too

@@ -21,6 +21,16 @@ AGENT = "BerthAgent_V1."
 DEADLINE = 60  # seconds any convergence may take on a loaded machine
 
 
+# What berth's agent advertises of what a task definition's requiresAttributes
+# names (agent_write_capabilities), so that placement takes these fake agents.
+CAPABILITIES = [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.%d" % v}
+                for v in range(17, 45)] + [
+    {"name": "ecs.capability.container-health-check"},
+    {"name": "ecs.capability.container-ordering"},
+    {"name": "ecs.capability.task-eni"},
+    {"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}]
+
+
 def register(ecs, cluster, cpu=4096, memory=8192, ports=("22",), attributes=()):
     r = ecs.register_container_instance(
         cluster=cluster,
@@ -31,7 +41,7 @@ def register(ecs, cluster, cpu=4096, memory=8192, ports=("22",), attributes=()):
             {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
         ],
         versionInfo={"agentVersion": "0.1.0"},
-        attributes=[{"name": "ecs.os-type", "value": "linux"}] + list(attributes))
+        attributes=[{"name": "ecs.os-type", "value": "linux"}] + CAPABILITIES + list(attributes))
     return r["containerInstance"]["containerInstanceArn"]
 
 
