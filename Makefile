@@ -1,5 +1,5 @@
 # berth: one binary, a library of its modules for the tests, and the tests.
-#   make             build ./berth
+#   make             build ./berth (and ./berth-shim, ./berth-init beside it)
 #   make test        unit tests, then integration tests
 #   make test-unit   C unit tests (cmocka)
 #   make test-asan   the whole suite built with clang ASan+UBSan
@@ -21,6 +21,10 @@ SRCS      := $(sort $(wildcard src/core/*.c src/store/*.c src/api/*.c src/regist
 	src/sched/*.c src/agent/*.c src/cli/*.c))
 OBJS      := $(SRCS:%.c=$(O)/%.o)
 MAIN_OBJ  := $(O)/src/main.o $(O)/src/dev.o
+# berth-shim: the container monitor (agent/shim.c) with the few core files it
+# needs, linked with libc alone so that it starts fast (src/shim/main.c).
+SHIM_OBJS := $(O)/src/shim/main.o $(O)/src/agent/shim.o $(O)/src/core/buf.o \
+	$(O)/src/core/fs.o $(O)/src/core/jsonw.o $(O)/src/core/util.o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -30,11 +34,16 @@ FUZZ_SECONDS ?= 60
 .PHONY: all test test-unit test-integration test-asan fuzz fuzz-replay bench clean format format-check
 all: berth
 
-berth: $(O)/berth
+berth: $(O)/berth $(O)/berth-shim
 	@cp $(O)/berth berth
+	@cp $(O)/berth-shim berth-shim
 
-$(O)/berth: $(MAIN_OBJ) $(O)/libberth.a
+# the helpers are built with berth: the agent looks for them beside it
+$(O)/berth: $(MAIN_OBJ) $(O)/libberth.a | $(O)/berth-shim
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/berth-shim: $(SHIM_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(O)/libberth.a: $(OBJS)
 	@rm -f $@
@@ -56,7 +65,7 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libberth.a
 fuzz-replay: $(FUZZ_REPLAY)
 	@tests/run-fuzz-replay $(O)
 
-test-unit: $(UNIT_BINS) $(O)/berth
+test-unit: $(UNIT_BINS) $(O)/berth $(O)/berth-shim
 	@tests/run-unit $(UNIT_BINS)
 
 test-integration: berth
@@ -104,6 +113,6 @@ format-check:
 	else echo "format: 0 passed, 1 failed"; exit 1; fi
 
 clean:
-	rm -rf build build-asan build-fuzz berth
+	rm -rf build build-asan build-fuzz berth berth-shim berth-init
 
--include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(SHIM_OBJS:.o=.d)

@@ -794,7 +794,7 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 
 	jsonw_key(&w, "linux");
 	jsonw_obj_begin(&w);
-	snprintf(cgroup, sizeof(cgroup), "/berth/%s", spec->id);
+	snprintf(cgroup, sizeof(cgroup), CONTAINER_CGROUP, spec->id);
 	jsonw_key_str(&w, "cgroupsPath", cgroup);
 	write_resources(&w, def, privileged);
 	write_namespaces(&w, spec);

@@ -36,7 +36,6 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/fs.h"
-#include "core/json.h"
 #include "core/jsonw.h"
 #include "core/util.h"
 #include "core/banned.h"
@@ -343,30 +342,23 @@ static void runtime_reason(const struct shim *s, struct buf *out)
 /*
  * Find the file of the container's memory cgroup that counts OOM kills:
  * memory.oom_control in cgroup v1's memory hierarchy, else memory.events
- * in the unified (v2) one. The cgroup is config.json's cgroupsPath, under
- * the hierarchy's root; which hierarchy, the shim's own /proc/self/cgroup
- * tells (the container's own may be gone already when it died at once).
+ * in the unified (v2) one. The cgroup is CONTAINER_CGROUP (/berth/ID, the
+ * bundle's cgroupsPath) under the hierarchy's root; which hierarchy, the
+ * shim's own /proc/self/cgroup tells (the container's own may be gone
+ * already when it died at once).
  */
 static void find_oom_file(struct shim *s)
 {
-	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT, mine = BUF_INIT;
-	cJSON *config;
-	const char *cg;
+	_cleanup_buf_ struct buf mine = BUF_INIT;
 
-	buf_printf(&path, "%s/config.json", s->dir);
-	if (fs_read_file(buf_str(&path), 1 << 20, &data) < 0 || !data.data)
+	if (fs_read_file("/proc/self/cgroup", 65536, &mine) < 0 || !mine.data)
 		return;
-	config = cJSON_ParseWithLength(data.data, data.len);
-	cg = json_str(json_obj(config, "linux"), "cgroupsPath");
-	if (cg && cg[0] == '/' && fs_read_file("/proc/self/cgroup", 65536, &mine) == 0) {
-		if (strstr(buf_str(&mine), ":memory:") || strstr(buf_str(&mine), ",memory:"))
-			snprintf(s->oom_file, sizeof(s->oom_file),
-				 "/sys/fs/cgroup/memory%s/memory.oom_control", cg);
-		else
-			snprintf(s->oom_file, sizeof(s->oom_file), "/sys/fs/cgroup%s/memory.events",
-				 cg);
-	}
-	cJSON_Delete(config);
+	if (strstr(buf_str(&mine), ":memory:") || strstr(buf_str(&mine), ",memory:"))
+		snprintf(s->oom_file, sizeof(s->oom_file),
+			 "/sys/fs/cgroup/memory" CONTAINER_CGROUP "/memory.oom_control", s->id);
+	else
+		snprintf(s->oom_file, sizeof(s->oom_file),
+			 "/sys/fs/cgroup" CONTAINER_CGROUP "/memory.events", s->id);
 }
 
 /* Whether the OOM killer killed a process of the container (its cgroup's oom_kill count). */

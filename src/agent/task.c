@@ -289,6 +289,7 @@ static bool report_task(struct agent_task *t, const char *status)
 	jsonw_obj_end(&w);
 
 	save_record(t);
+	log_debug("task %s: reporting %s", t->id, status);
 	r = agent_call(t->agent, &t->api, ECS_TARGET("SubmitTaskStateChange"), buf_str(&body), 0,
 		       &answer, &err);
 	if (r < 0) {
@@ -488,6 +489,8 @@ static int pull_images(struct agent_task *t, struct err *err)
 		return r;
 	}
 	t->pull_stopped_ms = now_ms();
+	log_debug("task %s: images ready in %lld ms", t->id,
+		  (long long)(t->pull_stopped_ms - t->pull_started_ms));
 	return 0;
 }
 
@@ -1139,6 +1142,7 @@ void agent_task_update(struct agent *a, const cJSON *task)
 		task_free(t);
 		goto out;
 	}
+	log_debug("task %s: assigned", t->id);
 	t->next = a->tasks;
 	a->tasks = t;
 out:
