@@ -441,6 +441,7 @@ int agent_start(struct agent *a, struct err *err)
 
 	buf_init(&a->tasks_dir);
 	buf_init(&a->containers_dir);
+	buf_init(&a->registry_token);
 	buf_printf(&a->tasks_dir, "%s/tasks", a->cfg.data_dir);
 	buf_printf(&a->containers_dir, "%s/containers", a->cfg.data_dir);
 	pthread_mutex_init(&a->lock, NULL);
@@ -482,6 +483,7 @@ int agent_stop(struct agent *a, struct err *err)
 	images_close(a->images);
 	buf_release(&a->tasks_dir);
 	buf_release(&a->containers_dir);
+	buf_release(&a->registry_token);
 	pthread_mutex_destroy(&a->lock);
 	a->started = false;
 	return r;

@@ -426,16 +426,27 @@ static bool on_own_registry(const struct agent *a, const char *image)
 /*
  * The ECR token of the agent's server (GetAuthorizationToken), for pulls
  * from its registry: user "AWS", the token as password, as `docker login`
- * with `aws ecr get-login-password` does.
+ * with `aws ecr get-login-password` does. A token is kept and used again
+ * until half an hour before it expires (half its life when that is
+ * shorter), as the ECS agent keeps ECR's: a task start then asks the
+ * registry for the manifest only, not the server for a token first.
  */
 static int own_registry_token(struct agent_task *t, struct buf *ret_password, struct err *err)
 {
 	_cleanup_buf_ struct buf answer = BUF_INIT, decoded = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
+	struct agent *a = t->agent;
 	const cJSON *data;
 	const char *token, *colon;
+	int64_t now = now_ms(), expires, margin;
 	int r;
 
+	pthread_mutex_lock(&a->lock);
+	if (a->registry_token.len && now < a->registry_token_refresh_ms)
+		buf_puts(ret_password, buf_str(&a->registry_token));
+	pthread_mutex_unlock(&a->lock);
+	if (ret_password->len)
+		return 0;
 	r = awsclient_call(&t->api, "ecr",
 			   "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken", "{}", 0,
 			   &answer, err);
@@ -448,7 +459,25 @@ static int own_registry_token(struct agent_task *t, struct buf *ret_password, st
 	    !(colon = strchr(buf_str(&decoded), ':')))
 		return err_set(err, -EPROTO, E_SERVER, "GetAuthorizationToken: no token answered");
 	buf_puts(ret_password, colon + 1);
+	/* expiresAt: epoch seconds */
+	expires = json_int(data->child, "expiresAt", 0) * 1000;
+	margin = (expires - now) / 2 < 1800000 ? (expires - now) / 2 : 1800000;
+	pthread_mutex_lock(&a->lock);
+	buf_reset(&a->registry_token);
+	if (expires > now) {
+		buf_puts(&a->registry_token, colon + 1);
+		a->registry_token_refresh_ms = expires - margin;
+	}
+	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+/* Forget the kept registry token: the registry refused a pull with it, maybe for it. */
+static void forget_registry_token(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	buf_reset(&a->registry_token);
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* Pull every container's image; the first failure stops the task. */
@@ -478,6 +507,8 @@ static int pull_images(struct agent_task *t, struct err *err)
 		}
 		r = image_pull(t->agent->images, ref, auth.username ? &auth : NULL, behavior, &img,
 			       err);
+		if (r < 0 && auth.username)
+			forget_registry_token(t->agent);
 		if (r < 0)
 			goto failed;
 		copy_str(c->image_digest, sizeof(c->image_digest), img->digest);
