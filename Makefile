@@ -34,16 +34,23 @@ FUZZ_SECONDS ?= 60
 .PHONY: all test test-unit test-integration test-asan fuzz fuzz-replay bench clean format format-check
 all: berth
 
-berth: $(O)/berth $(O)/berth-shim
+berth: $(O)/berth $(O)/berth-shim $(O)/berth-init
 	@cp $(O)/berth berth
 	@cp $(O)/berth-shim berth-shim
+	@cp $(O)/berth-init berth-init
 
 # the helpers are built with berth: the agent looks for them beside it
-$(O)/berth: $(MAIN_OBJ) $(O)/libberth.a | $(O)/berth-shim
+$(O)/berth: $(MAIN_OBJ) $(O)/libberth.a | $(O)/berth-shim $(O)/berth-init
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/berth-shim: $(SHIM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# berth-init: a container's pid 1 for initProcessEnabled, run inside the
+# container, so static, stripped and never with the sanitizers (CFLAGS).
+$(O)/berth-init: src/init/init.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_WARN) -O2 -static -s -o $@ $<
 
 $(O)/libberth.a: $(OBJS)
 	@rm -f $@
@@ -65,7 +72,7 @@ $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libberth.a
 fuzz-replay: $(FUZZ_REPLAY)
 	@tests/run-fuzz-replay $(O)
 
-test-unit: $(UNIT_BINS) $(O)/berth $(O)/berth-shim
+test-unit: $(UNIT_BINS) $(O)/berth $(O)/berth-shim $(O)/berth-init
 	@tests/run-unit $(UNIT_BINS)
 
 test-integration: berth
