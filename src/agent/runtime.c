@@ -416,7 +416,7 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 				 root = BUF_INIT;
 	const char *runtime = spec->runtime ? spec->runtime : "runc";
 	int64_t deadline;
-	int r;
+	int r, watch = -1;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!container_id_valid(spec->id))
@@ -451,6 +451,12 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 		goto fail;
 	}
 	log_debug("container %s: bundle written", spec->id);
+	/* the shim renames `started` (or `exit`) into place: watched from before it runs */
+	watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (watch >= 0 && inotify_add_watch(watch, buf_str(&dir), IN_MOVED_TO | IN_CREATE) < 0) {
+		close(watch);
+		watch = -1;
+	}
 	r = spawn_shim(spec->berth, state_dir, spec->id, runtime, buf_str(&root), err);
 	if (r < 0)
 		goto fail;
@@ -459,6 +465,9 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 	/* Wait for the shim to say the container runs, or that it could not start it. */
 	deadline = now_ms() + START_TIMEOUT_MS;
 	for (;;) {
+		struct pollfd p = { .fd = watch, .events = POLLIN };
+		char drain[4096];
+
 		r = container_state(state_dir, spec->id, ret, err);
 		if (r < 0)
 			goto fail;
@@ -471,6 +480,8 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 		}
 		if (ret->pid > 0) {
 			log_debug("container %s: running (pid %d)", spec->id, (int)ret->pid);
+			if (watch >= 0)
+				close(watch);
 			return 0;
 		}
 		if (now_ms() > deadline) {
@@ -480,13 +491,19 @@ int container_start(const char *state_dir, const struct container_spec *spec,
 				    START_TIMEOUT_MS / 1000);
 			goto fail;
 		}
-		/* a start takes tens of milliseconds: look often, it is two small files */
-		sleep_ms(START_POLL_MS);
+		/* woken by the shim's files; a shim that dies writes none: look every 100 ms */
+		if (watch < 0)
+			sleep_ms(START_POLL_MS);
+		else if (poll(&p, 1, 100) > 0)
+			while (read(watch, drain, sizeof(drain)) > 0)
+				;
 	}
 
 fail : {
 	struct err ignored = ERR_INIT;
 
+	if (watch >= 0)
+		close(watch);
 	container_remove(state_dir, spec->id, &ignored);
 }
 	return r;

@@ -29,6 +29,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +59,8 @@ struct shim {
 	int log_fd;
 	struct stream out, err;
 	char last_err[CONTAINER_REASON_MAX]; /* the last stderr line, for start failures */
-	pid_t container;		     /* the container's first process */
+	int wake_fd;	 /* polled with the pipes when >= 0: the runtime's pidfd */
+	pid_t container; /* the container's first process */
 	bool container_reaped;
 	int container_status;
 	char oom_file[512]; /* memory.oom_control (v1) or memory.events (v2), or "" */
@@ -183,13 +185,16 @@ static void drain_lines(struct shim *s, struct stream *st, bool flush)
 /* Read what is there on the pipes (waiting up to ms); closes a pipe at its end. */
 static void pump(struct shim *s, int ms)
 {
-	struct pollfd p[2];
+	struct pollfd p[3];
 	struct stream *streams[2] = { &s->out, &s->err };
-	nfds_t n = 0;
+	nfds_t n = 0, pipes;
 
 	for (int i = 0; i < 2; i++)
 		if (streams[i]->fd >= 0)
 			p[n++] = (struct pollfd){ .fd = streams[i]->fd, .events = POLLIN };
+	pipes = n;
+	if (s->wake_fd >= 0)
+		p[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
 	if (n == 0) {
 		if (ms > 0)
 			usleep((useconds_t)ms * 1000);
@@ -197,7 +202,7 @@ static void pump(struct shim *s, int ms)
 	}
 	if (poll(p, n, ms) <= 0)
 		return;
-	for (nfds_t k = 0; k < n; k++) {
+	for (nfds_t k = 0; k < pipes; k++) {
 		struct stream *st = p[k].fd == s->out.fd ? &s->out : &s->err;
 		char chunk[65536];
 		ssize_t r;
@@ -276,17 +281,26 @@ static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 		dprintf(2, "cannot run %s: %s\n", s->runtime, strerror(errno));
 		_exit(127);
 	}
-	/* wait for it, reading the pipes meanwhile so it never blocks on them */
+	/*
+	 * Wait for it, reading the pipes meanwhile so it never blocks on them.
+	 * Its pidfd wakes the poll the moment it ends (a start waits on
+	 * that); without one (a kernel before 5.3) the poll is short instead.
+	 */
+	s->wake_fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
 		int status;
 		pid_t r = waitpid(pid, &status, WNOHANG);
 
+		if (r == pid || (r < 0 && errno != EINTR)) {
+			if (s->wake_fd >= 0)
+				close(s->wake_fd);
+			s->wake_fd = -1;
+		}
 		if (r == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		/* short: the runtime's end is seen by polling, and a start waits on it */
-		pump(s, 2);
+		pump(s, s->wake_fd >= 0 ? 1000 : 2);
 	}
 }
 
@@ -474,7 +488,7 @@ static int shim_run(struct shim *s)
 
 int cmd_shim(int argc, char **argv)
 {
-	struct shim s = { 0 };
+	struct shim s = { .wake_fd = -1 };
 	_cleanup_buf_ struct buf dir = BUF_INIT, path = BUF_INIT, pid = BUF_INIT;
 	pid_t child;
 

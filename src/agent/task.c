@@ -82,6 +82,7 @@ struct agent_task {
 	char reported[STATUS_MAX]; /* the task status last acknowledged */
 	char stop_reason[REASON_MAX + 1];
 	int64_t pull_started_ms, pull_stopped_ms, stopped_ms;
+	struct buf saved; /* the record as last written, not written again unchanged */
 	struct awsclient api;
 };
 
@@ -169,10 +170,18 @@ static void save_record(struct agent_task *t)
 	}
 	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
+	/* each write is two fsyncs, and a start saved the same record twice in a row */
+	if (t->saved.len == data.len && !memcmp(t->saved.data, data.data, data.len))
+		return;
 	record_path(t, &path);
 	r = fs_write_atomic(buf_str(&path), data.data, data.len);
-	if (r < 0)
+	if (r < 0) {
 		log_error("task %s: writing %s: %s", t->id, buf_str(&path), strerror(-r));
+		buf_reset(&t->saved);
+		return;
+	}
+	buf_reset(&t->saved);
+	buf_append(&t->saved, data.data, data.len);
 }
 
 /* Copy src into dst of n bytes, cut to fit. */
@@ -231,6 +240,7 @@ static void remove_record(struct agent_task *t)
 
 	record_path(t, &path);
 	unlink(buf_str(&path));
+	buf_reset(&t->saved);
 }
 
 /* --- reports ----------------------------------------------------------- */
@@ -1122,6 +1132,7 @@ static void task_free(struct agent_task *t)
 		cJSON_Delete(t->containers[i].def);
 	free(t->containers);
 	cJSON_Delete(t->doc);
+	buf_release(&t->saved);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t);
