@@ -573,19 +573,23 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 	r = lookup(s, key, parsed, &cached_img, &local);
 	pthread_mutex_unlock(&s->lock);
 	action = image_pull_decide(behavior, r == 0, parsed->digest[0] != 0);
-	image_free(cached_img);
-	if (action == IMAGE_USE_CACHED)
+	if (action == IMAGE_USE_CACHED) {
+		image_free(cached_img);
 		return found(s, key, parsed, ret, err);
+	}
 
 	http = httpc_new(NULL);
-	if (!http)
+	if (!http) {
+		image_free(cached_img);
 		return err_set(err, -ENOMEM, E_SERVER, "cannot start an HTTP client");
+	}
 	struct pull_target t = {
 		.ref = parsed,
 		.auth = auth,
 		.insecure = insecure(s, parsed->registry),
 		.store_dir = s->dir,
 		.downloads_dir = buf_str(&s->downloads_dir),
+		.cached_digest = cached_img ? cached_img->digest : NULL,
 	};
 	fd = file_lock(s, LOCK_SH);
 	if (fd < 0)
@@ -593,7 +597,9 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 	else
 		r = pull_image(http, &t, &p, err);
 	httpc_free(http);
-	if (r == 0)
+	image_free(cached_img);
+	/* up to date: the store's record of the image stands as it is */
+	if (r == 0 && !p.unchanged)
 		r = remember(s, key, &p, err);
 	if (fd >= 0)
 		close(fd);

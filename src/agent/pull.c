@@ -554,6 +554,11 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	}
 	if (r < 0)
 		goto out;
+	if (t->cached_digest && !strcmp(t->cached_digest, digest)) {
+		snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
+		ret->unchanged = true;
+		goto out;
+	}
 	layers = json_arr(doc, "layers");
 	if (!layers || !json_obj(doc, "config")) {
 		r = err_set(err, -EBADMSG, E_SERVER, "%s/%s: not an image manifest (%s)", c.host,

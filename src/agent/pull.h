@@ -27,6 +27,8 @@ struct pulled {
 	 * back what a failed pull left.
 	 */
 	cJSON *unpacked;
+	/* the platform manifest is t->cached_digest: nothing else was fetched (config NULL) */
+	bool unchanged;
 };
 
 struct pull_target {
@@ -35,6 +37,14 @@ struct pull_target {
 	bool insecure;		       /* plain HTTP */
 	const char *store_dir;	       /* layers.h's store */
 	const char *downloads_dir;     /* temporary blob files */
+	/*
+	 * The platform manifest digest of the image the store has under this
+	 * reference, or NULL. When the registry's is the same, the pull stops
+	 * there (ret->unchanged), as `docker pull` of an image that is up to
+	 * date does: the manifest is content-addressed, so are its config and
+	 * layers.
+	 */
+	const char *cached_digest;
 };
 
 /*
