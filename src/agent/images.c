@@ -356,12 +356,19 @@ int image_get(struct images *s, const char *ref, struct image **ret, struct err 
 static void touch(struct images *s, const char *digest)
 {
 	_cleanup_json_ cJSON *rec = record_load(s, digest);
-	struct err err = ERR_INIT;
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
 
 	if (!rec)
 		return;
 	json_set_num(rec, "lastUsed", (double)now_ms());
-	record_save(s, rec, &err);
+	/*
+	 * Replaced atomically but not made durable: a lastUsed lost in a crash
+	 * only brings the image's clean-up closer (one in use is never
+	 * removed), not worth two fsyncs at every task start.
+	 */
+	record_path(s, digest, &path);
+	json_print(&data, rec);
+	fs_write_replace(buf_str(&path), data.data, data.len);
 }
 
 /*
