@@ -532,6 +532,8 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	if (!ret->unpacked)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	buf_init(&c.authorization);
+	if (t->auth && t->auth->username && t->auth->basic_first)
+		basic_header(t->auth, &c.authorization);
 	c.host = !strcmp(t->ref->registry, "docker.io") ? "registry-1.docker.io" : t->ref->registry;
 	c.scheme = t->insecure || pull_host_is_loopback(c.host) ? "http" : "https";
 

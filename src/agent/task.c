@@ -514,6 +514,7 @@ static int pull_images(struct agent_task *t, struct err *err)
 				goto failed;
 			auth.username = "AWS";
 			auth.password = buf_str(&password);
+			auth.basic_first = true;
 		}
 		r = image_pull(t->agent->images, ref, auth.username ? &auth : NULL, behavior, &img,
 			       err);
