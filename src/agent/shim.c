@@ -464,10 +464,22 @@ static int shim_run(struct shim *s)
 	write_state(s, "started", &data);
 
 	find_oom_file(s);
+	/*
+	 * Sleep until the container writes or ends (its pidfd), not in 100 ms
+	 * polls: a host with fifty containers has fifty shims. runc's own
+	 * intermediate processes (re-parented here) are reaped on the way;
+	 * without a pidfd (a kernel before 5.3) the poll is short instead.
+	 */
+	s->wake_fd = (int)syscall(SYS_pidfd_open, s->container, 0);
 	while (!s->container_reaped) {
-		pump(s, 100);
 		reap(s);
+		if (s->container_reaped)
+			break;
+		pump(s, s->wake_fd >= 0 ? 10000 : 100);
 	}
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	s->wake_fd = -1;
 	/*
 	 * The rest of the container's processes die with its first one (its
 	 * pid namespace ends); read what they wrote until the pipes close, or
