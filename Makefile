@@ -14,7 +14,11 @@ CFLAGS_WARN := -std=gnu17 -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes 
 	-Wmissing-prototypes -Werror
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS := $(CFLAGS_WARN) $(CFLAGS) -Isrc -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
-LIBS      := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+# libarchive is loaded with dlopen while layers are unpacked (agent/libarchive.h):
+# its headers only at build time.
+LIBS      := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS))) -ldl -lpthread -lm
+# the unit tests write the tars they unpack with libarchive itself
+TEST_LIBS := $(shell pkg-config --libs libarchive)
 LDFLAGS   ?=
 
 SRCS      := $(sort $(wildcard src/core/*.c src/store/*.c src/api/*.c src/registry/*.c \
@@ -62,7 +66,7 @@ $(O)/%.o: %.c
 
 $(O)/tests/%: tests/unit/%.c $(O)/libberth.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/libberth.a $(LIBS) -lcmocka $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(O)/libberth.a $(LIBS) $(TEST_LIBS) -lcmocka $(LDFLAGS)
 
 # The fuzz targets with a plain main that replays their saved corpus.
 $(O)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(O)/libberth.a
