@@ -84,9 +84,16 @@ struct agent {
 	struct buf tasks_dir;	    /* DATA-DIR/tasks */
 	struct buf containers_dir;  /* DATA-DIR/containers */
 	struct buf runtime_wrapper; /* DATA-DIR/crun-legacy-cgroups when it is used */
-	pthread_mutex_t lock;	    /* guards tasks */
+	pthread_mutex_t lock;	    /* guards tasks and the registry token */
 	struct agent_task *tasks;   /* list of the tasks this agent runs */
-	bool swept;		    /* agent_task_sweep has run */
+	/*
+	 * The ECR token of the server's own registry (its password part), kept
+	 * until registry_token_refresh_ms, some time before it expires, as
+	 * the ECS agent caches ECR tokens; empty when there is none.
+	 */
+	struct buf registry_token;
+	int64_t registry_token_refresh_ms;
+	bool swept; /* agent_task_sweep has run */
 	bool started;
 	pthread_t poll_thread;
 	int poll_rc; /* why the poll thread ended */

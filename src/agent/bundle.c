@@ -39,9 +39,13 @@
  *   and sharedMemorySize (MiB of /dev/shm); systemControls as sysctls;
  *   dockerLabels as annotations.
  *
+ * - linuxParameters.initProcessEnabled: berth-init (src/init/init.c, from
+ *   beside the berth binary) bind-mounted read-only at /dev/init runs the
+ *   command as its child, as Docker's --init: args become
+ *   ["/dev/init", "--", ARGS...].
+ *
  * Not yet: seccomp profiles (Docker's default one), host devices
- * (linuxParameters.devices, and those privileged grants), initProcessEnabled
- * (no init binary to run), user namespaces.
+ * (linuxParameters.devices, and those privileged grants), user namespaces.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -67,6 +71,8 @@
 #define PASSWD_MAX   (4u << 20)
 #define MAX_GROUPS   64
 #define MIB	     (1024 * 1024)
+/* Where berth-init is bind-mounted in a container (as podman mounts its init). */
+#define INIT_PATH "/dev/init"
 
 /* Docker's default capability set. */
 static const char *const default_caps[] = {
@@ -138,7 +144,9 @@ static void write_strings(struct jsonw *w, const cJSON *a)
 			jsonw_str(w, s->valuestring);
 }
 
-static int write_args(struct jsonw *w, const struct container_spec *spec, struct err *err)
+/* process.args; behind init ("/dev/init --") when it is given. */
+static int write_args(struct jsonw *w, const struct container_spec *spec, const char *init,
+		      struct err *err)
 {
 	const cJSON *entry = json_get(spec->container_def, "entryPoint");
 	const cJSON *cmd = json_get(spec->container_def, "command");
@@ -159,6 +167,10 @@ static int write_args(struct jsonw *w, const struct container_spec *spec, struct
 			       "container definition nor the image gives one)");
 	jsonw_key(w, "args");
 	jsonw_arr_begin(w);
+	if (init) {
+		jsonw_str(w, INIT_PATH);
+		jsonw_str(w, "--");
+	}
 	write_strings(w, entry);
 	write_strings(w, cmd);
 	jsonw_arr_end(w);
@@ -555,7 +567,7 @@ static int write_tmpfs(struct jsonw *w, const cJSON *lp, struct err *err)
 }
 
 static int write_mounts(struct jsonw *w, const struct container_spec *spec, const char *bundle_dir,
-			bool privileged, struct err *err)
+			const char *init, bool privileged, struct err *err)
 {
 	static const char *const proc[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const dev[] = { "nosuid", "strictatime", "mode=755", "size=65536k",
@@ -567,6 +579,7 @@ static int write_mounts(struct jsonw *w, const struct container_spec *spec, cons
 	static const char *const sys[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const sys_bind[] = { "rbind", "nosuid", "noexec", "nodev", NULL };
 	static const char *const file[] = { "rbind", "rprivate", NULL };
+	static const char *const init_opts[] = { "bind", "ro", "nosuid", "nodev", NULL };
 	static const char *const files[] = { "hosts", "hostname", "resolv.conf" };
 	const cJSON *lp = json_obj(spec->container_def, "linuxParameters");
 	int64_t shm_mib = json_int(lp, "sharedMemorySize", 64);
@@ -595,6 +608,8 @@ static int write_mounts(struct jsonw *w, const struct container_spec *spec, cons
 		buf_printf(&dst, "/etc/%s", files[i]);
 		write_mount(w, buf_str(&dst), "bind", buf_str(&src), file, NULL);
 	}
+	if (init)
+		write_mount(w, INIT_PATH, "bind", init, init_opts, NULL);
 	r = write_tmpfs(w, lp, err);
 	if (r < 0)
 		return r;
@@ -735,7 +750,7 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	const cJSON *img_user = image_field(spec->image_config, "User");
 	const cJSON *img_cwd = image_field(spec->image_config, "WorkingDir");
 	bool privileged = json_bool(def, "privileged", false);
-	_cleanup_buf_ struct buf cwd_abs = BUF_INIT;
+	_cleanup_buf_ struct buf cwd_abs = BUF_INIT, init = BUF_INIT;
 	char hostname[65], cgroup[CONTAINER_ID_MAX + 16];
 	struct user u;
 	struct jsonw w;
@@ -753,6 +768,12 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	r = resolve_user(user, rootfs, &u, err);
 	if (r < 0)
 		return r;
+	if (json_bool(json_obj(def, "linuxParameters"), "initProcessEnabled", false) &&
+	    container_helper_path(spec->berth, "berth-init", &init) < 0)
+		return err_set(err, -ENOENT, E_SERVER,
+			       "CannotCreateContainerError: initProcessEnabled: no berth-init at "
+			       "'%.200s' (it is installed beside berth)",
+			       buf_str(&init));
 
 	jsonw_init(&w, ret);
 	jsonw_obj_begin(&w);
@@ -772,7 +793,7 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 		jsonw_arr_end(&w);
 	}
 	jsonw_obj_end(&w);
-	r = write_args(&w, spec, err);
+	r = write_args(&w, spec, init.len ? buf_str(&init) : NULL, err);
 	if (r < 0)
 		return r;
 	write_env(&w, spec, hostname);
@@ -790,14 +811,14 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 	jsonw_key_bool(&w, "readonly", json_bool(def, "readonlyRootFilesystem", false));
 	jsonw_obj_end(&w);
 	jsonw_key_str(&w, "hostname", hostname);
-	r = write_mounts(&w, spec, bundle_dir, privileged, err);
+	r = write_mounts(&w, spec, bundle_dir, init.len ? buf_str(&init) : NULL, privileged, err);
 	if (r < 0)
 		return r;
 	write_string_map(&w, "annotations", json_obj(def, "dockerLabels"));
 
 	jsonw_key(&w, "linux");
 	jsonw_obj_begin(&w);
-	snprintf(cgroup, sizeof(cgroup), "/berth/%s", spec->id);
+	snprintf(cgroup, sizeof(cgroup), CONTAINER_CGROUP, spec->id);
 	jsonw_key_str(&w, "cgroupsPath", cgroup);
 	write_resources(&w, def, privileged);
 	write_namespaces(&w, spec);

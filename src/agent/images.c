@@ -364,12 +364,19 @@ int image_get(struct images *s, const char *ref, struct image **ret, struct err 
 static void touch(struct images *s, const char *digest)
 {
 	_cleanup_json_ cJSON *rec = record_load(s, digest);
-	struct err err = ERR_INIT;
+	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT;
 
 	if (!rec)
 		return;
 	json_set_num(rec, "lastUsed", (double)now_ms());
-	record_save(s, rec, &err);
+	/*
+	 * Replaced atomically but not made durable: a lastUsed lost in a crash
+	 * only brings the image's clean-up closer (one in use is never
+	 * removed), not worth two fsyncs at every task start.
+	 */
+	record_path(s, digest, &path);
+	json_print(&data, rec);
+	fs_write_replace(buf_str(&path), data.data, data.len);
 }
 
 /* Drop reference key from the record of digest; 1 when it was there. Called under s->lock. */
@@ -609,13 +616,16 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 	r = lookup(s, key, parsed, &cached_img, &local);
 	pthread_mutex_unlock(&s->lock);
 	action = image_pull_decide(behavior, r == 0, parsed->digest[0] != 0);
-	image_free(cached_img);
-	if (action == IMAGE_USE_CACHED)
+	if (action == IMAGE_USE_CACHED) {
+		image_free(cached_img);
 		return found(s, key, parsed, ret, err);
+	}
 
 	http = httpc_new(NULL);
-	if (!http)
+	if (!http) {
+		image_free(cached_img);
 		return err_set(err, -ENOMEM, E_SERVER, "cannot start an HTTP client");
+	}
 	struct pull_target t = {
 		.ref = parsed,
 		.auth = auth,
@@ -624,6 +634,8 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 		.downloads_dir = buf_str(&s->downloads_dir),
 		.inactivity_s = (long)s->pull_inactivity_s,
 		.keep_blobs = s->keep_blobs,
+		/* a pull that keeps blobs fetches what the layers alone do not give */
+		.cached_digest = cached_img && !s->keep_blobs ? cached_img->digest : NULL,
 	};
 	fd = file_lock(s, LOCK_SH);
 	if (fd < 0)
@@ -631,7 +643,9 @@ static int pull(struct images *s, const char *key, const struct image_ref *parse
 	else
 		r = pull_image(http, &t, &p, err);
 	httpc_free(http);
-	if (r == 0)
+	image_free(cached_img);
+	/* up to date: the store's record of the image stands as it is */
+	if (r == 0 && !p.unchanged)
 		r = remember(s, key, &p, err);
 	if (fd >= 0)
 		close(fd);

@@ -103,6 +103,11 @@ void image_ref_format(const struct image_ref *r, char ret[IMAGE_REF_STR_MAX]);
 struct image_auth {
 	const char *username;
 	const char *password;
+	/*
+	 * The registry is known to take Basic credentials (berth's own): they
+	 * go with the first request, saving the round trip of its 401.
+	 */
+	bool basic_first;
 };
 
 struct images;

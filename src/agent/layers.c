@@ -22,10 +22,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include "agent/layers.h"
+#include "agent/libarchive.h"
 #include "core/cleanup.h"
 #include "core/util.h"
 #include "core/digest.h"
@@ -41,6 +39,7 @@ struct dir_meta {
 };
 
 struct unpack {
+	const struct libarchive *la; /* loaded for the unpack (libarchive.h) */
 	const struct layer_limits *lim;
 	int root; /* the temporary layer directory */
 	bool is_root;
@@ -234,7 +233,7 @@ static la_ssize_t raw_read(struct archive *a, void *data, const void **ret_buf)
 		n = read(u->fd, u->inbuf, IO_BUF_SIZE);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		archive_set_error(a, errno, "reading the layer: %s", strerror(errno));
+		u->la->archive_set_error(a, errno, "reading the layer: %s", strerror(errno));
 		return -1;
 	}
 	if (n > 0 && u->blob_md)
@@ -246,18 +245,19 @@ static la_ssize_t raw_read(struct archive *a, void *data, const void **ret_buf)
 static la_ssize_t tar_read(struct archive *a, void *data, const void **ret_buf)
 {
 	struct unpack *u = data;
-	la_ssize_t n = archive_read_data(u->raw, u->outbuf, IO_BUF_SIZE);
+	la_ssize_t n = u->la->archive_read_data(u->raw, u->outbuf, IO_BUF_SIZE);
 
 	if (n < 0) {
-		archive_set_error(a, archive_errno(u->raw) ? archive_errno(u->raw) : EIO, "%s",
-				  archive_error_string(u->raw) ? archive_error_string(u->raw)
-							       : "decompressing the layer");
+		u->la->archive_set_error(
+			a, u->la->archive_errno(u->raw) ? u->la->archive_errno(u->raw) : EIO, "%s",
+			u->la->archive_error_string(u->raw) ? u->la->archive_error_string(u->raw)
+							    : "decompressing the layer");
 		return -1;
 	}
 	u->bytes += (uint64_t)n;
 	if (u->bytes > u->lim->max_bytes) {
 		u->too_big = true;
-		archive_set_error(a, EFBIG, "layer too large");
+		u->la->archive_set_error(a, EFBIG, "layer too large");
 		return -1;
 	}
 	if (n > 0)
@@ -280,7 +280,7 @@ static int drain(struct unpack *u, struct err *err)
 					    "layer larger than %llu bytes uncompressed",
 					    (unsigned long long)u->lim->max_bytes)
 				  : err_set(err, -EBADMSG, E_INVALID_LAYER, "reading the layer: %s",
-					    archive_error_string(u->raw));
+					    u->la->archive_error_string(u->raw));
 	if (!u->blob_md)
 		return 0;
 	while ((m = raw_read(u->raw, u, &p)) > 0)
@@ -412,14 +412,14 @@ static int sys_fail(struct err *err, const char *name, const char *op, int e)
 static int set_owner_times(struct unpack *u, int dir, const char *base, struct archive_entry *e,
 			   bool times, const char *name, struct err *err)
 {
-	if (u->is_root && fchownat(dir, base, (uid_t)archive_entry_uid(e),
-				   (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
+	if (u->is_root && fchownat(dir, base, (uid_t)u->la->archive_entry_uid(e),
+				   (gid_t)u->la->archive_entry_gid(e), AT_SYMLINK_NOFOLLOW) < 0)
 		return sys_fail(err, name, "chown", errno);
 	if (times) {
 		struct timespec ts[2];
 
-		ts[1].tv_sec = archive_entry_mtime(e);
-		ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+		ts[1].tv_sec = u->la->archive_entry_mtime(e);
+		ts[1].tv_nsec = u->la->archive_entry_mtime_nsec(e);
 		ts[0] = ts[1];
 		if (utimensat(dir, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			return sys_fail(err, name, "utimensat", errno);
@@ -440,7 +440,7 @@ static int write_file(struct unpack *u, struct archive *a, int dir, const char *
 	if (fd < 0)
 		return sys_fail(err, name, "create", errno);
 	for (;;) {
-		int q = archive_read_data_block(a, &block, &size, &off);
+		int q = u->la->archive_read_data_block(a, &block, &size, &off);
 
 		if (q == ARCHIVE_EOF)
 			break;
@@ -450,7 +450,7 @@ static int write_file(struct unpack *u, struct archive *a, int dir, const char *
 						 (unsigned long long)u->lim->max_bytes)
 				       : err_set(err, -EBADMSG, E_INVALID_LAYER,
 						 "layer entry '%.200s': %s", name,
-						 archive_error_string(a));
+						 u->la->archive_error_string(a));
 			goto out;
 		}
 		for (size_t done = 0; done < size;) {
@@ -468,22 +468,22 @@ static int write_file(struct unpack *u, struct archive *a, int dir, const char *
 		end = off + (la_int64_t)size;
 	}
 	/* a sparse file's trailing hole */
-	if (archive_entry_size(e) > end && ftruncate(fd, archive_entry_size(e)) < 0) {
+	if (u->la->archive_entry_size(e) > end && ftruncate(fd, u->la->archive_entry_size(e)) < 0) {
 		r = sys_fail(err, name, "truncate", errno);
 		goto out;
 	}
-	if (u->is_root &&
-	    fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0) {
+	if (u->is_root && fchown(fd, (uid_t)u->la->archive_entry_uid(e),
+				 (gid_t)u->la->archive_entry_gid(e)) < 0) {
 		r = sys_fail(err, name, "chown", errno);
 		goto out;
 	}
 	/* after chown, which clears setuid */
-	if (fchmod(fd, archive_entry_perm(e) & 07777) < 0) {
+	if (fchmod(fd, u->la->archive_entry_perm(e) & 07777) < 0) {
 		r = sys_fail(err, name, "chmod", errno);
 		goto out;
 	}
-	ts[1].tv_sec = archive_entry_mtime(e);
-	ts[1].tv_nsec = archive_entry_mtime_nsec(e);
+	ts[1].tv_sec = u->la->archive_entry_mtime(e);
+	ts[1].tv_nsec = u->la->archive_entry_mtime_nsec(e);
 	ts[0] = ts[1];
 	if (futimens(fd, ts) < 0)
 		r = sys_fail(err, name, "utimens", errno);
@@ -550,18 +550,18 @@ static int add_dir_meta(struct unpack *u, const struct path *p, struct archive_e
 	buf_release(&b);
 	if (!m->path)
 		abort();
-	m->mode = archive_entry_perm(e) & 07777;
-	m->mtime.tv_sec = archive_entry_mtime(e);
-	m->mtime.tv_nsec = archive_entry_mtime_nsec(e);
+	m->mode = u->la->archive_entry_perm(e) & 07777;
+	m->mtime.tv_sec = u->la->archive_entry_mtime(e);
+	m->mtime.tv_nsec = u->la->archive_entry_mtime_nsec(e);
 	return 0;
 }
 
 static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
 			struct err *err)
 {
-	const char *name = archive_entry_pathname(e);
-	const char *hardlink = archive_entry_hardlink(e);
-	mode_t type = archive_entry_filetype(e);
+	const char *name = u->la->archive_entry_pathname(e);
+	const char *hardlink = u->la->archive_entry_hardlink(e);
+	mode_t type = u->la->archive_entry_filetype(e);
 	_cleanup_free_ struct path *p = NULL;
 	const char *base;
 	bool is_dir = false;
@@ -655,7 +655,7 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 		break;
 	case AE_IFREG: r = write_file(u, a, dir, base, e, name, err); break;
 	case AE_IFLNK: {
-		const char *target = archive_entry_symlink(e);
+		const char *target = u->la->archive_entry_symlink(e);
 
 		if (!target || strlen(target) > u->lim->max_path) {
 			r = err_set(err, -E2BIG, E_LIMIT_EXCEEDED,
@@ -673,8 +673,9 @@ static int unpack_entry(struct unpack *u, struct archive *a, struct archive_entr
 	case AE_IFIFO:
 	case AE_IFCHR:
 	case AE_IFBLK: {
-		mode_t mode = archive_entry_perm(e) & 07777;
-		dev_t dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+		mode_t mode = u->la->archive_entry_perm(e) & 07777;
+		dev_t dev = makedev(u->la->archive_entry_rdevmajor(e),
+				    u->la->archive_entry_rdevminor(e));
 
 		if (type != AE_IFIFO && !u->is_root) {
 			u->info->skipped_devices++;
@@ -768,7 +769,8 @@ static int tar_error(struct unpack *u, struct archive *a, struct err *err)
 			       "layer larger than %llu bytes uncompressed",
 			       (unsigned long long)u->lim->max_bytes);
 	return err_set(err, -EBADMSG, E_INVALID_LAYER, "reading the layer tar: %s",
-		       archive_error_string(a) ? archive_error_string(a) : "unknown error");
+		       u->la->archive_error_string(a) ? u->la->archive_error_string(a)
+						      : "unknown error");
 }
 
 /* Read the whole input into u->root. */
@@ -778,37 +780,37 @@ static int unpack_all(struct unpack *u, struct err *err)
 	struct archive_entry *e;
 	int r = 0, q;
 
-	u->raw = archive_read_new();
-	tar = archive_read_new();
+	u->raw = u->la->archive_read_new();
+	tar = u->la->archive_read_new();
 	if (!u->raw || !tar)
 		abort();
-	archive_read_support_filter_gzip(u->raw);
-	archive_read_support_filter_zstd(u->raw);
-	archive_read_support_format_raw(u->raw);
-	archive_read_support_format_empty(u->raw);
-	if (archive_read_open(u->raw, u, NULL, raw_read, NULL) != ARCHIVE_OK) {
+	u->la->archive_read_support_filter_gzip(u->raw);
+	u->la->archive_read_support_filter_zstd(u->raw);
+	u->la->archive_read_support_format_raw(u->raw);
+	u->la->archive_read_support_format_empty(u->raw);
+	if (u->la->archive_read_open(u->raw, u, NULL, raw_read, NULL) != ARCHIVE_OK) {
 		r = err_set(err, -EBADMSG, E_INVALID_LAYER, "reading the layer: %s",
-			    archive_error_string(u->raw));
+			    u->la->archive_error_string(u->raw));
 		goto out;
 	}
-	q = archive_read_next_header(u->raw, &e);
+	q = u->la->archive_read_next_header(u->raw, &e);
 	if (q == ARCHIVE_EOF) {
 		r = err_set(err, -EBADMSG, E_INVALID_LAYER, "the layer is empty");
 		goto out;
 	}
 	if (q < ARCHIVE_WARN) {
 		r = err_set(err, -EBADMSG, E_INVALID_LAYER, "reading the layer: %s",
-			    archive_error_string(u->raw));
+			    u->la->archive_error_string(u->raw));
 		goto out;
 	}
 
-	archive_read_support_format_tar(tar);
-	if (archive_read_open(tar, u, NULL, tar_read, NULL) != ARCHIVE_OK) {
+	u->la->archive_read_support_format_tar(tar);
+	if (u->la->archive_read_open(tar, u, NULL, tar_read, NULL) != ARCHIVE_OK) {
 		r = tar_error(u, tar, err);
 		goto out;
 	}
 	for (;;) {
-		q = archive_read_next_header(tar, &e);
+		q = u->la->archive_read_next_header(tar, &e);
 		if (q == ARCHIVE_EOF)
 			break;
 		if (q < ARCHIVE_WARN) {
@@ -831,8 +833,8 @@ static int unpack_all(struct unpack *u, struct err *err)
 	if (r == 0)
 		r = write_whiteouts(u, err);
 out:
-	archive_read_free(tar);
-	archive_read_free(u->raw);
+	u->la->archive_read_free(tar);
+	u->la->archive_read_free(u->raw);
 	u->raw = NULL;
 	return r;
 }
@@ -864,6 +866,9 @@ int layer_unpack(const char *store_dir, int fd, const struct layer_unpack_opts *
 		info.reused = true;
 		goto done;
 	}
+	r = libarchive_acquire(&u.la, err);
+	if (r < 0)
+		goto out;
 	r = make_tmp_dir(buf_str(&dir), tmp, err);
 	if (r < 0)
 		goto out;
@@ -955,6 +960,8 @@ out:
 	buf_release(&dir);
 	buf_release(&tmp_path);
 	buf_release(&final);
+	if (u.la)
+		libarchive_release();
 	return r;
 }
 

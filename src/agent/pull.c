@@ -721,6 +721,8 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	if (!ret->unpacked)
 		return err_set(err, -ENOMEM, E_SERVER, "out of memory");
 	buf_init(&c.authorization);
+	if (t->auth && t->auth->username && t->auth->basic_first)
+		basic_header(t->auth, &c.authorization);
 	c.host = !strcmp(t->ref->registry, "docker.io") ? "registry-1.docker.io" : t->ref->registry;
 	c.scheme = t->insecure || pull_host_is_loopback(c.host) ? "http" : "https";
 
@@ -743,6 +745,11 @@ int pull_image(struct httpc *http, const struct pull_target *t, struct pulled *r
 	}
 	if (r < 0)
 		goto out;
+	if (t->cached_digest && !strcmp(t->cached_digest, digest)) {
+		snprintf(ret->digest, sizeof(ret->digest), "%s", digest);
+		ret->unchanged = true;
+		goto out;
+	}
 	layers = json_arr(doc, "layers");
 	if (!layers || !json_obj(doc, "config")) {
 		r = err_set(err, -EBADMSG, E_SERVER, "%s/%s: not an image manifest (%s)", c.host,

@@ -34,6 +34,8 @@ struct pulled {
 	 */
 	cJSON *layers;
 	char config_digest[LAYER_DIGEST_SIZE];
+	/* the platform manifest is t->cached_digest: nothing else was fetched (config NULL) */
+	bool unchanged;
 };
 
 struct pull_target {
@@ -55,6 +57,14 @@ struct pull_target {
 	 * are then downloaded (and checked) all the same, once.
 	 */
 	bool keep_blobs;
+	/*
+	 * The platform manifest digest of the image the store has under this
+	 * reference, or NULL. When the registry's is the same, the pull stops
+	 * there (ret->unchanged), as `docker pull` of an image that is up to
+	 * date does: the manifest is content-addressed, so are its config and
+	 * layers.
+	 */
+	const char *cached_digest;
 };
 
 #define PULL_INACTIVITY_DEFAULT_S 60

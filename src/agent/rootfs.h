@@ -38,7 +38,9 @@
  * layers_dir at DIR/rootfs, creating DIR/rootfs, DIR/upper, DIR/work and
  * DIR/l (DIR must exist). -ENOENT (E_CLIENT, "CannotCreateContainerError:
  * ...") when a layer is not in the store, -E2BIG past ROOTFS_MAX_LAYERS,
- * E_SERVER when the mount fails.
+ * E_SERVER when the mount fails. The calling thread is left with file
+ * system attributes of its own (unshare(CLONE_FS)), its working directory
+ * what it was: a later chdir of another thread no longer moves it.
  */
 int rootfs_mount(const char *dir, const char *layers_dir, const char *const *diff_ids,
 		 size_t n_layers, struct err *err);

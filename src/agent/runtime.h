@@ -3,8 +3,8 @@
  * default). The task engine describes a container (struct container_spec);
  * the runtime assembles its root file system (overlayfs over the image's
  * layers, rootfs.c), writes its OCI bundle (bundle.c), and starts a shim
- * (`berth shim`, shim.c) that owns it from then on: the shim runs
- * `runc create` and `runc start`, writes the container's stdout and stderr
+ * (berth-shim beside the berth binary, else `berth shim`: shim.c) that
+ * owns it from then on: the shim runs `runc run --detach`, writes the container's stdout and stderr
  * to its log, reaps it (it is the container's subreaper), records the exit
  * and has runc delete it. The agent may stop, crash or restart meanwhile:
  * the container and its shim do not depend on it, and everything below is
@@ -67,6 +67,8 @@
 #define CONTAINER_ID_MAX       64
 #define CONTAINER_REASON_MAX   256
 #define CONTAINER_LOG_LINE_MAX (16 * 1024)
+/* The container's cgroup in each hierarchy, a format of its id: the bundle's cgroupsPath. */
+#define CONTAINER_CGROUP "/berth/%s"
 /* Locked (flock) around creating a container's cgroup and removing /berth. */
 #define CONTAINER_CGROUP_LOCK "/sys/fs/cgroup"
 /* Default for container_stop's timeout (ECS's stopTimeout default). */
@@ -114,7 +116,8 @@ struct container_spec {
 	const struct container_mount *mounts; /* may be NULL */
 	size_t n_mounts;
 	const char *runtime; /* the OCI runtime binary; NULL: "runc" */
-	const char *berth;   /* the berth binary to run the shim; NULL: this program */
+	/* the berth binary, beside which berth-shim and berth-init are; NULL: this program */
+	const char *berth;
 };
 
 struct container_state {
@@ -211,7 +214,17 @@ int container_bundle_config(const struct container_spec *spec, const char *bundl
 int container_bundle_files(const struct container_spec *spec, const char *bundle_dir,
 			   struct err *err);
 
-/* The shim's entry point: `berth shim STATE-DIR ID RUNTIME RUNTIME-ROOT` (internal). */
+/*
+ * The path of helper program name (berth-shim, berth-init) installed beside
+ * the berth binary berth (NULL: this program) into ret; 0 when it is there
+ * and executable, else -ENOENT (ret still names where it was looked for).
+ */
+int container_helper_path(const char *berth, const char *name, struct buf *ret);
+
+/*
+ * The shim's entry point: `berth shim STATE-DIR ID RUNTIME RUNTIME-ROOT`
+ * (internal), also berth-shim's (src/shim/main.c).
+ */
 int cmd_shim(int argc, char **argv);
 
 /*

@@ -29,6 +29,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +37,6 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/fs.h"
-#include "core/json.h"
 #include "core/jsonw.h"
 #include "core/util.h"
 #include "core/banned.h"
@@ -60,7 +60,8 @@ struct shim {
 	struct buf records; /* records not yet written to log_fd */
 	struct stream out, err;
 	char last_err[CONTAINER_REASON_MAX]; /* the last stderr line, for start failures */
-	pid_t container;		     /* the container's first process */
+	int wake_fd;	 /* polled with the pipes when >= 0: the runtime's pidfd */
+	pid_t container; /* the container's first process */
 	bool container_reaped;
 	int container_status;
 	char oom_file[512]; /* memory.oom_control (v1) or memory.events (v2), or "" */
@@ -191,13 +192,16 @@ static void drain_lines(struct shim *s, struct stream *st, bool flush)
 /* Read what is there on the pipes (waiting up to ms); closes a pipe at its end. */
 static void pump(struct shim *s, int ms)
 {
-	struct pollfd p[2];
+	struct pollfd p[3];
 	struct stream *streams[2] = { &s->out, &s->err };
-	nfds_t n = 0;
+	nfds_t n = 0, pipes;
 
 	for (int i = 0; i < 2; i++)
 		if (streams[i]->fd >= 0)
 			p[n++] = (struct pollfd){ .fd = streams[i]->fd, .events = POLLIN };
+	pipes = n;
+	if (s->wake_fd >= 0)
+		p[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
 	if (n == 0) {
 		if (ms > 0)
 			usleep((useconds_t)ms * 1000);
@@ -205,7 +209,7 @@ static void pump(struct shim *s, int ms)
 	}
 	if (poll(p, n, ms) <= 0)
 		return;
-	for (nfds_t k = 0; k < n; k++) {
+	for (nfds_t k = 0; k < pipes; k++) {
 		struct stream *st = p[k].fd == s->out.fd ? &s->out : &s->err;
 		char chunk[65536];
 		ssize_t r;
@@ -284,17 +288,26 @@ static int run_runtime(struct shim *s, const char *cmd, int out_w, int err_w)
 		dprintf(2, "cannot run %s: %s\n", s->runtime, strerror(errno));
 		_exit(127);
 	}
-	/* wait for it, reading the pipes meanwhile so it never blocks on them */
+	/*
+	 * Wait for it, reading the pipes meanwhile so it never blocks on them.
+	 * Its pidfd wakes the poll the moment it ends (a start waits on
+	 * that); without one (a kernel before 5.3) the poll is short instead.
+	 */
+	s->wake_fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	for (;;) {
 		int status;
 		pid_t r = waitpid(pid, &status, WNOHANG);
 
+		if (r == pid || (r < 0 && errno != EINTR)) {
+			if (s->wake_fd >= 0)
+				close(s->wake_fd);
+			s->wake_fd = -1;
+		}
 		if (r == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		/* short: the runtime's end is seen by polling, and a start waits on it */
-		pump(s, 2);
+		pump(s, s->wake_fd >= 0 ? 1000 : 2);
 	}
 }
 
@@ -350,30 +363,23 @@ static void runtime_reason(const struct shim *s, struct buf *out)
 /*
  * Find the file of the container's memory cgroup that counts OOM kills:
  * memory.oom_control in cgroup v1's memory hierarchy, else memory.events
- * in the unified (v2) one. The cgroup is config.json's cgroupsPath, under
- * the hierarchy's root; which hierarchy, the shim's own /proc/self/cgroup
- * tells (the container's own may be gone already when it died at once).
+ * in the unified (v2) one. The cgroup is CONTAINER_CGROUP (/berth/ID, the
+ * bundle's cgroupsPath) under the hierarchy's root; which hierarchy, the
+ * shim's own /proc/self/cgroup tells (the container's own may be gone
+ * already when it died at once).
  */
 static void find_oom_file(struct shim *s)
 {
-	_cleanup_buf_ struct buf path = BUF_INIT, data = BUF_INIT, mine = BUF_INIT;
-	cJSON *config;
-	const char *cg;
+	_cleanup_buf_ struct buf mine = BUF_INIT;
 
-	buf_printf(&path, "%s/config.json", s->dir);
-	if (fs_read_file(buf_str(&path), 1 << 20, &data) < 0 || !data.data)
+	if (fs_read_file("/proc/self/cgroup", 65536, &mine) < 0 || !mine.data)
 		return;
-	config = cJSON_ParseWithLength(data.data, data.len);
-	cg = json_str(json_obj(config, "linux"), "cgroupsPath");
-	if (cg && cg[0] == '/' && fs_read_file("/proc/self/cgroup", 65536, &mine) == 0) {
-		if (strstr(buf_str(&mine), ":memory:") || strstr(buf_str(&mine), ",memory:"))
-			snprintf(s->oom_file, sizeof(s->oom_file),
-				 "/sys/fs/cgroup/memory%s/memory.oom_control", cg);
-		else
-			snprintf(s->oom_file, sizeof(s->oom_file), "/sys/fs/cgroup%s/memory.events",
-				 cg);
-	}
-	cJSON_Delete(config);
+	if (strstr(buf_str(&mine), ":memory:") || strstr(buf_str(&mine), ",memory:"))
+		snprintf(s->oom_file, sizeof(s->oom_file),
+			 "/sys/fs/cgroup/memory" CONTAINER_CGROUP "/memory.oom_control", s->id);
+	else
+		snprintf(s->oom_file, sizeof(s->oom_file),
+			 "/sys/fs/cgroup" CONTAINER_CGROUP "/memory.events", s->id);
 }
 
 /* Whether the OOM killer killed a process of the container (its cgroup's oom_kill count). */
@@ -467,10 +473,22 @@ static int shim_run(struct shim *s)
 	write_state(s, "started", &data);
 
 	find_oom_file(s);
+	/*
+	 * Sleep until the container writes or ends (its pidfd), not in 100 ms
+	 * polls: a host with fifty containers has fifty shims. runc's own
+	 * intermediate processes (re-parented here) are reaped on the way;
+	 * without a pidfd (a kernel before 5.3) the poll is short instead.
+	 */
+	s->wake_fd = (int)syscall(SYS_pidfd_open, s->container, 0);
 	while (!s->container_reaped) {
-		pump(s, 100);
 		reap(s);
+		if (s->container_reaped)
+			break;
+		pump(s, s->wake_fd >= 0 ? 10000 : 100);
 	}
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	s->wake_fd = -1;
 	/*
 	 * The rest of the container's processes die with its first one (its
 	 * pid namespace ends); read what they wrote until the pipes close, or
@@ -492,7 +510,7 @@ static int shim_run(struct shim *s)
 
 int cmd_shim(int argc, char **argv)
 {
-	struct shim s = { 0 };
+	struct shim s = { .wake_fd = -1 };
 	_cleanup_buf_ struct buf dir = BUF_INIT, path = BUF_INIT, pid = BUF_INIT;
 	pid_t child;
 

@@ -94,6 +94,7 @@ struct agent_task {
 	char reported[STATUS_MAX]; /* the task status last acknowledged */
 	char stop_reason[REASON_MAX + 1];
 	int64_t pull_started_ms, pull_stopped_ms, stopped_ms;
+	struct buf saved; /* the record as last written, not written again unchanged */
 	struct awsclient api;
 	enum task_network mode;
 	struct net_endpoint *ep; /* awsvpc: the task's network (owned) */
@@ -184,10 +185,18 @@ static void save_record(struct agent_task *t)
 	}
 	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
+	/* each write is two fsyncs, and a start saved the same record twice in a row */
+	if (t->saved.len == data.len && !memcmp(t->saved.data, data.data, data.len))
+		return;
 	record_path(t, &path);
 	r = fs_write_atomic(buf_str(&path), data.data, data.len);
-	if (r < 0)
+	if (r < 0) {
 		log_error("task %s: writing %s: %s", t->id, buf_str(&path), strerror(-r));
+		buf_reset(&t->saved);
+		return;
+	}
+	buf_reset(&t->saved);
+	buf_append(&t->saved, data.data, data.len);
 }
 
 /* Copy src into dst of n bytes, cut to fit. */
@@ -246,6 +255,7 @@ static void remove_record(struct agent_task *t)
 
 	record_path(t, &path);
 	unlink(buf_str(&path));
+	buf_reset(&t->saved);
 }
 
 /* --- networks ---------------------------------------------------------- */
@@ -603,6 +613,7 @@ static bool report_task(struct agent_task *t, const char *status)
 	jsonw_obj_end(&w);
 
 	save_record(t);
+	log_debug("task %s: reporting %s", t->id, status);
 	r = agent_call(t->agent, &t->api, ECS_TARGET("SubmitTaskStateChange"), buf_str(&body), 0,
 		       &answer, &err);
 	if (r < 0) {
@@ -732,16 +743,27 @@ static bool on_own_registry(const struct agent *a, const char *image)
 /*
  * The ECR token of the agent's server (GetAuthorizationToken), for pulls
  * from its registry: user "AWS", the token as password, as `docker login`
- * with `aws ecr get-login-password` does.
+ * with `aws ecr get-login-password` does. A token is kept and used again
+ * until half an hour before it expires (half its life when that is
+ * shorter), as the ECS agent keeps ECR's: a task start then asks the
+ * registry for the manifest only, not the server for a token first.
  */
 static int own_registry_token(struct agent_task *t, struct buf *ret_password, struct err *err)
 {
 	_cleanup_buf_ struct buf answer = BUF_INIT, decoded = BUF_INIT;
 	_cleanup_json_ cJSON *doc = NULL;
+	struct agent *a = t->agent;
 	const cJSON *data;
 	const char *token, *colon;
+	int64_t now = now_ms(), expires, margin;
 	int r;
 
+	pthread_mutex_lock(&a->lock);
+	if (a->registry_token.len && now < a->registry_token_refresh_ms)
+		buf_puts(ret_password, buf_str(&a->registry_token));
+	pthread_mutex_unlock(&a->lock);
+	if (ret_password->len)
+		return 0;
 	r = awsclient_call(&t->api, "ecr",
 			   "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken", "{}", 0,
 			   &answer, err);
@@ -754,7 +776,25 @@ static int own_registry_token(struct agent_task *t, struct buf *ret_password, st
 	    !(colon = strchr(buf_str(&decoded), ':')))
 		return err_set(err, -EPROTO, E_SERVER, "GetAuthorizationToken: no token answered");
 	buf_puts(ret_password, colon + 1);
+	/* expiresAt: epoch seconds */
+	expires = json_int(data->child, "expiresAt", 0) * 1000;
+	margin = (expires - now) / 2 < 1800000 ? (expires - now) / 2 : 1800000;
+	pthread_mutex_lock(&a->lock);
+	buf_reset(&a->registry_token);
+	if (expires > now) {
+		buf_puts(&a->registry_token, colon + 1);
+		a->registry_token_refresh_ms = expires - margin;
+	}
+	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+/* Forget the kept registry token: the registry refused a pull with it, maybe for it. */
+static void forget_registry_token(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	buf_reset(&a->registry_token);
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* Pull every container's image; the first failure stops the task. */
@@ -781,9 +821,12 @@ static int pull_images(struct agent_task *t, struct err *err)
 				goto failed;
 			auth.username = "AWS";
 			auth.password = buf_str(&password);
+			auth.basic_first = true;
 		}
 		r = image_pull(t->agent->images, ref, auth.username ? &auth : NULL, behavior, &img,
 			       err);
+		if (r < 0 && auth.username)
+			forget_registry_token(t->agent);
 		if (r < 0)
 			goto failed;
 		copy_str(c->image_digest, sizeof(c->image_digest), img->digest);
@@ -795,6 +838,8 @@ static int pull_images(struct agent_task *t, struct err *err)
 		return r;
 	}
 	t->pull_stopped_ms = now_ms();
+	log_debug("task %s: images ready in %lld ms", t->id,
+		  (long long)(t->pull_stopped_ms - t->pull_started_ms));
 	return 0;
 }
 
@@ -1537,6 +1582,7 @@ static void task_free(struct agent_task *t)
 	free(t->containers);
 	free(t->ep);
 	cJSON_Delete(t->doc);
+	buf_release(&t->saved);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t);
@@ -1588,6 +1634,7 @@ void agent_task_update(struct agent *a, const cJSON *task)
 		task_free(t);
 		goto out;
 	}
+	log_debug("task %s: assigned", t->id);
 	t->next = a->tasks;
 	a->tasks = t;
 out:

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/layers.h"
+#include "agent/libarchive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,7 +35,11 @@ static void cleanup(void)
 
 static void init(void)
 {
-	if (!mkdtemp(dir))
+	const struct libarchive *la;
+	struct err err = ERR_INIT;
+
+	/* loaded once for the whole run, not at every input */
+	if (!mkdtemp(dir) || libarchive_acquire(&la, &err) < 0)
 		abort();
 	snprintf(store, sizeof(store), "%s/store", dir);
 	snprintf(layers, sizeof(layers), "%s/layers/sha256", store);

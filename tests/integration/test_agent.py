@@ -420,6 +420,58 @@ class AgentTest(BerthTestCase):
         self.assertEqual(c["reason"], "OutOfMemoryError: Container killed due to memory usage")
         self.assertEqual(t["stopCode"], "EssentialContainerExited")
 
+    @staticmethod
+    def children(pid):
+        """{child pid: state letter} of the processes whose parent is pid."""
+        out = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                out[int(d)] = fields[0]
+        return out
+
+    def test_init_process(self):
+        # linuxParameters.initProcessEnabled: berth-init is the container's pid 1 and
+        # the command its child; the orphans the command leaves are re-parented to it
+        # and reaped when they end; SIGTERM reaches the command, whose exit code is
+        # the container's
+        td = self.register("with-init", [{
+            "name": "main", "stopTimeout": 30,
+            "linuxParameters": {"initProcessEnabled": True},
+            "command": ["sh", "-c", "trap 'exit 42' TERM; for i in 1 2 3; do (sleep 3 &); done; "
+                                    "while true; do sleep 1; done"],
+        }])
+        arn = self.run_task(td)
+        t = self.wait(arn, "tasks_running")
+        rid = t["containers"][0]["runtimeId"]
+        with open(os.path.join(self.agent.data_dir, "containers", rid, "started")) as f:
+            init = json.load(f)["pid"]
+        with open("/proc/%d/cmdline" % init, "rb") as f:
+            self.assertEqual(f.read().split(b"\0")[:2], [b"/dev/init", b"--"])
+        # the three orphaned sleeps are the init's children beside sh, for a while
+        deadline = time.monotonic() + 30
+        while len(self.children(init)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(len(self.children(init)), 4, self.children(init))
+        # once they end, none stays behind as a zombie: only sh is left
+        while len(self.children(init)) > 1 and time.monotonic() < deadline + 30:
+            time.sleep(0.1)
+        kids = self.children(init)
+        self.assertEqual(len(kids), 1, kids)
+        self.assertNotIn("Z", kids.values())
+        t0 = time.monotonic()
+        self.ecs.stop_task(cluster=CLUSTER, task=arn)
+        t = self.wait(arn, "tasks_stopped", timeout=60)
+        # SIGTERM, not the SIGKILL 30 s later (137)
+        self.assertEqual(t["containers"][0]["exitCode"], 42, t)
+        self.assertLess(time.monotonic() - t0, 30)
+
     def push_layout(self, name, img):
         path = os.path.join(IMGDIR, name)
         build.write_layout(path, {"latest": img})

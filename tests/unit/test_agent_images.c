@@ -825,7 +825,7 @@ static void test_pull_by_tag_and_digest(void **state)
 	struct fixture *f = *state;
 	struct image *img = pull_ok(f, f->ref, IMAGE_PULL_DEFAULT);
 	struct buf path = BUF_INIT;
-	char blob[256];
+	char blob[256], config[256], manifest[256];
 	struct err err = ERR_INIT;
 
 	assert_string_equal(img->digest, f->manifest_digest);
@@ -853,14 +853,26 @@ static void test_pull_by_tag_and_digest(void **state)
 
 	/* by digest: checked against the content, and nothing downloaded again */
 	path_of(blob, sizeof(blob), "blobs", f->layers[0].digest);
+	path_of(config, sizeof(config), "blobs", f->config_digest);
 	assert_int_equal(hits(&f->reg, blob), 1);
+	assert_int_equal(hits(&f->reg, config), 1);
 	img = pull_ok(f, f->by_digest, IMAGE_PULL_ALWAYS);
 	assert_string_equal(img->digest, f->manifest_digest);
 	image_free(img);
-	/* again by tag: the manifest is asked for, the layers are reused */
+	/*
+	 * again by tag: the manifest is asked for and, being the one here,
+	 * nothing more (neither config nor layers), as `docker pull` of an
+	 * image that is up to date
+	 */
+	path_of(manifest, sizeof(manifest), "manifests", "v1");
+	assert_int_equal(hits(&f->reg, manifest), 1);
 	img = pull_ok(f, f->ref, IMAGE_PULL_ALWAYS);
+	assert_string_equal(img->digest, f->manifest_digest);
+	assert_non_null(json_arr(json_obj(img->config, "config"), "Cmd"));
 	image_free(img);
+	assert_int_equal(hits(&f->reg, manifest), 2);
 	assert_int_equal(hits(&f->reg, blob), 1);
+	assert_int_equal(hits(&f->reg, config), 1);
 	assert_int_equal(n_records(f), 1);
 }
 

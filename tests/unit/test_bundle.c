@@ -485,6 +485,58 @@ static void test_namespaces_and_hostname(void **state)
 	cJSON_Delete(c);
 }
 
+/* initProcessEnabled: berth-init from beside the berth binary at /dev/init, read-only, in front. */
+static void test_init_process(void **state)
+{
+	char dir[] = "/tmp/berth-test-init-XXXXXX", berth[64], init[64];
+	const char *def = "{\"command\":[\"sh\",\"-c\",\"x\"],"
+			  "\"linuxParameters\":{\"initProcessEnabled\":true}}";
+	struct container_spec base = { 0 };
+	struct err err = ERR_INIT;
+	const cJSON *m;
+	char *args;
+	cJSON *c;
+	int r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(berth, sizeof(berth), "%s/berth", dir);
+	snprintf(init, sizeof(init), "%s/berth-init", dir);
+	assert_int_equal(fs_write_replace(init, "#!/bin/sh\n", 10), 0);
+	assert_int_equal(chmod(init, 0755), 0);
+	base.berth = berth;
+
+	c = config_spec(def, &base, &r, &err);
+	assert_int_equal(r, 0);
+	args = args_of(c);
+	assert_string_equal(args, "[\"/dev/init\",\"--\",\"sh\",\"-c\",\"x\"]");
+	free(args);
+	m = find_mount(c, "/dev/init");
+	assert_non_null(m);
+	assert_string_equal(json_str(m, "type"), "bind");
+	assert_string_equal(json_str(m, "source"), init);
+	assert_true(has_string(json_arr(m, "options"), "ro"));
+	cJSON_Delete(c);
+
+	/* not asked for: neither */
+	c = config_spec("{\"command\":[\"sh\"],\"linuxParameters\":{\"initProcessEnabled\":false}}",
+			&base, &r, &err);
+	assert_int_equal(r, 0);
+	args = args_of(c);
+	assert_string_equal(args, "[\"sh\"]");
+	free(args);
+	assert_null(find_mount(c, "/dev/init"));
+	cJSON_Delete(c);
+
+	/* asked for, but no berth-init installed: the container is not created */
+	unlink(init);
+	assert_null(config_spec(def, &base, &r, &err));
+	assert_int_equal(r, -ENOENT);
+	assert_non_null(strstr(err.msg, "CannotCreateContainerError: initProcessEnabled"));
+	assert_non_null(strstr(err.msg, init));
+	rmdir(dir);
+}
+
 static void test_bundle_files(void **state)
 {
 	char dir[] = "/tmp/berth-test-bundle-XXXXXX", path[128];
@@ -539,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_mounts_and_privileged),
 		cmocka_unit_test(test_namespaces_and_hostname),
 		cmocka_unit_test(test_bundle_files),
+		cmocka_unit_test(test_init_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

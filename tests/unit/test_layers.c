@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "agent/layers.h"
+#include "agent/libarchive.h"
 #include "core/cleanup.h"
 
 #define MTIME 1600000000
@@ -760,9 +761,35 @@ static void test_paths(void **state)
 	buf_release(&b);
 }
 
+/* libarchive is loaded on demand: every function found, acquisitions nest. */
+static void test_libarchive_loaded_on_demand(void **state)
+{
+	const struct libarchive *a = NULL, *b = NULL;
+	struct err err = ERR_INIT;
+	struct archive *ar;
+
+	(void)state;
+	assert_int_equal(libarchive_acquire(&a, &err), 0);
+#define CHECK_LOADED(name) assert_non_null(a->name);
+	LIBARCHIVE_FUNCTIONS(CHECK_LOADED)
+#undef CHECK_LOADED
+	assert_int_equal(libarchive_acquire(&b, &err), 0);
+	assert_ptr_equal(a, b);
+	libarchive_release();
+	ar = a->archive_read_new();
+	assert_non_null(ar);
+	a->archive_read_free(ar);
+	libarchive_release();
+	/* and again after the last release */
+	assert_int_equal(libarchive_acquire(&a, &err), 0);
+	assert_non_null(a->archive_read_new);
+	libarchive_release();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_libarchive_loaded_on_demand),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test_setup_teardown(test_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gzip, setup, teardown),

@@ -165,8 +165,8 @@ static const char *berth_binary(void)
 	return path;
 }
 
-static int start(struct fixture *f, const char *id, const char *def_json,
-		 struct container_state *st, struct err *err)
+static int start_with(struct fixture *f, const char *berth, const char *id, const char *def_json,
+		      struct container_state *st, struct err *err)
 {
 	const char *diff_ids[] = { f->diff_id };
 	cJSON *def = parse(def_json), *img = parse("{\"config\":{}}");
@@ -177,7 +177,7 @@ static int start(struct fixture *f, const char *id, const char *def_json,
 		.n_layers = 1,
 		.image_config = img,
 		.container_def = def,
-		.berth = berth_binary(),
+		.berth = berth,
 	};
 	int r = container_start(f->state, &spec, st, err);
 
@@ -193,6 +193,12 @@ static int start(struct fixture *f, const char *id, const char *def_json,
 	cJSON_Delete(def);
 	cJSON_Delete(img);
 	return r;
+}
+
+static int start(struct fixture *f, const char *id, const char *def_json,
+		 struct container_state *st, struct err *err)
+{
+	return start_with(f, berth_binary(), id, def_json, st, err);
 }
 
 static void wait_exited(struct fixture *f, const char *id, struct container_state *st)
@@ -381,6 +387,57 @@ static void test_run_exit_code_and_log(void **state)
 	assert_int_equal(container_state(f->state, "exit3", &st, &err), -ENOENT);
 }
 
+/* argv[0] of the shim of container id (its shim.pid's command line). */
+static void shim_argv0(struct fixture *f, const char *id, struct buf *ret)
+{
+	struct buf path = BUF_INIT, pid = BUF_INIT;
+
+	buf_printf(&path, "%s/%s/shim.pid", f->state, id);
+	assert_int_equal(fs_read_file(buf_str(&path), 64, &pid), 0);
+	buf_reset(&path);
+	buf_printf(&path, "/proc/%ld/cmdline", strtol(buf_str(&pid), NULL, 10));
+	assert_int_equal(fs_read_file(buf_str(&path), 4096, ret), 0);
+	buf_release(&path);
+	buf_release(&pid);
+}
+
+/*
+ * The shim is berth-shim beside the berth binary; where there is none,
+ * the berth binary's own `shim` verb runs the container just the same.
+ */
+static void test_shim_programs(void **state)
+{
+	struct fixture *f = *state;
+	struct container_state st;
+	struct err err = ERR_INIT;
+	struct buf argv = BUF_INIT, alone = BUF_INIT;
+	const char *def = "{\"command\":[\"sh\",\"-c\",\"sleep 30\"]}";
+
+	if (!can_run())
+		skip();
+	assert_int_equal(start(f, "own", def, &st, &err), 0);
+	shim_argv0(f, "own", &argv);
+	assert_string_equal(buf_str(&argv), "berth-shim");
+	assert_string_equal(argv.data + strlen(argv.data) + 1, "shim");
+	assert_int_equal(container_remove(f->state, "own", &err), 0);
+
+	/* a berth binary with no berth-shim beside it */
+	buf_printf(&alone, "%s/alone", f->dir);
+	assert_int_equal(mkdir(buf_str(&alone), 0755), 0);
+	buf_puts(&alone, "/berth");
+	assert_int_equal(symlink(berth_binary(), buf_str(&alone)), 0);
+	assert_int_equal(start_with(f, buf_str(&alone), "verb", def, &st, &err), 0);
+	assert_true(st.pid > 0);
+	buf_reset(&argv);
+	shim_argv0(f, "verb", &argv);
+	assert_string_equal(buf_str(&argv), "berth");
+	assert_string_equal(argv.data + strlen(argv.data) + 1, "shim");
+	assert_int_equal(container_stop(f->state, "verb", 5, &err), 0);
+	assert_int_equal(container_remove(f->state, "verb", &err), 0);
+	buf_release(&argv);
+	buf_release(&alone);
+}
+
 static void test_stop_escalates(void **state)
 {
 	struct fixture *f = *state;
@@ -460,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_layers, setup_run, teardown_run),
 		cmocka_unit_test_setup_teardown(test_run_exit_code_and_log, setup_run,
 						teardown_run),
+		cmocka_unit_test_setup_teardown(test_shim_programs, setup_run, teardown_run),
 		cmocka_unit_test_setup_teardown(test_stop_escalates, setup_run, teardown_run),
 		cmocka_unit_test_setup_teardown(test_missing_command, setup_run, teardown_run),
 		cmocka_unit_test_setup_teardown(test_remove_running, setup_run, teardown_run),
