@@ -161,7 +161,9 @@ class Repositories(BerthTestCase):
         r = harness.http_request(self.berth.endpoint, "GET", "/v2/",
                                  headers={"Authorization": "Basic " + auth})
         self.assertEqual(r.status, 200)
-        bad = base64.b64encode(("AWS:" + password[:-1] + "0").encode()).decode()
+        # the last character changed (to "0", or to "1" when it was "0")
+        wrong = password[:-1] + ("1" if password.endswith("0") else "0")
+        bad = base64.b64encode(("AWS:" + wrong).encode()).decode()
         r = harness.http_request(self.berth.endpoint, "GET", "/v2/",
                                  headers={"Authorization": "Basic " + bad})
         self.assertEqual(r.status, 401)
