@@ -182,7 +182,7 @@ static const char *go_arch(void)
 	return u.machine;
 }
 
-static void write_attribute(struct jsonw *w, const char *name, const char *value)
+void agent_write_attribute(struct jsonw *w, const char *name, const char *value)
 {
 	jsonw_obj_begin(w);
 	jsonw_key_str(w, "name", name);
@@ -198,6 +198,32 @@ static void write_resource_int(struct jsonw *w, const char *name, int64_t v)
 	jsonw_key_str(w, "type", "INTEGER");
 	jsonw_key_int(w, "integerValue", v);
 	jsonw_obj_end(w);
+}
+
+void agent_write_resources(struct jsonw *w, int64_t cpu, int64_t memory_mib,
+			   const char *const *ports, size_t n_ports)
+{
+	jsonw_key(w, "totalResources");
+	jsonw_arr_begin(w);
+	write_resource_int(w, "CPU", cpu);
+	write_resource_int(w, "MEMORY", memory_mib);
+	jsonw_obj_begin(w);
+	jsonw_key_str(w, "name", "PORTS");
+	jsonw_key_str(w, "type", "STRINGSET");
+	jsonw_key(w, "stringSetValue");
+	jsonw_arr_begin(w);
+	for (size_t i = 0; i < n_ports; i++)
+		jsonw_str(w, ports[i]);
+	jsonw_arr_end(w);
+	jsonw_obj_end(w);
+	jsonw_obj_begin(w);
+	jsonw_key_str(w, "name", "PORTS_UDP");
+	jsonw_key_str(w, "type", "STRINGSET");
+	jsonw_key(w, "stringSetValue");
+	jsonw_arr_begin(w);
+	jsonw_arr_end(w);
+	jsonw_obj_end(w);
+	jsonw_arr_end(w);
 }
 
 /* Capability attributes: what the agent does of what a task definition may require. */
@@ -219,7 +245,7 @@ void agent_write_capabilities(struct jsonw *w)
 	 * private-registry-authentication.
 	 */
 	for (size_t i = 0; i < ARRAY_SIZE(capabilities); i++)
-		write_attribute(w, capabilities[i], NULL);
+		agent_write_attribute(w, capabilities[i], NULL);
 	/*
 	 * The Docker remote API levels ECS derives from dockerLabels, ulimits,
 	 * memoryReservation and healthCheck: berth implements those fields.
@@ -229,10 +255,10 @@ void agent_write_capabilities(struct jsonw *w)
 
 		snprintf(name, sizeof(name), "com.amazonaws.ecs.capability.docker-remote-api.1.%d",
 			 v);
-		write_attribute(w, name, NULL);
+		agent_write_attribute(w, name, NULL);
 	}
 	/* the log drivers it ships logs with (besides its own file) */
-	write_attribute(w, "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL);
+	agent_write_attribute(w, "com.amazonaws.ecs.capability.logging-driver.awslogs", NULL);
 }
 
 /* The RegisterContainerInstance request: what this host offers. */
@@ -255,27 +281,8 @@ static void registration_body(const struct agent *a, struct buf *out)
 	if (a->instance_arn[0])
 		jsonw_key_str(&w, "containerInstanceArn", a->instance_arn);
 	jsonw_key_str(&w, "instanceIdentityDocument", identity);
-	jsonw_key(&w, "totalResources");
-	jsonw_arr_begin(&w);
-	write_resource_int(&w, "CPU", (int64_t)ncpu * 1024);
-	write_resource_int(&w, "MEMORY", mem);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "PORTS");
-	jsonw_key_str(&w, "type", "STRINGSET");
-	jsonw_key(&w, "stringSetValue");
-	jsonw_arr_begin(&w);
-	for (size_t i = 0; i < ARRAY_SIZE(reserved_ports); i++)
-		jsonw_str(&w, reserved_ports[i]);
-	jsonw_arr_end(&w);
-	jsonw_obj_end(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "PORTS_UDP");
-	jsonw_key_str(&w, "type", "STRINGSET");
-	jsonw_key(&w, "stringSetValue");
-	jsonw_arr_begin(&w);
-	jsonw_arr_end(&w);
-	jsonw_obj_end(&w);
-	jsonw_arr_end(&w);
+	agent_write_resources(&w, (int64_t)ncpu * 1024, mem, reserved_ports,
+			      ARRAY_SIZE(reserved_ports));
 
 	jsonw_key(&w, "versionInfo");
 	jsonw_obj_begin(&w);
@@ -286,14 +293,14 @@ static void registration_body(const struct agent *a, struct buf *out)
 
 	jsonw_key(&w, "attributes");
 	jsonw_arr_begin(&w);
-	write_attribute(&w, "ecs.os-type", "linux");
-	write_attribute(&w, "ecs.os-family", "LINUX");
-	write_attribute(&w, "ecs.cpu-architecture", go_arch());
-	write_attribute(&w, "ecs.instance-id", a->host_id);
+	agent_write_attribute(&w, "ecs.os-type", "linux");
+	agent_write_attribute(&w, "ecs.os-family", "LINUX");
+	agent_write_attribute(&w, "ecs.cpu-architecture", go_arch());
+	agent_write_attribute(&w, "ecs.instance-id", a->host_id);
 	agent_write_capabilities(&w);
 	for (const cJSON *at = a->cfg.attributes ? a->cfg.attributes->child : NULL; at;
 	     at = at->next)
-		write_attribute(&w, json_str(at, "name"), json_str(at, "value"));
+		agent_write_attribute(&w, json_str(at, "name"), json_str(at, "value"));
 	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
 }

@@ -227,6 +227,16 @@ bool agent_metadata_uri(const struct agent *a, const char *network_mode, const c
 struct jsonw;
 void agent_write_capabilities(struct jsonw *w);
 
+/* One {name[, value]} attribute of a RegisterContainerInstance request (value may be NULL). */
+void agent_write_attribute(struct jsonw *w, const char *name, const char *value);
+
+/*
+ * The "totalResources" member of a RegisterContainerInstance request: CPU
+ * units, MEMORY in MiB, the TCP ports held, no UDP port.
+ */
+void agent_write_resources(struct jsonw *w, int64_t cpu, int64_t memory_mib,
+			   const char *const *ports, size_t n_ports);
+
 /*
  * `berth agent --simulate N` (simulate.c): N simulated container instances,
  * each on its own thread, speaking the agent protocol without running

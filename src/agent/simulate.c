@@ -38,6 +38,9 @@ struct sim_instance {
 	cJSON *reported; /* object: task ARN -> "RUNNING" or "STOPPED" */
 };
 
+/* The ports a simulated instance holds (its only reserved one: ssh). */
+static const char *const sim_ports[] = { "22" };
+
 struct agent_simulation_state {
 	struct sim_instance *instances;
 	unsigned n;
@@ -56,34 +59,8 @@ static void registration(const struct sim_instance *s, struct buf *out)
 	jsonw_obj_begin(&w);
 	jsonw_key_str(&w, "cluster", a->cfg.cluster);
 	jsonw_key_str(&w, "instanceIdentityDocument", identity);
-	jsonw_key(&w, "totalResources");
-	jsonw_arr_begin(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "CPU");
-	jsonw_key_str(&w, "type", "INTEGER");
-	jsonw_key_int(&w, "integerValue", s->sim->cpu);
-	jsonw_obj_end(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "MEMORY");
-	jsonw_key_str(&w, "type", "INTEGER");
-	jsonw_key_int(&w, "integerValue", s->sim->memory_mib);
-	jsonw_obj_end(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "PORTS");
-	jsonw_key_str(&w, "type", "STRINGSET");
-	jsonw_key(&w, "stringSetValue");
-	jsonw_arr_begin(&w);
-	jsonw_str(&w, "22");
-	jsonw_arr_end(&w);
-	jsonw_obj_end(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "PORTS_UDP");
-	jsonw_key_str(&w, "type", "STRINGSET");
-	jsonw_key(&w, "stringSetValue");
-	jsonw_arr_begin(&w);
-	jsonw_arr_end(&w);
-	jsonw_obj_end(&w);
-	jsonw_arr_end(&w);
+	agent_write_resources(&w, s->sim->cpu, s->sim->memory_mib, sim_ports,
+			      ARRAY_SIZE(sim_ports));
 	jsonw_key(&w, "versionInfo");
 	jsonw_obj_begin(&w);
 	jsonw_key_str(&w, "agentVersion", BERTH_VERSION);
@@ -91,27 +68,13 @@ static void registration(const struct sim_instance *s, struct buf *out)
 	jsonw_obj_end(&w);
 	jsonw_key(&w, "attributes");
 	jsonw_arr_begin(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "ecs.os-type");
-	jsonw_key_str(&w, "value", "linux");
-	jsonw_obj_end(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "ecs.instance-id");
-	jsonw_key_str(&w, "value", id);
-	jsonw_obj_end(&w);
-	jsonw_obj_begin(&w);
-	jsonw_key_str(&w, "name", "ecs.availability-zone");
-	jsonw_key_str(&w, "value", zone);
-	jsonw_obj_end(&w);
+	agent_write_attribute(&w, "ecs.os-type", "linux");
+	agent_write_attribute(&w, "ecs.instance-id", id);
+	agent_write_attribute(&w, "ecs.availability-zone", zone);
 	agent_write_capabilities(&w);
 	for (const cJSON *at = a->cfg.attributes ? a->cfg.attributes->child : NULL; at;
-	     at = at->next) {
-		jsonw_obj_begin(&w);
-		jsonw_key_str(&w, "name", json_str(at, "name"));
-		if (json_str(at, "value"))
-			jsonw_key_str(&w, "value", json_str(at, "value"));
-		jsonw_obj_end(&w);
-	}
+	     at = at->next)
+		agent_write_attribute(&w, json_str(at, "name"), json_str(at, "value"));
 	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
 }
