@@ -339,7 +339,7 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	sigset_t stop_signals;
 	int64_t threads = default_threads(), level;
 	unsigned port = 0;
-	int c, r;
+	int c, r, status = 1;
 
 	if (getenv("BERTH_LOG") && (level = log_level_parse(getenv("BERTH_LOG"))) >= 0)
 		log_set_level((enum log_level)level);
@@ -472,40 +472,19 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	srv->store->commit_observer = api_metrics_commit;
 	srv->store->commit_observer_ctx = srv->metrics;
 	r = logdb_open(data_dir, &srv->logs, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", self, err.msg);
-		store_free(srv->store);
-		api_metrics_free(srv->metrics);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
-	}
+	if (r < 0)
+		goto fail_store;
 
 	r = registry_init(&server.registry, srv, data_dir, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", self, err.msg);
-		logdb_free(srv->logs);
-		store_free(srv->store);
-		api_metrics_free(srv->metrics);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
-	}
+	if (r < 0)
+		goto fail_logs;
 	server.registry.create_on_push = create_on_push;
 	server.registry.gc_grace_ms = gc_grace_s * 1000;
 	server.registry.upload_max_age_ms = upload_max_age_s * 1000;
 	srv->registry = &server.registry; /* the ECR handlers' */
 	r = agent_hub_new(srv, agent_timeout_s * 1000, &srv->agents, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", self, err.msg);
-		registry_release(&server.registry);
-		logdb_free(srv->logs);
-		store_free(srv->store);
-		api_metrics_free(srv->metrics);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
-	}
+	if (r < 0)
+		goto fail_registry;
 
 	hopts = (struct http_options){
 		.listen = listen,
@@ -517,58 +496,21 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 		.ctx = &server,
 	};
 	r = http_server_start(&hopts, &http, &port, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", self, err.msg);
-		agent_hub_free(srv->agents);
-		registry_release(&server.registry);
-		logdb_free(srv->logs);
-		store_free(srv->store);
-		api_metrics_free(srv->metrics);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
-	}
+	if (r < 0)
+		goto fail_hub;
 	registry_endpoint(server.registry.endpoint, sizeof(server.registry.endpoint), listen, port);
 	gc.registry = &server.registry;
 	gc.interval_s = gc_interval;
 	if (pthread_create(&gc.thread, NULL, gc_main, &gc) != 0) {
-		fprintf(stderr, "%s: cannot start the registry's collector thread\n", self);
-		agent_hub_close(srv->agents);
-		http_server_stop(http);
-		agent_hub_free(srv->agents);
-		registry_release(&server.registry);
-		logdb_free(srv->logs);
-		store_free(srv->store);
-		api_metrics_free(srv->metrics);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
+		err_set(&err, -EAGAIN, E_SERVER, "cannot start the registry's collector thread");
+		goto fail_http;
 	}
-	if (task_purge_start(srv, task_retention_s * 1000, &purge, &err) < 0) {
-		fprintf(stderr, "%s: %s\n", self, err.msg);
-		gc_stop(&gc);
-		agent_hub_close(srv->agents);
-		http_server_stop(http);
-		agent_hub_free(srv->agents);
-		registry_release(&server.registry);
-		store_free(srv->store);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
-	}
+	r = task_purge_start(srv, task_retention_s * 1000, &purge, &err);
+	if (r < 0)
+		goto fail_gc;
 	r = service_scheduler_new(srv, backoff_max_s * 1000, &srv->scheduler, &err);
-	if (r < 0) {
-		fprintf(stderr, "%s: %s\n", self, err.msg);
-		gc_stop(&gc);
-		agent_hub_close(srv->agents);
-		http_server_stop(http);
-		agent_hub_free(srv->agents);
-		registry_release(&server.registry);
-		store_free(srv->store);
-		credentials_release(&srv->creds);
-		buf_release(&dev_creds);
-		return 1;
-	}
+	if (r < 0)
+		goto fail_purge;
 	log_info("berth %s serving on port %u (region %s, account %s, data in '%s')", BERTH_VERSION,
 		 port, srv->region, srv->account_id, data_dir);
 	printf("listening on port %u\n", port);
@@ -595,20 +537,31 @@ int server_run(int argc, char **argv, bool dev, const struct server_hooks *hooks
 	log_info("stopping");
 	if (hooks && hooks->stopping)
 		hooks->stopping(hooks->ctx);
-	task_purge_stop(purge);
 	service_scheduler_free(srv->scheduler);
 	srv->scheduler = NULL;
+	status = 0;
+	/* a failure to start undoes what was started, in reverse order, from its label */
+fail_purge:
+	task_purge_stop(purge);
+fail_gc:
 	gc_stop(&gc);
+fail_http:
 	agent_hub_close(srv->agents);
 	http_server_stop(http);
+fail_hub:
 	agent_hub_free(srv->agents);
+fail_registry:
 	registry_release(&server.registry);
+fail_logs:
 	logdb_free(srv->logs);
+fail_store:
+	if (status)
+		fprintf(stderr, "%s: %s\n", self, err.msg);
 	store_free(srv->store);
 	api_metrics_free(srv->metrics);
 	credentials_release(&srv->creds);
 	buf_release(&dev_creds);
-	return 0;
+	return status;
 }
 
 int cmd_server(int argc, char **argv)
